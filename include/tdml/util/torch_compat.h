@@ -1,0 +1,40 @@
+#pragma once
+// The one place where LibTorch 1.13 and 2.x differ for tdml. Everything else is written once.
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#define TDML_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) ||       \
+   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace tdml::compat {
+
+// Autocast on/off for a device type. 1.13 has one flag per backend with old names;
+// 2.4+ takes the device type.
+inline void set_autocast_enabled(c10::DeviceType type, bool on) {
+#if TDML_TORCH_AT_LEAST(2, 4)
+  at::autocast::set_autocast_enabled(type, on);
+#else
+  if (type == c10::kCPU) {
+    at::autocast::set_cpu_enabled(on);
+  } else {
+    at::autocast::set_enabled(on);
+  }
+#endif
+}
+
+inline void set_autocast_dtype(c10::DeviceType type, at::ScalarType dtype) {
+#if TDML_TORCH_AT_LEAST(2, 4)
+  at::autocast::set_autocast_dtype(type, dtype);
+#else
+  if (type == c10::kCPU) {
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  } else {
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  }
+#endif
+}
+
+inline void autocast_clear_cache() { at::autocast::clear_cache(); }
+
+}  // namespace tdml::compat
