@@ -1,6 +1,7 @@
 // tdml: trustworthy distributed training on LibTorch. Dispatches to apps/<command>.cpp.
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 
@@ -9,12 +10,16 @@
 
 namespace {
 
-void usage(std::ostream& os) {
+// Lists the commands (only those starting with `prefix` when given).
+void usage(std::ostream& os, const std::string& prefix = "") {
   os << "tdml " << TDML_VERSION << ": trustworthy distributed training on LibTorch\n\n"
-     << "Usage: tdml <command> [options]   (tdml <command> --help for its options)\n\n"
-     << "Commands:\n";
-  for (const auto& c : tdml::app::commands()) {
-    os << "  " << c.name << std::string(c.name.size() < 12 ? 12 - c.name.size() : 1, ' ')
+     << "Usage: tdml " << (prefix.empty() ? "<command>" : prefix + "<subcommand>")
+     << " [options]   (--help after a command lists its options)\n\nCommands:\n";
+  auto sorted = tdml::app::commands();
+  std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  for (const auto& c : sorted) {
+    if (c.name.rfind(prefix, 0) != 0) continue;
+    os << "  " << c.name << std::string(c.name.size() < 20 ? 20 - c.name.size() : 1, ' ')
        << c.summary << "\n";
   }
 }
@@ -37,12 +42,35 @@ int main(int argc, char** argv) {
     std::cout << "tdml " << TDML_VERSION << "\n";
     return 0;
   }
+  // A command is one word ("train") or two ("bench throughput", "ledger verify").
+  const tdml::app::Command* found = nullptr;
+  int words = 1;
   for (const auto& c : tdml::app::commands()) {
-    if (c.name != argv[1]) continue;
-    std::string prog = std::string("tdml ") + argv[1];
-    argv[1] = prog.data();
+    if (argc > 2 && c.name == std::string(argv[1]) + " " + argv[2]) {
+      found = &c;
+      words = 2;
+      break;
+    }
+    if (c.name == argv[1]) found = &c;
+  }
+  if (!found) {
+    std::string group = std::string(argv[1]) + " ";
+    bool is_group = false;
+    for (const auto& c : tdml::app::commands()) is_group |= c.name.rfind(group, 0) == 0;
+    if (is_group) {
+      usage(argc > 2 && std::strcmp(argv[2], "--help") && std::strcmp(argv[2], "-h") ? std::cerr : std::cout, group);
+      if (argc > 2 && std::strcmp(argv[2], "--help") && std::strcmp(argv[2], "-h")) {
+        std::cerr << "tdml: error: unknown subcommand '" << argv[2] << "' of '" << argv[1] << "'" << std::endl;
+        return 2;
+      }
+      return argc > 2 ? 0 : 2;
+    }
+  }
+  if (found) {
+    std::string prog = "tdml " + found->name;
+    argv[words] = prog.data();
     try {
-      return c.run(argc - 1, argv + 1);
+      return found->run(argc - words, argv + words);
     } catch (const tdml::Error& e) {
       std::cerr << "tdml: error: " << e.what() << std::endl;
       return e.exit_code();

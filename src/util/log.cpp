@@ -28,6 +28,13 @@ void setup_logging(bool verbose, bool quiet, const std::string& log_file) {
   spdlog::set_default_logger(logger);
 }
 
+void add_log_file(const std::string& path) {
+  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, false);
+  file->set_level(spdlog::level::info);
+  file->set_pattern("[%Y-%m-%d %H:%M:%S] %l %v");
+  spdlog::default_logger()->sinks().push_back(file);
+}
+
 namespace {
 std::string clock_text(double s) {
   if (s < 0 || s > 360000) return "--:--";

@@ -12,6 +12,9 @@ namespace tdml::util {
 // that receives everything at info level and above.
 void setup_logging(bool verbose, bool quiet, const std::string& log_file = "");
 
+// Adds a file that receives every log line at info level and above from now on.
+void add_log_file(const std::string& path);
+
 // A one-line progress display "label 12/100 [rate img/s, ETA 00:41]" redrawn in place on a
 // terminal, and logged every ~10% otherwise. Not thread-safe: one owner.
 class Progress {

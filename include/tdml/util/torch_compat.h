@@ -2,6 +2,7 @@
 // The one place where LibTorch 1.13 and 2.x differ for tdml. Everything else is written once.
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <ATen/autocast_mode.h>
 
 #define TDML_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||       \
@@ -32,6 +33,23 @@ inline void set_autocast_dtype(c10::DeviceType type, at::ScalarType dtype) {
   } else {
     at::autocast::set_autocast_gpu_dtype(dtype);
   }
+#endif
+}
+
+inline bool autocast_enabled(c10::DeviceType type) {
+#if TDML_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(type);
+#else
+  return type == c10::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+#endif
+}
+
+inline at::ScalarType autocast_dtype(c10::DeviceType type) {
+#if TDML_TORCH_AT_LEAST(2, 4)
+  return at::autocast::get_autocast_dtype(type);
+#else
+  return type == c10::kCPU ? at::autocast::get_autocast_cpu_dtype()
+                           : at::autocast::get_autocast_gpu_dtype();
 #endif
 }
 

@@ -1,0 +1,88 @@
+#pragma once
+// The training loop shared by every mode (single, ddp, pipeline): data, epochs, schedule,
+// evaluation, metrics.json, checkpoints. How one optimizer step is done on a batch is a
+// StepStrategy: plain forward/backward/step here, with gradient all-reduce in ddp, with
+// micro-batches in pipeline mode.
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tdml/data/loader.h"
+#include "tdml/models/model.h"
+#include "tdml/train/amp.h"
+#include "tdml/train/evaluate.h"
+#include "tdml/train/options.h"
+
+namespace tdml::train {
+
+// Running sums of one epoch, kept on the device so a step never waits for a host copy.
+struct EpochTotals {
+  torch::Tensor loss_sum;  // sum over samples of the loss
+  torch::Tensor correct;   // number of correct predictions
+  std::int64_t samples = 0;
+  std::int64_t steps = 0;
+  void add(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& loss);
+};
+
+// What a step strategy works on (owned by the trainer, outlives the strategy).
+struct StepSetup {
+  models::Model& model;
+  torch::optim::Optimizer& optimizer;
+  torch::Device device;
+  AmpMode amp;
+  GradScaler& scaler;
+};
+
+class StepStrategy {
+ public:
+  virtual ~StepStrategy() = default;
+  // One optimizer step on `batch`; adds the batch's loss/accuracy to `totals`.
+  virtual void step(const data::Batch& batch, EpochTotals& totals) = 0;
+  // Called at the start of each epoch.
+  virtual void start_epoch() {}
+  // Extra per-epoch metrics of this strategy (communication time, bubble ...), or null.
+  virtual nlohmann::json epoch_stats() { return nullptr; }
+};
+
+// Forward, cross-entropy, backward (loss-scaled for fp16), optimizer step. Subclasses hook in
+// around forward and after backward (ddp: buffer broadcast, gradient all-reduce).
+class PlainStep : public StepStrategy {
+ public:
+  explicit PlainStep(StepSetup s) : s_(s) {}
+  void step(const data::Batch& batch, EpochTotals& totals) override;
+
+ protected:
+  virtual void before_forward() {}
+  virtual void after_backward() {}
+  StepSetup s_;
+};
+
+// How a training run fits into a distributed job. The defaults are a single process.
+struct TrainContext {
+  int rank = 0;
+  int world = 1;
+  // Sums a small CPU double tensor across ranks in place (null: single process).
+  std::function<void(torch::Tensor&)> all_reduce_sum;
+  // Builds the step strategy (null: PlainStep).
+  std::function<std::unique_ptr<StepStrategy>(StepSetup)> make_strategy;
+  // Merged into metrics.json "run" (mode, world_size, backend ...).
+  nlohmann::json run_info = {{"mode", "single"}, {"world_size", 1}};
+  // Called on every rank after each epoch's record is complete (ledger, extra logging).
+  std::function<void(const nlohmann::json& epoch, const models::Model& model)> on_epoch_end;
+};
+
+struct RunResult {
+  nlohmann::json metrics;  // the final metrics.json document (rank 0; others: their view)
+  EvalResult final_eval;
+};
+
+// Runs the whole training. Rank 0 writes out_dir/metrics.json after every epoch (and
+// checkpoints with --save); a failure marks metrics.json "failed" with the error, then rethrows.
+RunResult run_training(const TrainOptions& opts, const TrainContext& ctx = {});
+
+}  // namespace tdml::train

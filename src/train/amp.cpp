@@ -1,0 +1,81 @@
+#include "tdml/train/amp.h"
+
+#include "tdml/util/error.h"
+#include "tdml/util/torch_compat.h"
+
+namespace tdml::train {
+
+AmpMode parse_amp(const std::string& s, const torch::Device& device) {
+  if (s == "off") return AmpMode::kOff;
+  if (s == "bf16") return AmpMode::kBf16;
+  if (s == "fp16") {
+#ifdef TDML_HAS_CUDA
+    if (device.is_cuda()) return AmpMode::kFp16;
+#endif
+    throw UsageError("--amp fp16 needs a CUDA device (loss scaling is CUDA-only); use --amp bf16");
+  }
+  throw UsageError("--amp " + s + ": expected off, bf16 or fp16");
+}
+
+const char* amp_name(AmpMode m) {
+  switch (m) {
+    case AmpMode::kBf16: return "bf16";
+    case AmpMode::kFp16: return "fp16";
+    default: return "off";
+  }
+}
+
+AutocastGuard::AutocastGuard(AmpMode mode, torch::DeviceType device) : device_(device) {
+  if (mode == AmpMode::kOff) return;
+  active_ = true;
+  prev_enabled_ = compat::autocast_enabled(device);
+  prev_dtype_ = compat::autocast_dtype(device);
+  compat::set_autocast_dtype(device, mode == AmpMode::kBf16 ? at::kBFloat16 : at::kHalf);
+  compat::set_autocast_enabled(device, true);
+  at::autocast::increment_nesting();
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) return;
+  if (at::autocast::decrement_nesting() == 0) compat::autocast_clear_cache();
+  compat::set_autocast_enabled(device_, prev_enabled_);
+  compat::set_autocast_dtype(device_, prev_dtype_);
+}
+
+GradScaler::GradScaler(bool enabled, torch::Device device) : enabled_(enabled) {
+  if (!enabled_) return;
+  scale_ = torch::full({1}, 65536.0, torch::TensorOptions().dtype(torch::kFloat).device(device));
+  growth_tracker_ = torch::zeros({1}, torch::TensorOptions().dtype(torch::kInt).device(device));
+}
+
+torch::Tensor GradScaler::scale(const torch::Tensor& loss) {
+  return enabled_ ? loss * scale_.to(loss.dtype()) : loss;
+}
+
+bool GradScaler::step(torch::optim::Optimizer& opt) {
+  if (!enabled_) {
+    opt.step();
+    return true;
+  }
+#ifdef TDML_HAS_CUDA
+  std::vector<torch::Tensor> grads;
+  for (auto& g : opt.param_groups()) {
+    for (auto& p : g.params()) {
+      if (p.grad().defined()) grads.push_back(p.grad());
+    }
+  }
+  auto found_inf = torch::zeros({1}, scale_.options());
+  auto inv_scale = scale_.reciprocal();
+  at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv_scale);
+  const bool skip = found_inf.item<float>() > 0;
+  if (!skip) opt.step();
+  at::_amp_update_scale_(scale_, growth_tracker_, found_inf, 2.0, 0.5, 2000);
+  return !skip;
+#else
+  throw Error("fp16 loss scaling needs a CUDA build of LibTorch");
+#endif
+}
+
+double GradScaler::current_scale() const { return enabled_ ? scale_.item<double>() : 1.0; }
+
+}  // namespace tdml::train

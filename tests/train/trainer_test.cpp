@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+#include "tdml/models/state_dict.h"
+#include "tdml/train/trainer.h"
+#include "tdml/util/fs.h"
+
+namespace {
+
+tdml::train::TrainOptions quick_options(const std::string& out) {
+  tdml::train::TrainOptions o;
+  o.model = "tinycnn";
+  o.data = "synthetic";
+  o.epochs = 2;
+  o.batch_size = 64;
+  o.optim.name = "adamw";
+  o.optim.lr = 2e-3;
+  o.optim.weight_decay = 1e-4;
+  o.augment = true;
+  o.limit_train_batches = 12;
+  o.limit_test_batches = 2;
+  o.threads = 2;
+  o.seed = 7;
+  o.out_dir = out;
+  return o;
+}
+
+void expect_same_weights(const std::string& a, const std::string& b) {
+  auto sa = tdml::models::load_tensors(a);
+  auto sb = tdml::models::load_tensors(b);
+  ASSERT_EQ(sa.size(), sb.size());
+  for (std::size_t i = 0; i < sa.size(); ++i) {
+    EXPECT_EQ(sa[i].first, sb[i].first);
+    EXPECT_TRUE(torch::equal(sa[i].second, sb[i].second)) << sa[i].first;
+  }
+}
+
+}  // namespace
+
+TEST(Trainer, ShortRunOnSyntheticDataBeatsChanceAndWritesMetrics) {
+  tdml::test::TempDir dir;
+  auto o = quick_options(dir.path());
+  o.epochs = 3;
+  o.limit_train_batches = 25;
+  o.limit_test_batches = 0;
+  auto r = tdml::train::run_training(o);
+  EXPECT_GT(r.final_eval.accuracy, 0.3) << "chance is 0.1";
+  auto doc = nlohmann::json::parse(tdml::util::read_file(dir / "metrics.json"));
+  EXPECT_EQ(doc["status"], "completed");
+  EXPECT_EQ(doc["kind"], "train");
+  ASSERT_EQ(doc["epochs"].size(), 3u);
+  for (const char* k : {"train_loss", "train_acc", "test_loss", "test_acc", "epoch_time_s",
+                        "samples_per_s", "data_wait_s", "compute_s", "peak_memory_bytes"}) {
+    EXPECT_TRUE(doc["epochs"][2].contains(k)) << k;
+  }
+  EXPECT_EQ(doc["epochs"][0]["train_samples"], 25 * 64);
+  EXPECT_EQ(doc["data"]["synthetic"], true);
+  EXPECT_EQ(doc["final"]["confusion_matrix"].size(), 10u);
+  EXPECT_EQ(doc["samples"]["predictions"].size(), 16u);
+  // Loss falls from epoch 1 to epoch 3.
+  EXPECT_LT(doc["epochs"][2]["train_loss"].get<double>(), doc["epochs"][0]["train_loss"].get<double>());
+}
+
+TEST(Trainer, ResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne) {
+  tdml::test::TempDir straight, split;
+  auto a = quick_options(straight.path());
+  a.save = true;
+  tdml::train::run_training(a);
+
+  auto b = quick_options(split.path());
+  b.save = true;
+  b.epochs = 1;  // "interrupted" after epoch 1
+  tdml::train::run_training(b);
+  b.epochs = 2;
+  b.resume = true;
+  tdml::train::run_training(b);
+
+  expect_same_weights(straight / "checkpoint.pt", split / "checkpoint.pt");
+  auto doc = nlohmann::json::parse(tdml::util::read_file(split / "metrics.json"));
+  EXPECT_EQ(doc["epochs"].size(), 2u);
+  EXPECT_EQ(doc["status"], "completed");
+}
+
+TEST(Trainer, ResumeWithoutCheckpointIsAClearError) {
+  tdml::test::TempDir dir;
+  auto o = quick_options(dir.path());
+  o.resume = true;
+  try {
+    tdml::train::run_training(o);
+    FAIL() << "no throw";
+  } catch (const tdml::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint.pt is missing"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Trainer, Bf16AutocastTrainsToo) {
+  tdml::test::TempDir dir;
+  auto o = quick_options(dir.path());
+  o.amp = "bf16";
+  o.channels_last = true;
+  o.epochs = 1;
+  auto r = tdml::train::run_training(o);
+  EXPECT_TRUE(std::isfinite(r.final_eval.loss));
+  EXPECT_EQ(r.metrics["run"]["amp"], "bf16");
+}
