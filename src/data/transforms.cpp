@@ -8,7 +8,7 @@ torch::Tensor normalize(const torch::Tensor& images_u8) {
   TDML_CHECK(images_u8.dim() == 4 && images_u8.size(1) == 3,
              "normalize: expected images [B,3,H,W], got " << images_u8.sizes());
   auto opts = torch::TensorOptions().dtype(torch::kFloat).device(images_u8.device());
-  // (x/255 - mean)/std as x*scale + bias: two passes, the first also converts uint8 -> float.
+  // (x/255 - mean)/std as float(x)*scale + bias, in place (mixed uint8*float ops are slow).
   auto scale = torch::tensor({1.0 / (255.0 * kCifarStd[0]), 1.0 / (255.0 * kCifarStd[1]),
                               1.0 / (255.0 * kCifarStd[2])},
                              opts)
@@ -17,7 +17,8 @@ torch::Tensor normalize(const torch::Tensor& images_u8) {
                              -kCifarMean[2] / kCifarStd[2]},
                             opts)
                   .view({1, 3, 1, 1});
-  return torch::mul(images_u8, scale).add_(bias);
+  torch::Tensor x = images_u8.to(torch::kFloat);
+  return x.mul_(scale).add_(bias);
 }
 
 torch::Tensor random_crop_flip(const torch::Tensor& images_u8, int padding, bool flip,
@@ -35,18 +36,21 @@ torch::Tensor random_crop_flip(const torch::Tensor& images_u8, int padding, bool
   torch::Tensor fl = flip ? torch::randint(0, 2, {b}, gen, i64) : torch::zeros({b}, i64);
   if (b == 0) return images_u8.clone();
 
-  // Pad once into plane 0; plane 1 holds the mirrored padded images. A flipped crop at column
-  // dx of plane 0 is the crop at column 2p - dx of plane 1.
-  const std::int64_t planes = flip ? 2 : 1;
-  torch::Tensor padded = torch::zeros({planes, b, c, hp, wp}, images_u8.options());
-  padded[0].slice(2, p, p + h).slice(3, p, p + w).copy_(images_u8);
-  if (flip) padded[1].copy_(padded[0].flip({3}));
-  // Every crop window of every image as a view [planes, B, k, k, C, H, W] (no copy) ...
-  torch::Tensor windows = padded.as_strided(
-      {planes, b, k, k, c, h, w}, {b * c * hp * wp, c * hp * wp, wp, 1, hp * wp, wp, 1});
-  // ... from which one advanced-indexing gather picks each image's own window.
-  torch::Tensor col = torch::where(fl.to(torch::kBool), 2 * p - dx, dx);
-  return windows.index({fl, torch::arange(b, i64), dy, col});
+  // Pad once. Every output row is a 32-byte window of the flat padded buffer, starting at
+  // (image, channel, row dy+i, column dx): unfold views all windows without copying and one
+  // index_select gathers them (a memcpy per row, much faster than per-element indexing).
+  torch::Tensor padded = torch::zeros({b, c, hp, wp}, images_u8.options());
+  padded.slice(2, p, p + h).slice(3, p, p + w).copy_(images_u8);
+  torch::Tensor windows = padded.view({-1}).unfold(0, w, 1);
+  torch::Tensor row_start = (torch::arange(b, i64) * (c * hp * wp) + dy * wp + dx).view({b, 1, 1}) +
+                            (torch::arange(c, i64) * (hp * wp)).view({1, c, 1}) +
+                            (torch::arange(h, i64) * wp).view({1, 1, h});
+  torch::Tensor out = windows.index_select(0, row_start.view({-1})).view({b, c, h, w});
+  if (flip) {
+    torch::Tensor sel = fl.nonzero().view({-1});
+    if (sel.numel() > 0) out.index_copy_(0, sel, out.index_select(0, sel).flip({3}));
+  }
+  return out;
 }
 
 }  // namespace tdml::data
