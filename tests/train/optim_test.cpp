@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tdml/train/optim.h"
+#include "tdml/util/error.h"
 
 using tdml::train::lr_at;
 using tdml::train::ScheduleOptions;

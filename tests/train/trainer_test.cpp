@@ -5,6 +5,7 @@
 #include "support/test_support.h"
 #include "tdml/models/state_dict.h"
 #include "tdml/train/trainer.h"
+#include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 
 namespace {
