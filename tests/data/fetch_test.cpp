@@ -1,5 +1,7 @@
 // `tdml data fetch` against a small HTTP server on 127.0.0.1 started by the test itself,
 // serving a tar.gz built here with a hand-written tar header and zlib's gz functions.
+#include "tdml/data/fetch.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -16,7 +18,6 @@
 
 #include "support/test_support.h"
 #include "tdml/data/cifar10.h"
-#include "tdml/data/fetch.h"
 #include "tdml/data/synthetic.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
@@ -154,8 +155,8 @@ std::vector<Member> cifar_members(std::uint64_t seed) {
   o.seed = seed;
   for (int i = 1; i <= 6; ++i) {
     TempDir t;
-    write_cifar10_bin(t / "b.bin", make_synthetic(3, Split::kTrain, o).subset(
-                                       torch::arange(3, torch::kInt64)));
+    write_cifar10_bin(t / "b.bin",
+                      make_synthetic(3, Split::kTrain, o).subset(torch::arange(3, torch::kInt64)));
     const std::string name = i <= 5 ? "data_batch_" + std::to_string(i) + ".bin" : "test_batch.bin";
     m.push_back({"cifar-10-batches-bin/" + name, util::read_file(t / "b.bin"), '0', ""});
     o.seed += 1;
@@ -170,9 +171,7 @@ std::string fetch_args(const std::string& dir, const std::string& url, const std
          std::to_string(size);
 }
 
-bool empty_or_absent(const std::string& dir) {
-  return !fs::exists(dir) || fs::is_empty(dir);
-}
+bool empty_or_absent(const std::string& dir) { return !fs::exists(dir) || fs::is_empty(dir); }
 
 TEST(Fetch, DownloadsVerifiesAndExtractsOnlyExpectedMembers) {
   TempDir t;
@@ -196,7 +195,8 @@ TEST(Fetch, DownloadsVerifiesAndExtractsOnlyExpectedMembers) {
   EXPECT_FALSE(fs::exists(dir + "/cifar-10-batches-bin/run_me.sh"));
   EXPECT_FALSE(fs::exists(dir + "/other"));
   int entries = 0;
-  for (auto& e : fs::directory_iterator(dir)) entries += e.path().filename() != "cifar-10-batches-bin";
+  for (auto& e : fs::directory_iterator(dir))
+    entries += e.path().filename() != "cifar-10-batches-bin";
   EXPECT_EQ(entries, 0) << "archive or staging files left behind";
   EXPECT_EQ(load_cifar10(dir, Split::kTrain).size(), 15);
 
@@ -253,7 +253,8 @@ TEST(Fetch, PathTraversalMemberIsRefused) {
 TEST(Fetch, SymlinkMemberIsRefused) {
   TempDir t;
   auto members = cifar_members(4);
-  members.insert(members.begin() + 1, {"cifar-10-batches-bin/test_batch.bin", "", '2', "/etc/passwd"});
+  members.insert(members.begin() + 1,
+                 {"cifar-10-batches-bin/test_batch.bin", "", '2', "/etc/passwd"});
   const std::string body = make_tar_gz(t / "a.tar.gz", members);
   HttpServer server(body);
   FetchOptions o;
@@ -266,8 +267,7 @@ TEST(Fetch, SymlinkMemberIsRefused) {
     fetch_cifar10(o);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("links are not extracted"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("links are not extracted"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(empty_or_absent(o.dir));
 }

@@ -21,8 +21,8 @@ TEST(Synthetic, SameSeedSameBytesOtherSeedOtherBytes) {
   o.seed = 6;
   EXPECT_FALSE(torch::equal(a.images, make_synthetic(300, Split::kTrain, o).images));
   o.seed = 5;
-  EXPECT_FALSE(torch::equal(a.images.narrow(0, 0, 100),
-                            make_synthetic(100, Split::kTest, o).images));
+  EXPECT_FALSE(
+      torch::equal(a.images.narrow(0, 0, 100), make_synthetic(100, Split::kTest, o).images));
 }
 
 TEST(Synthetic, ShapesAndBalancedClasses) {
@@ -62,9 +62,8 @@ TEST(Synthetic, ClassesAreLearnableBySmallCnn) {
   Dataset test = make_synthetic(500, Split::kTest, o);
   torch::nn::Sequential net(
       torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).stride(2).padding(1)), torch::nn::ReLU(),
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).stride(2).padding(1)),
-      torch::nn::ReLU(), torch::nn::AdaptiveAvgPool2d(2), torch::nn::Flatten(),
-      torch::nn::Linear(64, 10));
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).stride(2).padding(1)), torch::nn::ReLU(),
+      torch::nn::AdaptiveAvgPool2d(2), torch::nn::Flatten(), torch::nn::Linear(64, 10));
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(3e-3));
   auto x = normalize(train.images);
   for (int step = 0; step < 200; ++step) {
