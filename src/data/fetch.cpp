@@ -324,7 +324,14 @@ std::string fetch_cifar10(const FetchOptions& o) {
       }
     }
     util::make_dirs(target.string());
-    for (const auto& n : written) fs::rename(staging / n, target / n);
+    for (const auto& n : written) {
+      std::error_code rename_ec;
+      fs::rename(staging / n, target / n, rename_ec);
+      if (rename_ec) {
+        throw Error("cannot move " + (staging / n).string() + " to " + (target / n).string() +
+                    ": " + rename_ec.message());
+      }
+    }
   } catch (...) {
     if (!dir_existed) cleanup.add(dir);  // only removed if we created it
     throw;

@@ -94,3 +94,23 @@ TEST(Synthetic, SourceSpecSynthetic) {
 
 }  // namespace
 }  // namespace tdml::data
+
+namespace tdml::data {
+namespace {
+
+TEST(Source, AutoPrefersTdmlDataEnvironment) {
+  test::TempDir t;
+  SynthOptions o;
+  o.train_size = 12;
+  o.test_size = 4;
+  const std::string batches = write_synthetic_cifar10(t.path(), o);
+  ::setenv("TDML_DATA", t.path().c_str(), 1);
+  DataSplits s = load_data("auto");
+  ::unsetenv("TDML_DATA");
+  EXPECT_FALSE(s.synthetic);
+  EXPECT_EQ(s.train.size(), 12);
+  EXPECT_EQ(s.description, "CIFAR-10 from " + batches);
+}
+
+}  // namespace
+}  // namespace tdml::data
