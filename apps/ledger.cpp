@@ -1,6 +1,7 @@
 // `tdml ledger verify|show|bench`: audit a tamper-evident ledger (see tdml/ledger/verify.h).
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "command.h"
 #include "tdml/ledger/bench.h"
@@ -73,7 +74,8 @@ int bench(int argc, char** argv) {
             << " ms, total " << r.append_total_s << " s)\n"
             << "server signature checks: " << r.server_check_ms << " ms/round\n"
             << "ledger size: " << r.bytes << " bytes\n"
-            << "verify: " << r.verify_s << " s\n"
+            << "verify: " << r.verify_s << " s wall, " << r.verify_cpu_s << " s CPU ("
+            << std::thread::hardware_concurrency() << " cores)\n"
             << r.report.summary() << std::endl;
   return r.report.ok ? 0 : static_cast<int>(ExitCode::kFailure);
 }

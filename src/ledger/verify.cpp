@@ -5,7 +5,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
+#include <functional>
 #include <set>
+#include <thread>
 #include <sstream>
 
 #include "chain.h"
@@ -30,7 +33,15 @@ bool verify_hex_sig(const Verifier& v, const std::string& message, const std::st
 }
 
 // Checks the client entries of an FL block; returns "" or the reason.
-std::string check_clients(const nlohmann::json& body, const KeyRing& keys, VerifyReport& r) {
+struct LineCheck {
+  detail::Block block;
+  std::string format_error;     // the line itself is broken (JSON, canonical form, hash)
+  std::string signature_error;  // server or client signature (checked only with keys)
+  std::int64_t client_signatures = 0;
+  std::int64_t rejected = 0;
+};
+
+std::string check_clients(const nlohmann::json& body, const KeyRing& keys, LineCheck& r) {
   if (!body.contains("clients") || !body["clients"].is_array()) return "no clients list";
   if (!body.contains("round") || !body["round"].is_number_integer()) return "no round";
   if (!body.contains("model_before") || !body["model_before"].is_string()) return "no model_before";
@@ -65,6 +76,49 @@ std::string last_model_hash(const nlohmann::json& body) {
     if (body.contains(key) && body[key].is_string()) return body[key].get<std::string>();
   }
   return "";
+}
+
+// Everything about one line that does not depend on its neighbours.
+LineCheck check_line(const std::string& line, const KeyRing* keys, const Verifier* server) {
+  LineCheck c;
+  c.format_error = detail::check_block(line, c.block);
+  if (!c.format_error.empty()) return c;
+  const auto& body = c.block.body;
+  const bool fl = body.value("kind", "") == kRoundKind;
+  if (!keys) {
+    if (fl) {
+      for (const auto& e : body.value("clients", nlohmann::json::array())) {
+        if (e.is_object() && e.value("status", "") == "rejected") ++c.rejected;
+      }
+    }
+    return c;
+  }
+  if (body.value("scheme", "") != scheme_name(keys->scheme())) {
+    c.signature_error = "block is signed with " + body.value("scheme", std::string("?")) +
+                        " but the keys are " + scheme_name(keys->scheme());
+  } else if (!verify_hex_sig(*server, block_message(c.block.hash), c.block.server_sig)) {
+    c.signature_error = "server signature is invalid (wrong key or edited signature)";
+  } else if (fl) {
+    c.signature_error = check_clients(body, *keys, c);
+  }
+  return c;
+}
+
+// Runs fn(0..n-1) on up to hardware_concurrency threads (inline when n or the machine is small).
+void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
+  const std::size_t threads =
+      std::min<std::size_t>({std::max(1u, std::thread::hardware_concurrency()), 16, n / 16 + 1});
+  if (threads <= 1) {
+    for (std::size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (std::size_t i = t; i < n; i += threads) fn(i);
+    });
+  }
+  for (auto& th : pool) th.join();
 }
 
 VerifyReport fail(VerifyReport r, std::int64_t block, const std::string& reason) {
@@ -118,42 +172,43 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
     server = keys->verifier(kServerKeyId);
     if (!server) return fail(r, -1, "the keys hold no usable 'server' key (hmac needs server.key)");
   }
+  // Signatures dominate the cost: lines are checked in parallel windows, then linked in order
+  // so the report names the first broken block exactly as a sequential pass would.
   std::vector<std::string> hashes;
   nlohmann::json last_body;
-  for (std::size_t i = 0; i < lines.complete.size(); ++i) {
-    const auto idx = static_cast<std::int64_t>(i);
-    detail::Block b;
-    std::string why = detail::check_block(lines.complete[i], b);
-    if (!why.empty()) return fail(r, idx, why);
-    if (b.index != idx) {
-      return fail(r, idx, "index is " + std::to_string(b.index) +
-                              " (blocks were deleted, duplicated, reordered or inserted)");
+  const std::size_t total = lines.complete.size();
+  const std::size_t window = 2048;
+  std::vector<LineCheck> checks;
+  for (std::size_t start = 0; start < total; start += window) {
+    const std::size_t count = std::min(window, total - start);
+    checks.assign(count, LineCheck{});
+    parallel_for(count, [&](std::size_t k) {
+      try {
+        checks[k] = check_line(lines.complete[start + k], keys, server.get());
+      } catch (const std::exception& e) {  // e.g. OpenSSL failing: no exception leaves a thread
+        checks[k].format_error = std::string("cannot check: ") + e.what();
+      }
+    });
+    for (std::size_t k = 0; k < count; ++k) {
+      const auto idx = static_cast<std::int64_t>(start + k);
+      LineCheck& c = checks[k];
+      if (!c.format_error.empty()) return fail(r, idx, c.format_error);
+      if (c.block.index != idx) {
+        return fail(r, idx, "index is " + std::to_string(c.block.index) +
+                                " (blocks were deleted, duplicated, reordered or inserted)");
+      }
+      const std::string& expect_prev = hashes.empty() ? genesis_hash() : hashes.back();
+      if (c.block.prev_hash != expect_prev) {
+        return fail(r, idx, "prev_hash does not match the previous block's hash (chain broken)");
+      }
+      if (!c.signature_error.empty()) return fail(r, idx, c.signature_error);
+      r.client_signatures += c.client_signatures;
+      r.rejected += c.rejected;
+      hashes.push_back(c.block.hash);
+      last_body = std::move(c.block.body);
+      r.blocks = idx + 1;
+      r.last_hash = hashes.back();
     }
-    const std::string& expect_prev = hashes.empty() ? genesis_hash() : hashes.back();
-    if (b.prev_hash != expect_prev) {
-      return fail(r, idx, "prev_hash does not match the previous block's hash (chain broken)");
-    }
-    if (keys) {
-      if (b.body.value("scheme", "") != scheme_name(keys->scheme())) {
-        return fail(r, idx, "block is signed with " + b.body.value("scheme", std::string("?")) +
-                                " but the keys are " + scheme_name(keys->scheme()));
-      }
-      if (!verify_hex_sig(*server, block_message(b.hash), b.server_sig)) {
-        return fail(r, idx, "server signature is invalid (wrong key or edited signature)");
-      }
-      if (b.body.value("kind", "") == kRoundKind) {
-        why = check_clients(b.body, *keys, r);
-        if (!why.empty()) return fail(r, idx, why);
-      }
-    } else if (b.body.value("kind", "") == kRoundKind) {
-      for (const auto& c : b.body.value("clients", nlohmann::json::array())) {
-        if (c.value("status", "") == "rejected") ++r.rejected;
-      }
-    }
-    hashes.push_back(b.hash);
-    last_body = std::move(b.body);
-    r.blocks = idx + 1;
-    r.last_hash = hashes.back();
   }
   const auto n = static_cast<std::int64_t>(hashes.size());
   if (!lines.torn.empty()) {

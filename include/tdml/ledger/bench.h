@@ -22,7 +22,8 @@ struct LedgerBenchResult {
   double append_mean_ms = 0;    // per block
   double append_max_ms = 0;     // slowest block
   double server_check_ms = 0;   // per block: verify_update_signature for every client
-  double verify_s = 0;          // verify_ledger with keys
+  double verify_s = 0;          // verify_ledger with keys: wall-clock seconds
+  double verify_cpu_s = 0;      // its CPU seconds (all threads; wall ~ cpu / free cores)
   std::int64_t bytes = 0;       // ledger file size
   VerifyReport report;          // the verify result (must be ok)
 };
