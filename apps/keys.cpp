@@ -1,22 +1,24 @@
 // `tdml keys gen`: signing keys for the server and each FL client (see tdml/ledger/keys.h).
+#include "tdml/ledger/keys.h"
+
 #include <iostream>
 #include <string>
 
 #include "command.h"
-#include "tdml/ledger/keys.h"
 #include "tdml/util/error.h"
 
 namespace {
 using namespace tdml;
 
 int gen(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Write a secret key (mode 0600) per client and for the server, "
-                                 "and a public manifest keys.json");
+  cxxopts::Options opts(argv[0],
+                        "Write a secret key (mode 0600) per client and for the server, "
+                        "and a public manifest keys.json");
   opts.add_options()("clients", "number of FL clients", cxxopts::value<int>())(
       "out", "key directory (created)", cxxopts::value<std::string>())(
       "sign", "ed25519 (public verification) or hmac (shared secrets)",
-      cxxopts::value<std::string>()->default_value("ed25519"))(
-      "force", "overwrite keys already in --out");
+      cxxopts::value<std::string>()->default_value("ed25519"))("force",
+                                                               "overwrite keys already in --out");
   cxxopts::ParseResult a;
   if (!app::parse(opts, argc, argv, a)) return 0;
   if (!a.count("clients") || !a.count("out")) {

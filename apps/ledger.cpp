@@ -14,8 +14,9 @@ namespace {
 using namespace tdml;
 
 int verify(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Re-hash every block, check the chain, the signatures and the "
-                                 "signed head; optionally that a model file is the last block's");
+  cxxopts::Options opts(argv[0],
+                        "Re-hash every block, check the chain, the signatures and the "
+                        "signed head; optionally that a model file is the last block's");
   opts.add_options()("ledger", "ledger file (ledger.jsonl)", cxxopts::value<std::string>())(
       "keys", "key directory (ed25519: keys.json is enough; hmac: the secret key files)",
       cxxopts::value<std::string>())("model", "checkpoint that must match the last block's model",
@@ -81,7 +82,8 @@ int bench(int argc, char** argv) {
 }
 
 int run(int argc, char** argv) {
-  const std::string usage = "usage: tdml ledger verify|show|bench [options] (tdml ledger <sub> --help)";
+  const std::string usage =
+      "usage: tdml ledger verify|show|bench [options] (tdml ledger <sub> --help)";
   if (argc < 2) throw UsageError(usage);
   const std::string sub = argv[1];
   std::string prog = std::string(argv[0]) + " " + sub;

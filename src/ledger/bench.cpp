@@ -37,8 +37,8 @@ LedgerBenchResult run_ledger_bench(const LedgerBenchOptions& o) {
     for (int c = 0; c < o.clients; ++c) {
       UpdateClaim claim{client_key_id(c), round, 5000, sha256_hex(std::to_string(round * 1000 + c)),
                         model};
-      ClientEntry e{claim.client_id, claim.update_hash, claim.samples, "",
-                    UpdateStatus::kAccepted, 1.0 + 0.01 * c, 0.1 * c, ""};
+      ClientEntry e{claim.client_id,         claim.update_hash, claim.samples, "",
+                    UpdateStatus::kAccepted, 1.0 + 0.01 * c,    0.1 * c,       ""};
       e.signature = sign_update(*keys.signer(claim.client_id), claim);
       if (c % 10 == 9) claim.samples = 50000;  // a client lying about its sample count
       util::Stopwatch sw;

@@ -8,10 +8,14 @@ namespace tdml::ledger {
 
 std::string status_name(UpdateStatus s) {
   switch (s) {
-    case UpdateStatus::kAccepted: return "accepted";
-    case UpdateStatus::kClipped: return "clipped";
-    case UpdateStatus::kFlagged: return "flagged";
-    case UpdateStatus::kRejected: return "rejected";
+    case UpdateStatus::kAccepted:
+      return "accepted";
+    case UpdateStatus::kClipped:
+      return "clipped";
+    case UpdateStatus::kFlagged:
+      return "flagged";
+    case UpdateStatus::kRejected:
+      return "rejected";
   }
   return "?";
 }

@@ -66,13 +66,27 @@ void append_string(std::string& out, const std::string& s) {
     if (c < 0x80) {
       ++i;
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (c >= 0x20 && c <= 0x7e) {
             out += static_cast<char>(c);
@@ -90,7 +104,8 @@ void append_string(std::string& out, const std::string& s) {
     for (int k = 1; k < len; ++k) {
       auto cc = static_cast<unsigned char>(s[i + k]);
       if ((cc & 0xc0) != 0x80) {
-        throw Error("canonical JSON: string is not valid UTF-8 (byte " + std::to_string(i + k) + ")");
+        throw Error("canonical JSON: string is not valid UTF-8 (byte " + std::to_string(i + k) +
+                    ")");
       }
       cp = (cp << 6) | (cc & 0x3f);
     }
@@ -113,12 +128,24 @@ void append_string(std::string& out, const std::string& s) {
 void append_value(std::string& out, const nlohmann::json& v) {
   using T = nlohmann::json::value_t;
   switch (v.type()) {
-    case T::null: out += "null"; break;
-    case T::boolean: out += v.get<bool>() ? "true" : "false"; break;
-    case T::number_integer: out += std::to_string(v.get<std::int64_t>()); break;
-    case T::number_unsigned: out += std::to_string(v.get<std::uint64_t>()); break;
-    case T::number_float: out += python_float_repr(v.get<double>()); break;
-    case T::string: append_string(out, v.get_ref<const std::string&>()); break;
+    case T::null:
+      out += "null";
+      break;
+    case T::boolean:
+      out += v.get<bool>() ? "true" : "false";
+      break;
+    case T::number_integer:
+      out += std::to_string(v.get<std::int64_t>());
+      break;
+    case T::number_unsigned:
+      out += std::to_string(v.get<std::uint64_t>());
+      break;
+    case T::number_float:
+      out += python_float_repr(v.get<double>());
+      break;
+    case T::string:
+      append_string(out, v.get_ref<const std::string&>());
+      break;
     case T::array: {
       out += '[';
       bool first = true;
@@ -145,7 +172,8 @@ void append_value(std::string& out, const nlohmann::json& v) {
       out += '}';
       break;
     }
-    default: throw Error("canonical JSON: binary or discarded values cannot be serialised");
+    default:
+      throw Error("canonical JSON: binary or discarded values cannot be serialised");
   }
 }
 

@@ -1,9 +1,8 @@
 #pragma once
 // Internal: reading ledger lines and checking one block's self-consistency. Shared by Ledger
 // (continuing a chain) and verify_ledger.
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -17,9 +16,9 @@ struct Lines {
 Lines split_lines(const std::string& data);
 
 struct Block {
-  nlohmann::json body;    // the parsed line without hash and server_sig
-  std::string hash;       // stored hash (verified to match body)
-  std::string server_sig; // stored signature (hex, not verified here)
+  nlohmann::json body;     // the parsed line without hash and server_sig
+  std::string hash;        // stored hash (verified to match body)
+  std::string server_sig;  // stored signature (hex, not verified here)
   std::int64_t index = -1;
   std::string prev_hash;
 };

@@ -64,7 +64,8 @@ std::string from_hex(std::string_view hex, const std::string& what) {
   std::string out(hex.size() / 2, '\0');
   for (std::size_t i = 0; i < out.size(); ++i) {
     int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) throw Error(what + " is not hex (character " + std::to_string(2 * i) + ")");
+    if (hi < 0 || lo < 0)
+      throw Error(what + " is not hex (character " + std::to_string(2 * i) + ")");
     out[i] = static_cast<char>((hi << 4) | lo);
   }
   return out;

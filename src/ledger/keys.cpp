@@ -1,6 +1,7 @@
 #include "tdml/ledger/keys.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,9 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
-#include <openssl/crypto.h>
 
 #include "tdml/ledger/canonical_json.h"
 #include "tdml/ledger/hash.h"
@@ -57,7 +56,8 @@ void write_secret_file(const std::string& path, const std::string& bytes) {
 // Reads a secret key file after checking that only its owner can read it.
 nlohmann::json read_secret_file(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw Error("cannot read " + path + ": " + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0)
+    throw Error("cannot read " + path + ": " + std::strerror(errno));
   if (st.st_mode & 077) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 0777));
@@ -159,7 +159,8 @@ void KeyRing::save(const std::string& dir, bool overwrite) const {
 KeyRing KeyRing::load(const std::string& dir) {
   const std::string mpath = manifest_path(dir);
   if (!std::filesystem::exists(mpath)) {
-    throw Error("no key manifest " + mpath + " (create keys with: tdml keys gen --out " + dir + ")");
+    throw Error("no key manifest " + mpath + " (create keys with: tdml keys gen --out " + dir +
+                ")");
   }
   nlohmann::json manifest;
   try {
@@ -168,9 +169,9 @@ KeyRing KeyRing::load(const std::string& dir) {
     for (const auto& k : manifest.at("keys")) {
       const auto id = k.at("id").get<std::string>();
       if (!valid_id(id)) throw Error("invalid key id '" + id + "' in " + mpath);
-      std::string pub = k.contains("public") ? from_hex(k["public"].get<std::string>(),
-                                                        "public key of " + id)
-                                             : std::string();
+      std::string pub = k.contains("public")
+                            ? from_hex(k["public"].get<std::string>(), "public key of " + id)
+                            : std::string();
       std::string secret;
       const std::string spath = secret_path(dir, id);
       if (std::filesystem::exists(spath)) {

@@ -105,8 +105,10 @@ std::unique_ptr<Ledger> Ledger::open(const std::string& path,
   if (existed) {
     auto lines = detail::split_lines(util::read_file(path));
     if (!lines.torn.empty()) {
-      throw Error("ledger " + path + " ends with a torn line (an append was interrupted); run: "
-                  "tdml ledger verify " + path + " --repair");
+      throw Error("ledger " + path +
+                  " ends with a torn line (an append was interrupted); run: "
+                  "tdml ledger verify " +
+                  path + " --repair");
     }
     for (const auto& line : lines.complete) {
       detail::Block b;
@@ -114,8 +116,8 @@ std::unique_ptr<Ledger> Ledger::open(const std::string& path,
       if (why.empty() && b.index != l->next_index_) why = "index out of sequence";
       if (why.empty() && b.prev_hash != l->last_hash_) why = "prev_hash does not link";
       if (!why.empty()) {
-        throw Error("cannot continue ledger " + path + ": block " +
-                    std::to_string(l->next_index_) + ": " + why + " (run tdml ledger verify)");
+        throw Error("cannot continue ledger " + path + ": block " + std::to_string(l->next_index_) +
+                    ": " + why + " (run tdml ledger verify)");
       }
       l->last_hash_ = b.hash;
       ++l->next_index_;

@@ -2,14 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <algorithm>
 #include <functional>
 #include <set>
-#include <thread>
 #include <sstream>
+#include <thread>
 
 #include "chain.h"
 #include "tdml/ledger/block.h"
@@ -194,8 +194,9 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
       LineCheck& c = checks[k];
       if (!c.format_error.empty()) return fail(r, idx, c.format_error);
       if (c.block.index != idx) {
-        return fail(r, idx, "index is " + std::to_string(c.block.index) +
-                                " (blocks were deleted, duplicated, reordered or inserted)");
+        return fail(r, idx,
+                    "index is " + std::to_string(c.block.index) +
+                        " (blocks were deleted, duplicated, reordered or inserted)");
       }
       const std::string& expect_prev = hashes.empty() ? genesis_hash() : hashes.back();
       if (c.block.prev_hash != expect_prev) {
@@ -212,15 +213,17 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
   }
   const auto n = static_cast<std::int64_t>(hashes.size());
   if (!lines.torn.empty()) {
-    return fail(r, n, "torn last line (" + std::to_string(lines.torn.size()) +
-                          " bytes without a newline): an append was interrupted or the file was "
-                          "cut; 'tdml ledger verify --repair' drops it");
+    return fail(r, n,
+                "torn last line (" + std::to_string(lines.torn.size()) +
+                    " bytes without a newline): an append was interrupted or the file was "
+                    "cut; 'tdml ledger verify --repair' drops it");
   }
   if (n == 0) return fail(r, -1, "the ledger has no blocks");
 
   const std::string hpath = head_path(path);
   if (!std::filesystem::exists(hpath)) {
-    return fail(r, n - 1, "head record " + hpath + " is missing (dropped tail blocks would go unseen)");
+    return fail(r, n - 1,
+                "head record " + hpath + " is missing (dropped tail blocks would go unseen)");
   }
   detail::Head head;
   std::string why = detail::parse_head(util::read_file(hpath), head);
@@ -229,22 +232,23 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
     return fail(r, n - 1, "head record signature is invalid");
   }
   if (head.index >= n) {
-    return fail(r, n, "the head names block " + std::to_string(head.index) +
-                          " but the ledger ends at block " + std::to_string(n - 1) +
-                          ": blocks were removed from the end");
+    return fail(r, n,
+                "the head names block " + std::to_string(head.index) +
+                    " but the ledger ends at block " + std::to_string(n - 1) +
+                    ": blocks were removed from the end");
   }
   if (head.hash != hashes[head.index]) {
-    return fail(r, head.index, "the head's hash differs from block " +
-                                   std::to_string(head.index) + "'s hash");
+    return fail(r, head.index,
+                "the head's hash differs from block " + std::to_string(head.index) + "'s hash");
   }
   if (head.index == n - 2) {
     r.warnings.push_back("the head names block " + std::to_string(head.index) +
                          ", one behind the last block: the writer stopped between an append and "
                          "its head update (the last block is still chained and signed)");
   } else if (head.index != n - 1) {
-    return fail(r, head.index + 1, "the head names block " + std::to_string(head.index) +
-                                       " but the ledger has " + std::to_string(n) +
-                                       " blocks (an old head record?)");
+    return fail(r, head.index + 1,
+                "the head names block " + std::to_string(head.index) + " but the ledger has " +
+                    std::to_string(n) + " blocks (an old head record?)");
   }
 
   if (!options.model_path.empty()) {
@@ -252,8 +256,9 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
     const std::string got = model_hash(models::load_tensors(options.model_path));
     if (want.empty()) return fail(r, n - 1, "the last block names no model hash");
     if (got != want) {
-      return fail(r, n - 1, "model file " + options.model_path + " hashes to " + got.substr(0, 16) +
-                                "..., the last block names " + want.substr(0, 16) + "...");
+      return fail(r, n - 1,
+                  "model file " + options.model_path + " hashes to " + got.substr(0, 16) +
+                      "..., the last block names " + want.substr(0, 16) + "...");
     }
     r.model_checked = true;
   }

@@ -1,5 +1,7 @@
 // Canonical JSON must be byte-identical to Python's
 // json.dumps(obj, sort_keys=True, separators=(",", ":")).
+#include "tdml/ledger/canonical_json.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include <random>
 
 #include "support/test_support.h"
-#include "tdml/ledger/canonical_json.h"
 #include "tdml/util/error.h"
 
 using nlohmann::json;
@@ -89,17 +90,19 @@ TEST(LedgerCanonicalJson, MatchesPythonJsonDumps) {
       std::memcpy(&x, &b, sizeof x);  // any bit pattern
       if (!std::isfinite(x)) continue;
     } else {
-      x = std::ldexp(static_cast<double>(bits(rng) % 1000000) + 0.5, static_cast<int>(i % 120) - 80);
+      x = std::ldexp(static_cast<double>(bits(rng) % 1000000) + 0.5,
+                     static_cast<int>(i % 120) - 80);
     }
     char buf[64];
     std::snprintf(buf, sizeof buf, "%a", x);
     doubles.push_back(x);
     hexes.push_back(buf);
   }
-  json doc = {{"floats", doubles},
-              {"text", {"caf\xc3\xa9", "\xf0\x9f\x98\x80 emoji", "ctl\x01\x7f\"\\/", "\xe4\xb8\xad"}},
-              {"ints", {0, -1, 9007199254740993LL}},
-              {"nested", {{"z", {{"b", true}, {"a", nullptr}}}, {"A", json::array()}}}};
+  json doc = {
+      {"floats", doubles},
+      {"text", {"caf\xc3\xa9", "\xf0\x9f\x98\x80 emoji", "ctl\x01\x7f\"\\/", "\xe4\xb8\xad"}},
+      {"ints", {0, -1, 9007199254740993LL}},
+      {"nested", {{"z", {{"b", true}, {"a", nullptr}}}, {"A", json::array()}}}};
   // Python gets the floats as exact hex, the rest as (any) JSON, and rebuilds the same document.
   json input = doc;
   input["floats"] = hexes;

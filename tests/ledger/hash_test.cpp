@@ -1,4 +1,6 @@
 // Model hash: SHA-256 over (name, raw little-endian bytes) per entry, the same as Python's.
+#include "tdml/ledger/hash.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -7,7 +9,6 @@
 #include <iterator>
 
 #include "support/test_support.h"
-#include "tdml/ledger/hash.h"
 
 using namespace tdml::ledger;
 

@@ -37,10 +37,14 @@ inline RoundRecord make_round(const KeyRing& keys, std::int64_t round, const std
     UpdateClaim claim{client_key_id(c), round, 100 + c,
                       sha256_hex("update/" + std::to_string(round) + "/" + std::to_string(c)),
                       before};
-    ClientEntry e{claim.client_id, claim.update_hash, claim.samples,
+    ClientEntry e{claim.client_id,
+                  claim.update_hash,
+                  claim.samples,
                   sign_update(*keys.signer(claim.client_id), claim),
                   c == 1 ? UpdateStatus::kClipped : UpdateStatus::kAccepted,
-                  0.5 + c, 0.01 * c, c == 1 ? "norm above 5" : ""};
+                  0.5 + c,
+                  0.01 * c,
+                  c == 1 ? "norm above 5" : ""};
     if (reject_last && c == clients - 1) {
       e.signature = "00" + e.signature.substr(2);
       e.status = UpdateStatus::kRejected;

@@ -67,8 +67,8 @@ TEST(LedgerAppend, NonFiniteMetricsAreStoredAsStringsAndVerify) {
   auto keys = fixed_keys(Scheme::kEd25519, 1);
   const std::string path = dir / "ledger.jsonl";
   auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false});
-  l->append(EpochRecord{"single", 1, sha256_hex("m"), sha256_hex("c"),
-                        {{"loss", NAN}, {"grad", INFINITY}}});
+  l->append(EpochRecord{
+      "single", 1, sha256_hex("m"), sha256_hex("c"), {{"loss", NAN}, {"grad", INFINITY}}});
   l.reset();
   auto b = nlohmann::json::parse(read_lines(path)[0]);
   EXPECT_EQ(b["metrics"]["loss"], "NaN");

@@ -32,7 +32,9 @@ class LedgerTamper : public ::testing::Test {
   }
   // An attacker re-hashing every block from `from` on and signing with its own server key.
   void rechain(std::size_t from, const Signer& forger) {
-    std::string prev = from == 0 ? genesis_hash() : nlohmann::json::parse(lines_[from - 1])["hash"].get<std::string>();
+    std::string prev = from == 0
+                           ? genesis_hash()
+                           : nlohmann::json::parse(lines_[from - 1])["hash"].get<std::string>();
     for (std::size_t i = from; i < lines_.size(); ++i) {
       auto j = nlohmann::json::parse(lines_[i]);
       j.erase("hash");

@@ -11,7 +11,8 @@ using namespace tdml::ledger::testing;
 
 namespace {
 UpdateClaim claim_of(int client) {
-  return UpdateClaim{client_key_id(client), 7, 512, sha256_hex("update bytes"), sha256_hex("global")};
+  return UpdateClaim{client_key_id(client), 7, 512, sha256_hex("update bytes"),
+                     sha256_hex("global")};
 }
 }  // namespace
 
@@ -51,6 +52,7 @@ INSTANTIATE_TEST_SUITE_P(Schemes, LedgerUpdateSignature,
 
 TEST(LedgerUpdateSignatureMessage, IsDomainSeparatedCanonicalJson) {
   UpdateClaim c{"client-0", 3, 10, "aa", "bb"};
-  EXPECT_EQ(update_message(c),
-            R"(tdml.update.v1:{"base_model":"bb","client":"client-0","round":3,"samples":10,"update":"aa"})");
+  EXPECT_EQ(
+      update_message(c),
+      R"(tdml.update.v1:{"base_model":"bb","client":"client-0","round":3,"samples":10,"update":"aa"})");
 }

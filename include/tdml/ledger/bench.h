@@ -10,22 +10,22 @@
 namespace tdml::ledger {
 
 struct LedgerBenchOptions {
-  std::string dir;              // where keys/ and ledger.jsonl are written (must not hold keys)
-  int blocks = 1000;            // FL rounds to append
-  int clients = 10;             // client entries per block
+  std::string dir;    // where keys/ and ledger.jsonl are written (must not hold keys)
+  int blocks = 1000;  // FL rounds to append
+  int clients = 10;   // client entries per block
   Scheme scheme = Scheme::kEd25519;  // signature scheme
-  bool fsync = true;            // durable appends (the real cost)
+  bool fsync = true;                 // durable appends (the real cost)
 };
 
 struct LedgerBenchResult {
-  double append_total_s = 0;    // all Ledger::append calls (hash, sign, write, fsync, head)
-  double append_mean_ms = 0;    // per block
-  double append_max_ms = 0;     // slowest block
-  double server_check_ms = 0;   // per block: verify_update_signature for every client
-  double verify_s = 0;          // verify_ledger with keys: wall-clock seconds
-  double verify_cpu_s = 0;      // its CPU seconds (all threads; wall ~ cpu / free cores)
-  std::int64_t bytes = 0;       // ledger file size
-  VerifyReport report;          // the verify result (must be ok)
+  double append_total_s = 0;   // all Ledger::append calls (hash, sign, write, fsync, head)
+  double append_mean_ms = 0;   // per block
+  double append_max_ms = 0;    // slowest block
+  double server_check_ms = 0;  // per block: verify_update_signature for every client
+  double verify_s = 0;         // verify_ledger with keys: wall-clock seconds
+  double verify_cpu_s = 0;     // its CPU seconds (all threads; wall ~ cpu / free cores)
+  std::int64_t bytes = 0;      // ledger file size
+  VerifyReport report;         // the verify result (must be ok)
 };
 
 LedgerBenchResult run_ledger_bench(const LedgerBenchOptions& options);

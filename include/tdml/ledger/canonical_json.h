@@ -7,7 +7,6 @@
 // repr (shortest round-trip: 0.1, 1.0, 1e-06, 1e+16, -0.0; NaN/Infinity/-Infinity as Python).
 // Thread-safe (pure functions).
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 namespace tdml::ledger {

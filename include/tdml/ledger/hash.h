@@ -2,9 +2,8 @@
 // SHA-256 (OpenSSL EVP) and the hashes the ledger records: bytes, tensors, state dicts, configs.
 // All digests are lowercase hex strings of 64 characters. Functions are thread-safe; a Sha256
 // object is not (one owner).
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 

@@ -19,9 +19,8 @@
 // processes); a second open() throws. A Ledger object is not thread-safe: one owner.
 #include <cstdint>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "tdml/ledger/block.h"
 #include "tdml/ledger/signer.h"

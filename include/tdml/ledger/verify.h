@@ -27,11 +27,11 @@ struct VerifyOptions {
 };
 
 struct VerifyReport {
-  bool ok = false;                  // everything checked holds
-  std::int64_t blocks = 0;          // complete blocks read
-  std::int64_t bad_block = -1;      // index (0-based line) of the first broken block, -1 if none
-  std::string reason;               // why it failed (empty when ok)
-  std::string last_hash;            // hash of the last good block
+  bool ok = false;                     // everything checked holds
+  std::int64_t blocks = 0;             // complete blocks read
+  std::int64_t bad_block = -1;         // index (0-based line) of the first broken block, -1 if none
+  std::string reason;                  // why it failed (empty when ok)
+  std::string last_hash;               // hash of the last good block
   std::int64_t client_signatures = 0;  // client signatures checked and valid
   std::int64_t rejected = 0;           // client entries with status rejected
   bool signatures_checked = false;     // keys were given
