@@ -252,6 +252,9 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
   }
 
   if (!options.model_path.empty()) {
+    if (!std::filesystem::exists(options.model_path)) {
+      throw Error("no model file " + options.model_path);
+    }
     const std::string want = last_model_hash(last_body);
     const std::string got = model_hash(models::load_tensors(options.model_path));
     if (want.empty()) return fail(r, n - 1, "the last block names no model hash");
