@@ -198,8 +198,12 @@ void write_elastic_error_file(const std::string& message) {
 // ---- PendingOp ----
 
 PendingOp::PendingOp(c10::intrusive_ptr<c10d::Work> work, const Comm* comm, std::string what,
-                     std::function<void()> after)
-    : work_(std::move(work)), comm_(comm), what_(std::move(what)), after_(std::move(after)) {}
+                     std::function<void()> after, int peer)
+    : work_(std::move(work)),
+      comm_(comm),
+      what_(std::move(what)),
+      after_(std::move(after)),
+      peer_(peer) {}
 PendingOp::PendingOp(PendingOp&&) noexcept = default;
 PendingOp& PendingOp::operator=(PendingOp&&) noexcept = default;
 
@@ -217,9 +221,9 @@ void PendingOp::wait() {
   TDML_CHECK(work_, "PendingOp::wait on an empty or already waited operation");
   auto work = std::move(work_);
   try {
-    work->wait();
+    work->wait(comm_->timeout());
   } catch (const std::exception& e) {
-    comm_->rethrow(what_, e);
+    comm_->rethrow(what_, e, peer_);
   }
   if (after_) after_();
 }
@@ -337,17 +341,11 @@ void Comm::send(torch::Tensor& tensor, int dst, int tag) {
   const std::string what = "send to rank " + std::to_string(dst);
   PendingOp op;
   try {
-    op = PendingOp(backend_->send(ts, dst, tag), this, what, nullptr);
+    op = PendingOp(backend_->send(ts, dst, tag), this, what, nullptr, dst);
   } catch (const std::exception& e) {
     rethrow(what, e, dst);
   }
-  try {
-    op.work_->wait(timeout_);
-  } catch (const std::exception& e) {
-    op.work_.reset();
-    rethrow(what, e, dst);
-  }
-  op.work_.reset();
+  op.wait();
 }
 
 void Comm::recv(torch::Tensor& tensor, int src, int tag) {
@@ -355,17 +353,11 @@ void Comm::recv(torch::Tensor& tensor, int src, int tag) {
   const std::string what = "recv from rank " + std::to_string(src);
   PendingOp op;
   try {
-    op = PendingOp(backend_->recv(ts, src, tag), this, what, nullptr);
+    op = PendingOp(backend_->recv(ts, src, tag), this, what, nullptr, src);
   } catch (const std::exception& e) {
     rethrow(what, e, src);
   }
-  try {
-    op.work_->wait(timeout_);
-  } catch (const std::exception& e) {
-    op.work_.reset();
-    rethrow(what, e, src);
-  }
-  op.work_.reset();
+  op.wait();
 }
 
 // ---- construction ----
@@ -383,9 +375,18 @@ std::shared_ptr<Comm> init_process_group(const DistOptions& o) {
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
+    const std::string r = reason_of(e);
+    if (contains(r, "Timeout") || contains(r, "timed out") || contains(r, "Timed out")) {
+      throw Error("rendezvous timed out after " + std::to_string(o.timeout.count() / 1000) +
+                  " s on rank " + std::to_string(o.rank) + ": not all " +
+                  std::to_string(o.world) + " ranks joined the " + backend_name(kind) +
+                  " group via " + o.master_addr + ":" + std::to_string(o.master_port) +
+                  " (is every rank started, with the same MASTER_ADDR/PORT and WORLD_SIZE?) [" +
+                  r + "]");
+    }
     throw Error("rank " + std::to_string(o.rank) + " could not form the " + backend_name(kind) +
                 " group of " + std::to_string(o.world) + " ranks via " + o.master_addr + ":" +
-                std::to_string(o.master_port) + ": " + reason_of(e));
+                std::to_string(o.master_port) + ": " + r);
   }
   spdlog::debug("rank {} of {} joined the {} group via {}:{}", o.rank, o.world,
                 backend_name(kind), o.master_addr, o.master_port);

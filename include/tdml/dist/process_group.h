@@ -6,6 +6,10 @@
 //
 // Filled from the CLI or from the environment that `tdml ... --nproc N` (launcher.h) and
 // `torchrun --no-python ./tdml ...` both set (RANK, WORLD_SIZE, ...).
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -16,11 +20,6 @@
 #include <vector>
 
 #include "tdml/util/torch_compat.h"
-
-namespace c10d {
-class Store;
-class Work;
-}  // namespace c10d
 
 namespace tdml::dist {
 
@@ -76,7 +75,7 @@ class PendingOp {
  public:
   PendingOp() = default;
   PendingOp(c10::intrusive_ptr<c10d::Work> work, const Comm* comm, std::string what,
-            std::function<void()> after);
+            std::function<void()> after, int peer = -1);
   PendingOp(PendingOp&&) noexcept;
   PendingOp& operator=(PendingOp&&) noexcept;
   ~PendingOp();
@@ -94,13 +93,14 @@ class PendingOp {
   const Comm* comm_ = nullptr;   // for error context; outlives the op
   std::string what_;             // "all_reduce of 4.0 MiB" for error messages
   std::function<void()> after_;  // runs after a successful wait (e.g. divide for kAvg)
+  int peer_ = -1;                // the other rank of a point-to-point op
 };
 
 // A communicator: one rank's handle on the group. Owns the c10d backend. Collectives must be
 // issued in the same order on every rank. Calls are not thread-safe (one thread issues them);
-// PendingOp completion may be observed from any thread. Every failure throws tdml::Error
+// PendingOp completion may be observed from any thread. Always held by shared_ptr. Every failure throws tdml::Error
 // "OP failed on rank R of W: REASON" (a lost peer reads "lost connection to rank P").
-class Comm {
+class Comm : public std::enable_shared_from_this<Comm> {
  public:
   Comm(c10::intrusive_ptr<compat::C10dBackend> backend, c10::intrusive_ptr<c10d::Store> store,
        int rank, int world, BackendKind kind, std::chrono::milliseconds timeout);

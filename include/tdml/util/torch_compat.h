@@ -1,5 +1,6 @@
 #pragma once
 // The one place where LibTorch 1.13 and 2.x differ for tdml. Everything else is written once.
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
