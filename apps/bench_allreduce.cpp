@@ -13,13 +13,15 @@ namespace tdml::app {
 namespace {
 
 int run_allreduce(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "All-reduce bandwidth over --nproc ranks; writes DIR/metrics.json");
-  opts.add_options()("sizes", "default (1K..64M x4), small (1K..64K) or a list: 4K,1M",
-                     cxxopts::value<std::string>()->default_value("default"))(
-      "iters", "Timed iterations per size (0: 512 MiB / size, 10..1000)",
-      cxxopts::value<int>()->default_value("0"))(
-      "warmup", "Untimed iterations per size", cxxopts::value<int>()->default_value("5"))(
-      "out", "Output directory (rank 0 writes metrics.json)", cxxopts::value<std::string>());
+  cxxopts::Options opts(argv[0],
+                        "All-reduce bandwidth over --nproc ranks; writes DIR/metrics.json");
+  auto add = opts.add_options();
+  add("sizes", "default (1K..64M x4), small (1K..64K) or a list: 4K,1M",
+      cxxopts::value<std::string>()->default_value("default"));
+  add("iters", "Timed iterations per size (0: 512 MiB / size, 10..1000)",
+      cxxopts::value<int>()->default_value("0"));
+  add("warmup", "Untimed iterations per size", cxxopts::value<int>()->default_value("5"));
+  add("out", "Output directory (rank 0 writes metrics.json)", cxxopts::value<std::string>());
   add_dist_options(opts);
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r)) return 0;
@@ -50,7 +52,8 @@ int run_allreduce(int argc, char** argv) {
   if (r.count("out")) {
     const auto dir = r["out"].as<std::string>();
     util::make_dirs(dir);
-    util::write_file_atomic(dir + "/metrics.json", dist::allreduce_bench_json(*comm, samples).dump(2));
+    util::write_file_atomic(dir + "/metrics.json",
+                            dist::allreduce_bench_json(*comm, samples).dump(2));
     spdlog::info("wrote {}/metrics.json", dir);
   }
   return 0;

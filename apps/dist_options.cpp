@@ -3,18 +3,18 @@
 namespace tdml::app {
 
 void add_dist_options(cxxopts::Options& opts) {
-  opts.add_options("Distributed")
-      ("nproc", "Worker processes on this node (launches them; 1 = no launch)",
-       cxxopts::value<int>()->default_value("1"))
-      ("nnodes", "Nodes in the job", cxxopts::value<int>()->default_value("1"))
-      ("node-rank", "This node's index", cxxopts::value<int>()->default_value("0"))
-      ("master-addr", "Address of rank 0's rendezvous store",
-       cxxopts::value<std::string>()->default_value("127.0.0.1"))
-      ("master-port", "Port of the store (0: pick a free one, single node)",
-       cxxopts::value<int>()->default_value("0"))
-      ("backend", "auto, gloo or nccl", cxxopts::value<std::string>()->default_value("auto"))
-      ("dist-timeout", "Rendezvous/collective timeout in seconds",
-       cxxopts::value<int>()->default_value("300"));
+  auto add = opts.add_options("Distributed");
+  add("nproc", "Worker processes on this node (launches them; 1 = no launch)",
+      cxxopts::value<int>()->default_value("1"));
+  add("nnodes", "Nodes in the job", cxxopts::value<int>()->default_value("1"));
+  add("node-rank", "This node's index", cxxopts::value<int>()->default_value("0"));
+  add("master-addr", "Address of rank 0's rendezvous store",
+      cxxopts::value<std::string>()->default_value("127.0.0.1"));
+  add("master-port", "Port of the store (0: pick a free one, single node)",
+      cxxopts::value<int>()->default_value("0"));
+  add("backend", "auto, gloo or nccl", cxxopts::value<std::string>()->default_value("auto"));
+  add("dist-timeout", "Rendezvous/collective timeout in seconds",
+      cxxopts::value<int>()->default_value("300"));
 }
 
 dist::LaunchOptions launch_options_from(const cxxopts::ParseResult& r) {

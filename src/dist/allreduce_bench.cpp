@@ -28,10 +28,14 @@ std::vector<std::int64_t> parse_bench_sizes(const std::string& spec) {
       throw UsageError("--sizes: '" + item + "' is not a size like 4K, 1M or 4096");
     }
     const std::string unit = item.substr(pos);
-    if (unit == "K" || unit == "k") v <<= 10;
-    else if (unit == "M" || unit == "m") v <<= 20;
-    else if (!unit.empty()) throw UsageError("--sizes: unknown unit in '" + item + "' (K or M)");
-    if (v < 4 || v % 4) throw UsageError("--sizes: '" + item + "' must be a positive multiple of 4 bytes");
+    if (unit == "K" || unit == "k")
+      v <<= 10;
+    else if (unit == "M" || unit == "m")
+      v <<= 20;
+    else if (!unit.empty())
+      throw UsageError("--sizes: unknown unit in '" + item + "' (K or M)");
+    if (v < 4 || v % 4)
+      throw UsageError("--sizes: '" + item + "' must be a positive multiple of 4 bytes");
     out.push_back(v);
   }
   if (out.empty()) throw UsageError("--sizes: no sizes given");

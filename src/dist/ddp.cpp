@@ -135,7 +135,8 @@ void GradientReducer::assign_buckets() {
       slots_[k].offset = numel;
       numel += slots_[k].param.numel();
     }
-    bucket->flat = torch::zeros({numel}, slots_[slots.front()].param.options().requires_grad(false));
+    bucket->flat =
+        torch::zeros({numel}, slots_[slots.front()].param.options().requires_grad(false));
     bucket->slots = std::move(slots);
     buckets_.push_back(std::move(bucket));
   }
@@ -145,8 +146,8 @@ void GradientReducer::install_hooks() {
   for (std::size_t k = 0; k < slots_.size(); ++k) {
     auto acc = torch::autograd::impl::grad_accumulator(slots_[k].param);
     TDML_CHECK(acc, "DDP: parameter " << slots_[k].name << " has no gradient accumulator");
-    hook_keys_.push_back(acc->add_post_hook(
-        std::make_unique<ReadyHook>([this, k] { on_gradient(k); })));
+    hook_keys_.push_back(
+        acc->add_post_hook(std::make_unique<ReadyHook>([this, k] { on_gradient(k); })));
     accumulators_.push_back(std::move(acc));
   }
 }
@@ -215,8 +216,8 @@ void GradientReducer::launch_ready_locked() {
     b.op = comm_->all_reduce_async(b.flat, ReduceOp::kSum);
     Bucket* bp = &b;
     b.op.on_complete([bp] {
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
-                                                                     bp->launch_time);
+      auto ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - bp->launch_time);
       bp->done_ns.store(std::max<std::int64_t>(1, ns.count()));
     });
   }
@@ -257,8 +258,7 @@ void GradientReducer::finalize() {
   }
   if (!errors_.empty()) {
     fail_step_locked("DDP: gradient of " + join_names(errors_) +
-                     " arrived twice in one synced step on rank " +
-                     std::to_string(comm_->rank()) +
+                     " arrived twice in one synced step on rank " + std::to_string(comm_->rank()) +
                      " (call backward once per step, or set_require_sync(false) for "
                      "accumulation steps)");
   }
@@ -274,8 +274,10 @@ void GradientReducer::finalize() {
     }
     if (!options_.find_unused_parameters) {
       fail_step_locked("DDP: rank " + std::to_string(comm_->rank()) + ": " +
-                       std::to_string(missing.size()) + " parameter(s) got no gradient in "
-                       "backward: " + join_names(missing) +
+                       std::to_string(missing.size()) +
+                       " parameter(s) got no gradient in "
+                       "backward: " +
+                       join_names(missing) +
                        "; every parameter must contribute to the loss (or enable "
                        "find_unused_parameters)");
     }

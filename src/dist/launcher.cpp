@@ -85,9 +85,15 @@ void forward(std::string& partial, const char* data, std::size_t n, FILE* stream
 }
 
 std::vector<std::string> worker_env(const LaunchOptions& o, int local_rank, int port) {
-  static const char* kOurs[] = {"RANK=",        "LOCAL_RANK=",  "WORLD_SIZE=",
-                                "LOCAL_WORLD_SIZE=", "GROUP_RANK=", "MASTER_ADDR=",
-                                "MASTER_PORT=", "TDML_DIST_TIMEOUT_S=", "TORCHELASTIC_USE_AGENT_STORE="};
+  static const char* kOurs[] = {"RANK=",
+                                "LOCAL_RANK=",
+                                "WORLD_SIZE=",
+                                "LOCAL_WORLD_SIZE=",
+                                "GROUP_RANK=",
+                                "MASTER_ADDR=",
+                                "MASTER_PORT=",
+                                "TDML_DIST_TIMEOUT_S=",
+                                "TORCHELASTIC_USE_AGENT_STORE="};
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     bool ours = false;
@@ -142,12 +148,6 @@ Worker spawn(const LaunchOptions& o, int local_rank, int port, std::vector<std::
   return w;
 }
 
-void signal_all(std::vector<Worker>& ws, int sig) {
-  for (auto& w : ws) {
-    if (w.running) ::kill(w.pid, sig);
-  }
-}
-
 }  // namespace
 
 int pick_free_port() {
@@ -165,6 +165,138 @@ int pick_free_port() {
   return ntohs(a.sin_port);
 }
 
+namespace {
+
+// Watches the workers of one launch: forwards output, reaps exits, escalates after a failure.
+class Supervisor {
+ public:
+  Supervisor(const LaunchOptions& o, std::vector<Worker> ws) : o_(o), ws_(std::move(ws)) {}
+
+  // Runs until every worker has exited and its output is drained.
+  void run() {
+    while (pump_output()) {
+      reap();
+      escalate();
+    }
+  }
+
+  // Empty when all succeeded, else what happened (first failure first).
+  std::string failure() const {
+    if (first_failed_ < 0 && !g_interrupted) return "";
+    std::ostringstream os;
+    if (first_failed_ >= 0) {
+      const auto& f = ws_[first_failed_];
+      os << "rank " << f.rank << " (pid " << f.pid << ") " << describe(f.status);
+    } else {
+      os << "interrupted by signal " << g_interrupted;
+    }
+    const char* sep = "; then ";
+    for (std::size_t i = 0; i < ws_.size(); ++i) {
+      if (static_cast<int>(i) == first_failed_) continue;
+      os << sep << "rank " << ws_[i].rank << " " << describe(ws_[i].status);
+      sep = ", ";
+    }
+    return os.str();
+  }
+
+ private:
+  // Waits up to 100 ms for output and forwards it; false when nothing is left to watch.
+  bool pump_output() {
+    std::vector<pollfd> fds;
+    std::vector<std::pair<std::size_t, bool>> who;  // worker index, is stderr
+    bool running = false;
+    for (std::size_t i = 0; i < ws_.size(); ++i) {
+      if (ws_[i].out_fd >= 0) fds.push_back({ws_[i].out_fd, POLLIN, 0}), who.push_back({i, false});
+      if (ws_[i].err_fd >= 0) fds.push_back({ws_[i].err_fd, POLLIN, 0}), who.push_back({i, true});
+      running = running || ws_[i].running;
+    }
+    if (fds.empty() && !running) return false;
+    ::poll(fds.data(), fds.size(), 100);  // the timeout paces reaping and the failure clock
+    for (std::size_t j = 0; j < fds.size(); ++j) {
+      if (!(fds[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto& w = ws_[who[j].first];
+      const bool is_err = who[j].second;
+      char buf[65536];
+      const ssize_t n = ::read(fds[j].fd, buf, sizeof buf);
+      const std::string prefix = o_.prefix_output ? "[rank " + std::to_string(w.rank) + "] " : "";
+      auto& partial = is_err ? w.err_partial : w.out_partial;
+      FILE* stream = is_err ? stderr : stdout;
+      if (n > 0) {
+        forward(partial, buf, static_cast<std::size_t>(n), stream, prefix, false);
+      } else if (n == 0 || errno != EINTR) {
+        forward(partial, buf, 0, stream, prefix, true);
+        ::close(fds[j].fd);
+        (is_err ? w.err_fd : w.out_fd) = -1;
+      }
+    }
+    return true;
+  }
+
+  void reap() {
+    for (std::size_t i = 0; i < ws_.size(); ++i) {
+      auto& w = ws_[i];
+      if (!w.running || ::waitpid(w.pid, &w.status, WNOHANG) != w.pid) continue;
+      w.running = false;
+      const bool ok = WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0;
+      if (ok || first_failed_ >= 0) continue;
+      first_failed_ = static_cast<int>(i);
+      failed_at_ = Clock::now();
+      std::fprintf(stderr, "tdml launcher: rank %d (pid %d) %s; the others have %lld s to exit\n",
+                   w.rank, static_cast<int>(w.pid), describe(w.status).c_str(),
+                   static_cast<long long>(o_.grace.count()));
+    }
+  }
+
+  // Interrupt: SIGTERM now. Failure: SIGTERM after the grace period. Then SIGKILL after 5 s.
+  void escalate() {
+    const auto now = Clock::now();
+    const bool term_now = g_interrupted || (first_failed_ >= 0 && now - failed_at_ > o_.grace);
+    if (term_now && !termed_) {
+      signal_all(SIGTERM);
+      termed_ = true;
+      termed_at_ = now;
+    }
+    if (termed_ && !killed_ && now - termed_at_ > std::chrono::seconds(5)) {
+      signal_all(SIGKILL);
+      killed_ = true;
+    }
+  }
+
+  void signal_all(int sig) {
+    for (auto& w : ws_) {
+      if (w.running) ::kill(w.pid, sig);
+    }
+  }
+
+  const LaunchOptions& o_;
+  std::vector<Worker> ws_;
+  int first_failed_ = -1;  // index into ws_
+  Clock::time_point failed_at_{}, termed_at_{};
+  bool termed_ = false, killed_ = false;
+};
+
+// Routes SIGINT/SIGTERM to a flag for the supervisor while alive.
+class SignalFlag {
+ public:
+  SignalFlag() {
+    struct sigaction sa = {};
+    sa.sa_handler = on_signal;
+    ::sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    g_interrupted = 0;
+  }
+  ~SignalFlag() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ = {}, old_term_ = {};
+};
+
+}  // namespace
+
 int launch_workers(const LaunchOptions& o, std::vector<std::string> argv) {
   if (o.nproc < 1) throw UsageError("--nproc must be >= 1, got " + std::to_string(o.nproc));
   if (o.nnodes < 1 || o.node_rank < 0 || o.node_rank >= o.nnodes) {
@@ -181,99 +313,14 @@ int launch_workers(const LaunchOptions& o, std::vector<std::string> argv) {
   TDML_CHECK(!argv.empty(), "launcher: empty command line");
   const int port = o.master_port ? o.master_port : pick_free_port();
 
-  struct sigaction sa {}, old_int{}, old_term{};
-  sa.sa_handler = on_signal;
-  ::sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-  g_interrupted = 0;
-
+  SignalFlag signals;
   std::vector<Worker> ws;
   for (int l = 0; l < o.nproc; ++l) ws.push_back(spawn(o, l, port, argv));
-
-  int first_failed = -1;  // index into ws
-  bool forwarded_interrupt = false;
-  Clock::time_point failed_at{}, termed_at{};
-  bool termed = false, killed = false;
-  for (;;) {
-    std::vector<pollfd> fds;
-    std::vector<std::pair<std::size_t, bool>> who;  // worker index, is stderr
-    for (std::size_t i = 0; i < ws.size(); ++i) {
-      if (ws[i].out_fd >= 0) fds.push_back({ws[i].out_fd, POLLIN, 0}), who.push_back({i, false});
-      if (ws[i].err_fd >= 0) fds.push_back({ws[i].err_fd, POLLIN, 0}), who.push_back({i, true});
-    }
-    bool any_running = false;
-    for (auto& w : ws) any_running = any_running || w.running;
-    if (fds.empty() && !any_running) break;
-    // Waits for output; wakes every 100 ms to reap workers and run the failure clock.
-    ::poll(fds.data(), fds.size(), 100);
-    for (std::size_t j = 0; j < fds.size(); ++j) {
-      if (!(fds[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      auto& w = ws[who[j].first];
-      const bool is_err = who[j].second;
-      char buf[65536];
-      const ssize_t n = ::read(fds[j].fd, buf, sizeof buf);
-      const std::string prefix = o.prefix_output ? "[rank " + std::to_string(w.rank) + "] " : "";
-      auto& partial = is_err ? w.err_partial : w.out_partial;
-      FILE* stream = is_err ? stderr : stdout;
-      if (n > 0) {
-        forward(partial, buf, static_cast<std::size_t>(n), stream, prefix, false);
-      } else if (n == 0 || errno != EINTR) {
-        forward(partial, buf, 0, stream, prefix, true);
-        ::close(fds[j].fd);
-        (is_err ? w.err_fd : w.out_fd) = -1;
-      }
-    }
-    for (std::size_t i = 0; i < ws.size(); ++i) {
-      auto& w = ws[i];
-      if (!w.running) continue;
-      if (::waitpid(w.pid, &w.status, WNOHANG) != w.pid) continue;
-      w.running = false;
-      const bool ok = WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0;
-      if (!ok && first_failed < 0) {
-        first_failed = static_cast<int>(i);
-        failed_at = Clock::now();
-        std::fprintf(stderr, "tdml launcher: rank %d (pid %d) %s; waiting up to %lld s for the "
-                     "others\n", w.rank, static_cast<int>(w.pid), describe(w.status).c_str(),
-                     static_cast<long long>(o.grace.count()));
-      }
-    }
-    if (g_interrupted && !forwarded_interrupt) {
-      forwarded_interrupt = true;
-      signal_all(ws, SIGTERM);
-      termed = true;
-      termed_at = Clock::now();
-    }
-    const auto now = Clock::now();
-    if (first_failed >= 0 && !termed && now - failed_at > o.grace) {
-      signal_all(ws, SIGTERM);
-      termed = true;
-      termed_at = now;
-    }
-    if (termed && !killed && now - termed_at > std::chrono::seconds(5)) {
-      signal_all(ws, SIGKILL);
-      killed = true;
-    }
-  }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
-
-  if (first_failed < 0 && !g_interrupted) return 0;
-  std::ostringstream os;
-  if (first_failed >= 0) {
-    const auto& f = ws[first_failed];
-    os << "rank " << f.rank << " (pid " << f.pid << ") " << describe(f.status);
-  } else {
-    os << "interrupted by signal " << g_interrupted;
-  }
-  std::ostringstream others;
-  int n_others = 0;
-  for (std::size_t i = 0; i < ws.size(); ++i) {
-    if (static_cast<int>(i) == first_failed) continue;
-    others << (n_others++ ? ", " : "") << "rank " << ws[i].rank << " " << describe(ws[i].status);
-  }
-  if (n_others) os << "; then " << others.str();
-  throw Error("distributed job failed: " + os.str());
+  Supervisor supervisor(o, std::move(ws));
+  supervisor.run();
+  const std::string failure = supervisor.failure();
+  if (!failure.empty()) throw Error("distributed job failed: " + failure);
+  return 0;
 }
 
 void maybe_die_for_test(int rank, std::int64_t step) {

@@ -6,15 +6,15 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if defined(TDML_HAS_CUDA) && defined(USE_C10D_NCCL)
 #include <c10/cuda/CUDAFunctions.h>
+
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 #include <cstdlib>
 #include <exception>
 #include <fstream>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tdml/util/error.h"
 #include "tdml/util/log.h"
@@ -67,7 +67,7 @@ c10::intrusive_ptr<c10d::Store> connect_store(const DistOptions& o) {
   c10d::TCPStoreOptions so;
   so.port = static_cast<std::uint16_t>(o.master_port);
   so.isServer = host;
-  so.numWorkers = o.use_agent_store ? c10::nullopt : c10::optional<std::size_t>(o.world);
+  if (!o.use_agent_store) so.numWorkers = static_cast<std::size_t>(o.world);
   so.waitWorkers = !o.use_agent_store;
   so.timeout = o.timeout;
   c10::intrusive_ptr<c10d::Store> store;
@@ -152,9 +152,12 @@ BackendKind parse_backend(const std::string& name) {
 
 std::string backend_name(BackendKind kind) {
   switch (kind) {
-    case BackendKind::kAuto: return "auto";
-    case BackendKind::kGloo: return "gloo";
-    case BackendKind::kNccl: return "nccl";
+    case BackendKind::kAuto:
+      return "auto";
+    case BackendKind::kGloo:
+      return "gloo";
+    case BackendKind::kNccl:
+      return "nccl";
   }
   return "?";
 }
@@ -172,7 +175,8 @@ DistOptions dist_options_from_env(DistOptions o) {
   o.master_port = env_int("MASTER_PORT", o.master_port, 1);
   o.restart_count = env_int("TORCHELASTIC_RESTART_COUNT", o.restart_count, 0);
   if (const char* id = env("TORCHELASTIC_RUN_ID")) o.run_id = id;
-  if (const char* s = env("TORCHELASTIC_USE_AGENT_STORE")) o.use_agent_store = std::string(s) == "True";
+  if (const char* s = env("TORCHELASTIC_USE_AGENT_STORE"))
+    o.use_agent_store = std::string(s) == "True";
   if (env("TDML_DIST_TIMEOUT_S")) {
     o.timeout = std::chrono::seconds(env_int("TDML_DIST_TIMEOUT_S", 0, 1));
   }
@@ -259,8 +263,8 @@ void Comm::rethrow(const std::string& what, const std::exception& e, int peer) c
   std::ostringstream os;
   os << what << " failed on rank " << rank_ << " of " << world_ << ": ";
   if (peer < 0 && world_ == 2) peer = 1 - rank_;
-  if (contains(r, "closed by peer") || contains(r, "reset by peer") ||
-      contains(r, "Broken pipe") || contains(r, "Connection refused")) {
+  if (contains(r, "closed by peer") || contains(r, "reset by peer") || contains(r, "Broken pipe") ||
+      contains(r, "Connection refused")) {
     os << "lost connection to " << (peer >= 0 ? "rank " + std::to_string(peer) : "a peer rank")
        << " (it exited or was killed; see its output) [" << r << "]";
   } else if (contains(r, "Timed out") || contains(r, "timed out")) {
@@ -377,19 +381,18 @@ std::shared_ptr<Comm> init_process_group(const DistOptions& o) {
   } catch (const std::exception& e) {
     const std::string r = reason_of(e);
     if (contains(r, "Timeout") || contains(r, "timed out") || contains(r, "Timed out")) {
-      throw Error("rendezvous timed out after " + std::to_string(o.timeout.count() / 1000) +
-                  " s on rank " + std::to_string(o.rank) + ": not all " +
-                  std::to_string(o.world) + " ranks joined the " + backend_name(kind) +
-                  " group via " + o.master_addr + ":" + std::to_string(o.master_port) +
-                  " (is every rank started, with the same MASTER_ADDR/PORT and WORLD_SIZE?) [" +
-                  r + "]");
+      throw Error(
+          "rendezvous timed out after " + std::to_string(o.timeout.count() / 1000) + " s on rank " +
+          std::to_string(o.rank) + ": not all " + std::to_string(o.world) + " ranks joined the " +
+          backend_name(kind) + " group via " + o.master_addr + ":" + std::to_string(o.master_port) +
+          " (is every rank started, with the same MASTER_ADDR/PORT and WORLD_SIZE?) [" + r + "]");
     }
     throw Error("rank " + std::to_string(o.rank) + " could not form the " + backend_name(kind) +
                 " group of " + std::to_string(o.world) + " ranks via " + o.master_addr + ":" +
                 std::to_string(o.master_port) + ": " + r);
   }
-  spdlog::debug("rank {} of {} joined the {} group via {}:{}", o.rank, o.world,
-                backend_name(kind), o.master_addr, o.master_port);
+  spdlog::debug("rank {} of {} joined the {} group via {}:{}", o.rank, o.world, backend_name(kind),
+                o.master_addr, o.master_port);
   return std::make_shared<Comm>(backend, store, o.rank, o.world, kind, o.timeout);
 }
 

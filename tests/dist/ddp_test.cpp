@@ -59,8 +59,7 @@ TEST(Ddp, TwoRanksOnHalfBatchesMatchOneProcessOnTheWholeBatch) {
   std::vector<StepStats> stats(world);
   run_local_ranks(world, [&](Comm& comm) {
     auto& m = models[comm.rank()];
-    GradientReducer reducer(
-        comm.shared_from_this(), *m, DdpOptions{});
+    GradientReducer reducer(comm.shared_from_this(), *m, DdpOptions{});
     torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.1));
     for (int s = 0; s < steps; ++s) {
       opt.zero_grad();
@@ -113,8 +112,9 @@ TEST(Ddp, SmallBucketsLaunchInReverseOrderAndOverlapBackward) {
     EXPECT_GT(stats[r].comm_s, 0.0);
     EXPECT_GE(stats[r].exposed_s, 0.0);
   }
-  EXPECT_LT((models[0]->fc1->weight.grad() - models[1]->fc1->weight.grad()).abs().max().item<double>(),
-            1e-7);
+  EXPECT_LT(
+      (models[0]->fc1->weight.grad() - models[1]->fc1->weight.grad()).abs().max().item<double>(),
+      1e-7);
 }
 
 TEST(Ddp, NoSyncAccumulatesLocallyThenAveragesTheSum) {
@@ -122,7 +122,8 @@ TEST(Ddp, NoSyncAccumulatesLocallyThenAveragesTheSum) {
   auto data = make_data(world * micro, b);  // data.x[r * micro + m]
   auto ref = make_mlp(3);
   for (int r = 0; r < world; ++r) {
-    for (int m = 0; m < micro; ++m) loss_of(ref, data.x[r * micro + m], data.y[r * micro + m]).backward();
+    for (int m = 0; m < micro; ++m)
+      loss_of(ref, data.x[r * micro + m], data.y[r * micro + m]).backward();
   }
   std::vector<Mlp> models{make_mlp(3), make_mlp(3)};
   std::vector<torch::Tensor> local_after_no_sync(world);

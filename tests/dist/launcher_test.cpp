@@ -8,7 +8,6 @@
 
 #include <cstdlib>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -21,8 +20,8 @@ using test::run_tdml;
 
 TEST(Launcher, TwoWorkerBenchWritesMetricsAndPrefixesOutput) {
   test::TempDir dir;
-  auto r = run_tdml("bench allreduce --nproc 2 --sizes small --iters 20 --warmup 2 --out " +
-                    dir.path());
+  auto r =
+      run_tdml("bench allreduce --nproc 2 --sizes small --iters 20 --warmup 2 --out " + dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("[rank 0]"), std::string::npos) << r.output;
   std::ifstream f(dir / "metrics.json");
@@ -42,8 +41,9 @@ TEST(Launcher, TwoWorkerBenchWritesMetricsAndPrefixesOutput) {
 TEST(Launcher, KilledWorkerMakesTheOthersFailNamingTheLostRank) {
   ::setenv("TDML_TEST_DIE_RANK", "1", 1);
   ::setenv("TDML_TEST_DIE_AFTER_STEPS", "30", 1);
-  auto r = run_tdml("bench allreduce --nproc 2 --sizes small --iters 20 --warmup 1 "
-                    "--dist-timeout 30");
+  auto r = run_tdml(
+      "bench allreduce --nproc 2 --sizes small --iters 20 --warmup 1 "
+      "--dist-timeout 30");
   ::unsetenv("TDML_TEST_DIE_RANK");
   ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
   EXPECT_NE(r.exit_code, 0) << r.output;

@@ -138,9 +138,9 @@ TEST(ProcessGroup, OptionsComeFromTorchrunEnvironment) {
   EXPECT_THROW(dist_options_from_env(), Error);
   ::setenv("RANK", "x", 1);
   EXPECT_THROW(dist_options_from_env(), Error);
-  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
-                        "MASTER_PORT", "TORCHELASTIC_USE_AGENT_STORE",
-                        "TORCHELASTIC_RESTART_COUNT"}) {
+  for (const char* v :
+       {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+        "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT"}) {
     ::unsetenv(v);
   }
   EXPECT_FALSE(is_worker_process());

@@ -5,10 +5,9 @@
 // a ring, comparable across world sizes). scripts/bench/allreduce_ref.py does the same in
 // PyTorch's Python API for comparison.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tdml/dist/process_group.h"
 

@@ -47,23 +47,23 @@ struct DdpOptions {
 
 // What one bucket did in the last synced step.
 struct BucketStats {
-  std::int64_t bytes = 0;           // size of the flat bucket
-  int params = 0;                   // parameters in it
-  double launch_s = 0;              // launch time, seconds after the step's first gradient
-  double comm_s = 0;                // all-reduce launch to completion
+  std::int64_t bytes = 0;                 // size of the flat bucket
+  int params = 0;                         // parameters in it
+  double launch_s = 0;                    // launch time, seconds after the step's first gradient
+  double comm_s = 0;                      // all-reduce launch to completion
   bool launched_during_backward = false;  // launched while other gradients were still pending
 };
 
 // Communication of the last step (a no-sync step reports synced = false and zeros).
 struct StepStats {
-  bool synced = false;                // this step all-reduced
-  int buckets = 0;                    // collectives launched
-  int buckets_overlapped = 0;         // of them, launched while backward was still running
-  std::int64_t bytes_reduced = 0;     // bytes all-reduced by this rank
-  double backward_s = 0;              // first to last gradient hook
-  double comm_s = 0;                  // time at least one all-reduce was in flight
-  double exposed_s = 0;               // time finalize() waited for communication
-  std::vector<BucketStats> per_bucket;  // in launch (index) order
+  bool synced = false;                     // this step all-reduced
+  int buckets = 0;                         // collectives launched
+  int buckets_overlapped = 0;              // of them, launched while backward was still running
+  std::int64_t bytes_reduced = 0;          // bytes all-reduced by this rank
+  double backward_s = 0;                   // first to last gradient hook
+  double comm_s = 0;                       // time at least one all-reduce was in flight
+  double exposed_s = 0;                    // time finalize() waited for communication
+  std::vector<BucketStats> per_bucket;     // in launch (index) order
   std::vector<std::string> unused_params;  // zero-filled (find_unused_parameters) this step
 };
 
@@ -120,8 +120,8 @@ class GradientReducer {
 
   std::shared_ptr<Comm> comm_;
   DdpOptions options_;
-  std::vector<Slot> slots_;                        // module parameter order
-  std::vector<std::unique_ptr<Bucket>> buckets_;   // launch order
+  std::vector<Slot> slots_;                       // module parameter order
+  std::vector<std::unique_ptr<Bucket>> buckets_;  // launch order
   std::vector<std::pair<std::string, torch::Tensor>> buffers_;
   // Gradient accumulators must stay alive, or autograd makes new ones without our hooks.
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;

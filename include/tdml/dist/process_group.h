@@ -6,10 +6,6 @@
 //
 // Filled from the CLI or from the environment that `tdml ... --nproc N` (launcher.h) and
 // `torchrun --no-python ./tdml ...` both set (RANK, WORLD_SIZE, ...).
-#include <torch/csrc/distributed/c10d/Backend.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
-#include <torch/csrc/distributed/c10d/Store.hpp>
-#include <torch/csrc/distributed/c10d/Work.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -17,6 +13,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
 #include <vector>
 
 #include "tdml/util/torch_compat.h"
@@ -98,8 +98,9 @@ class PendingOp {
 
 // A communicator: one rank's handle on the group. Owns the c10d backend. Collectives must be
 // issued in the same order on every rank. Calls are not thread-safe (one thread issues them);
-// PendingOp completion may be observed from any thread. Always held by shared_ptr. Every failure throws tdml::Error
-// "OP failed on rank R of W: REASON" (a lost peer reads "lost connection to rank P").
+// PendingOp completion may be observed from any thread. Always held by shared_ptr. Every failure
+// throws tdml::Error "OP failed on rank R of W: REASON" (a lost peer reads "lost connection to rank
+// P").
 class Comm : public std::enable_shared_from_this<Comm> {
  public:
   Comm(c10::intrusive_ptr<compat::C10dBackend> backend, c10::intrusive_ptr<c10d::Store> store,
@@ -129,8 +130,7 @@ class Comm : public std::enable_shared_from_this<Comm> {
   compat::C10dBackend& backend() { return *backend_; }
 
   // Turns a c10d/gloo failure of `what` into a tdml::Error with rank context.
-  [[noreturn]] void rethrow(const std::string& what, const std::exception& e,
-                            int peer = -1) const;
+  [[noreturn]] void rethrow(const std::string& what, const std::exception& e, int peer = -1) const;
 
  private:
   c10::intrusive_ptr<compat::C10dBackend> backend_;
