@@ -391,8 +391,9 @@ std::shared_ptr<Comm> init_process_group(const DistOptions& o) {
                 " group of " + std::to_string(o.world) + " ranks via " + o.master_addr + ":" +
                 std::to_string(o.master_port) + ": " + r);
   }
-  spdlog::debug("rank {} of {} joined the {} group via {}:{}", o.rank, o.world, backend_name(kind),
-                o.master_addr, o.master_port);
+  spdlog::debug("rank {} of {} joined the {} group via {}:{}{}", o.rank, o.world,
+                backend_name(kind), o.master_addr, o.master_port,
+                o.use_agent_store ? " (torchrun agent store)" : "");
   return std::make_shared<Comm>(backend, store, o.rank, o.world, kind, o.timeout);
 }
 

@@ -7,7 +7,11 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
 #include "tdml/dist/launcher.h"
 #include "tdml/util/error.h"
 
@@ -144,6 +148,18 @@ TEST(ProcessGroup, OptionsComeFromTorchrunEnvironment) {
     ::unsetenv(v);
   }
   EXPECT_FALSE(is_worker_process());
+}
+
+TEST(ProcessGroup, ElasticErrorFileGetsTheMessageAsJson) {
+  test::TempDir dir;
+  write_elastic_error_file("not written: variable unset");
+  ::setenv("TORCHELASTIC_ERROR_FILE", (dir / "error.json").c_str(), 1);
+  write_elastic_error_file("all_reduce failed on rank 0 of 2: lost connection to rank 1");
+  ::unsetenv("TORCHELASTIC_ERROR_FILE");
+  std::ifstream f(dir / "error.json");
+  ASSERT_TRUE(f);
+  auto j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["message"], "all_reduce failed on rank 0 of 2: lost connection to rank 1");
 }
 
 }  // namespace
