@@ -125,7 +125,7 @@ torch::Tensor stamp_trigger(const torch::Tensor& images, const AttackOptions& op
                             const torch::Tensor& rows) {
   check_images(images, opts, "backdoor trigger");
   auto out = images.clone();
-  const auto h = images.size(2), w = images.size(3), s = opts.trigger_size;
+  const std::int64_t h = images.size(2), w = images.size(3), s = opts.trigger_size;
   auto patch = out.slice(2, h - s, h).slice(3, w - s, w);
   if (!rows.defined()) {
     patch.fill_(opts.trigger_value);
