@@ -44,8 +44,9 @@ Aggregate CoordinateMedian::aggregate(const torch::Tensor& updates, const torch:
   const int n = updates.size(0);
   check(n);
   if (!average_middle_ || n % 2 == 1) {
-    // torch.median(dim=0) semantics: the lower middle value for an even count.
-    return {std::get<0>(updates.median(0)), all_rows(n), 0};
+    // torch.median(dim=0) semantics: the lower middle value for an even count. kthvalue
+    // gives the same value and was faster than median(0) on [10, 300k] in a quick probe.
+    return {std::get<0>(updates.kthvalue((n - 1) / 2 + 1, 0)), all_rows(n), 0};
   }
   auto sorted = std::get<0>(updates.sort(0));
   return {(sorted[n / 2 - 1] + sorted[n / 2]) * 0.5, all_rows(n), 0};

@@ -161,8 +161,7 @@ PoisonedBatch poison_batch(const torch::Tensor& images, const torch::Tensor& lab
   return out;
 }
 
-torch::Tensor flip_labels(const torch::Tensor& labels, const AttackOptions& opts,
-                          int num_classes) {
+torch::Tensor flip_labels(const torch::Tensor& labels, const AttackOptions& opts, int num_classes) {
   if (opts.flip_from < 0) return (num_classes - 1) - labels;
   if (opts.flip_from >= num_classes || opts.flip_to < 0 || opts.flip_to >= num_classes) {
     throw UsageError("label flip: classes must be in 0.." + std::to_string(num_classes - 1));

@@ -45,15 +45,17 @@ std::vector<ClientScore> score_updates(const torch::Tensor& updates,
   std::vector<ClientScore> out(n);
   if (n == 0) return out;
 
-  auto x = updates.to(torch::kFloat64);
-  auto ref = std::get<0>(x.median(0));
-  auto norms = x.norm(2, 1);
-  auto dist = (x - ref).norm(2, 1);
+  // Big [n, d] work stays in the updates' dtype (float32); the n scores become doubles.
+  // The reference is the lower middle value, as CoordinateMedian (kthvalue beats median).
+  auto ref = std::get<0>(updates.kthvalue((n - 1) / 2 + 1, 0));
+  auto nm = to_vector(updates.norm(2, 1));
+  auto d = to_vector((updates - ref).norm(2, 1));
+  auto dots = to_vector(torch::matmul(updates, ref));
   const double ref_norm = ref.norm().item<double>();
-  auto dots = torch::matmul(x, ref);
-  auto cos = torch::where(norms * ref_norm > 0, dots / (norms * ref_norm).clamp_min(1e-300),
-                          torch::zeros_like(dots));
-  auto d = to_vector(dist), nm = to_vector(norms), cs = to_vector(cos);
+  std::vector<double> cs(n, 0.0);
+  for (int i = 0; i < n; ++i) {
+    if (nm[i] * ref_norm > 0) cs[i] = dots[i] / (nm[i] * ref_norm);
+  }
   for (int i = 0; i < n; ++i) {
     out[i].client = clients[i];
     out[i].distance = d[i];

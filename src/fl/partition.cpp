@@ -114,8 +114,7 @@ Partition dirichlet_partition(const torch::Tensor& labels, int clients, int num_
               " rows; use a larger alpha, fewer clients or a smaller min_size");
 }
 
-torch::Tensor class_histogram(const torch::Tensor& labels, const Partition& part,
-                              int num_classes) {
+torch::Tensor class_histogram(const torch::Tensor& labels, const Partition& part, int num_classes) {
   check_labels(labels, num_classes);
   auto hist = torch::zeros({static_cast<std::int64_t>(part.size()), num_classes}, torch::kInt64);
   for (std::size_t k = 0; k < part.size(); ++k) {

@@ -1,6 +1,7 @@
+#include "tdml/fl/aggregators.h"
+
 #include <gtest/gtest.h>
 
-#include "tdml/fl/aggregators.h"
 #include "tdml/util/error.h"
 
 using namespace tdml::fl;
@@ -27,8 +28,8 @@ TEST(FlAggregators, MeanIsSampleWeighted) {
 }
 
 TEST(FlAggregators, MedianOddEvenAndTies) {
-  EXPECT_TRUE(near(CoordinateMedian().aggregate(rows({{1, 10}, {3, -1}, {2, 5}}), {}).update,
-                   {2, 5}));
+  EXPECT_TRUE(
+      near(CoordinateMedian().aggregate(rows({{1, 10}, {3, -1}, {2, 5}}), {}).update, {2, 5}));
   // Even count: the lower middle value (torch.median), or the average of both (numpy).
   auto even = rows({{1, 8}, {4, 5}, {2, 6}, {3, 7}});
   EXPECT_TRUE(near(CoordinateMedian().aggregate(even, {}).update, {2, 6}));
@@ -50,8 +51,8 @@ TEST(FlAggregators, MedianMatchesSortedLowerMiddleOnRandomData) {
 TEST(FlAggregators, TrimmedMeanCutsKAtEachEnd) {
   TrimmedMean tm(0.2);  // n = 5 -> k = 1
   EXPECT_EQ(tm.trimmed(5), 1);
-  EXPECT_TRUE(near(tm.aggregate(rows({{1, -50}, {2, 0}, {3, 1}, {4, 2}, {100, 3}}), {}).update,
-                   {3, 1}));
+  EXPECT_TRUE(
+      near(tm.aggregate(rows({{1, -50}, {2, 0}, {3, 1}, {4, 2}, {100, 3}}), {}).update, {3, 1}));
   EXPECT_EQ(TrimmedMean(0.3).trimmed(10), 3);
   // trim 1/3 of 3 updates leaves exactly the median.
   EXPECT_TRUE(near(TrimmedMean(0.34).aggregate(rows({{9}, {1}, {4}}), {}).update, {4}));
@@ -83,7 +84,7 @@ TEST(FlAggregators, KrumPicksTheMostCentralAndMultiKrumAverages) {
   auto a = krum.aggregate(u, {});
   EXPECT_EQ(a.selected, std::vector<int>{1});  // tie between rows 1 and 2: the lower row
   EXPECT_TRUE(near(a.update, {0.1f}));
-  auto m = Krum(1, 0).aggregate(u, {});        // m = n - f = 4
+  auto m = Krum(1, 0).aggregate(u, {});  // m = n - f = 4
   EXPECT_EQ(m.selected, (std::vector<int>{0, 1, 2, 3}));
   EXPECT_TRUE(near(m.update, {0.15f}));
 }

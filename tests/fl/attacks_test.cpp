@@ -1,6 +1,7 @@
+#include "tdml/fl/attacks.h"
+
 #include <gtest/gtest.h>
 
-#include "tdml/fl/attacks.h"
 #include "tdml/util/error.h"
 
 using namespace tdml::fl;
@@ -13,8 +14,8 @@ TEST(FlAttacks, UpdateAttacksOnAKnownUpdate) {
   EXPECT_TRUE(torch::allclose(apply_update_attack(UpdateAttack::kMeanShift, g, o, 0),
                               torch::tensor({6.0f, 3.0f, 5.5f, 8.0f})));
   EXPECT_TRUE(torch::equal(apply_update_attack(UpdateAttack::kSignFlip, g, o, 0), -g));
-  EXPECT_TRUE(torch::allclose(apply_update_attack(UpdateAttack::kModelReplacement, g, o, 0),
-                              g * 10));
+  EXPECT_TRUE(
+      torch::allclose(apply_update_attack(UpdateAttack::kModelReplacement, g, o, 0), g * 10));
   // The honest update is not touched.
   EXPECT_TRUE(torch::equal(g, torch::tensor({1.0f, -2.0f, 0.5f, 3.0f})));
 }

@@ -1,7 +1,8 @@
+#include "tdml/fl/detection.h"
+
 #include <gtest/gtest.h>
 
 #include "tdml/fl/attacks.h"
-#include "tdml/fl/detection.h"
 
 using namespace tdml::fl;
 

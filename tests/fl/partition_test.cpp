@@ -1,8 +1,9 @@
+#include "tdml/fl/partition.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
-#include "tdml/fl/partition.h"
 #include "tdml/util/error.h"
 
 using namespace tdml::fl;

@@ -1,3 +1,5 @@
+#include "tdml/fl/server.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -5,7 +7,6 @@
 #include "tdml/fl/attacks.h"
 #include "tdml/fl/clipping.h"
 #include "tdml/fl/round_stats.h"
-#include "tdml/fl/server.h"
 #include "tdml/util/error.h"
 
 using namespace tdml::fl;

@@ -1,6 +1,7 @@
+#include "tdml/fl/update.h"
+
 #include <gtest/gtest.h>
 
-#include "tdml/fl/update.h"
 #include "tdml/util/error.h"
 
 using namespace tdml::fl;

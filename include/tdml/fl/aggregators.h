@@ -121,15 +121,15 @@ class GeometricMedian : public Aggregator {
 };
 
 struct AggregatorOptions {
-  std::string rule = "median";       // mean | median | trimmed-mean | krum | multi-krum | geomed
+  std::string rule = "median";         // mean | median | trimmed-mean | krum | multi-krum | geomed
   bool median_average_middle = false;  // median: average the two middle values (numpy style)
-  double trim = 0.2;                 // trimmed-mean: fraction cut at EACH end (k = floor(trim*n))
-  bool allow_no_trim = false;        // trimmed-mean: accept k = 0 (then it is the plain mean)
-  int f = 1;                         // krum / multi-krum: Byzantine clients assumed
-  int multi_krum_m = 0;              // multi-krum: updates averaged (0 = n - f)
-  double geomed_nu = 1e-6;           // geomed: smoothing of distances
-  double geomed_tol = 1e-6;          // geomed: relative step at which iterations stop
-  int geomed_max_iter = 100;         // geomed: iteration cap
+  double trim = 0.2;                   // trimmed-mean: fraction cut at EACH end (k = floor(trim*n))
+  bool allow_no_trim = false;          // trimmed-mean: accept k = 0 (then it is the plain mean)
+  int f = 1;                           // krum / multi-krum: Byzantine clients assumed
+  int multi_krum_m = 0;                // multi-krum: updates averaged (0 = n - f)
+  double geomed_nu = 1e-6;             // geomed: smoothing of distances
+  double geomed_tol = 1e-6;            // geomed: relative step at which iterations stop
+  int geomed_max_iter = 100;           // geomed: iteration cap
 };
 
 // Builds the rule named in opts.rule. Unknown name: tdml::UsageError listing the choices.

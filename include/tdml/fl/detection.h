@@ -26,21 +26,21 @@
 namespace tdml::fl {
 
 struct DetectionOptions {
-  double k = 3.0;            // distance threshold in robust standard deviations
-  double norm_k = 3.0;       // norm threshold in robust standard deviations (two-sided)
-  double min_cosine = 0.0;   // flag cosine_to_reference below this; -2 disables the rule
-  double rel_floor = 0.05;   // scale floor as a fraction of the median (MAD can be ~0)
+  double k = 3.0;                // distance threshold in robust standard deviations
+  double norm_k = 3.0;           // norm threshold in robust standard deviations (two-sided)
+  double min_cosine = 0.0;       // flag cosine_to_reference below this; -2 disables the rule
+  double rel_floor = 0.05;       // scale floor as a fraction of the median (MAD can be ~0)
   bool exclude_flagged = false;  // the server drops flagged updates before aggregating
 };
 
 struct ClientScore {
-  int client = 0;             // client id
-  double distance = 0;        // L2 to the coordinate median
+  int client = 0;       // client id
+  double distance = 0;  // L2 to the coordinate median
   double cosine_to_reference = 0;
   double cosine_to_aggregate = std::numeric_limits<double>::quiet_NaN();
   double norm = 0;
   bool flagged = false;
-  std::string reason;         // "", or the rules that fired joined by '+': "distance+norm"
+  std::string reason;  // "", or the rules that fired joined by '+': "distance+norm"
 };
 
 // Scores and flags the rows of `updates` (float [n, d], finite); clients[i] is row i's id.

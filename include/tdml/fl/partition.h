@@ -42,8 +42,7 @@ Partition dirichlet_partition(const torch::Tensor& labels, int clients, int num_
                               const DirichletOptions& opts);
 
 // int64 [clients, num_classes]: how many rows of each class every client holds.
-torch::Tensor class_histogram(const torch::Tensor& labels, const Partition& part,
-                              int num_classes);
+torch::Tensor class_histogram(const torch::Tensor& labels, const Partition& part, int num_classes);
 
 // Mean over clients of the normalised entropy H(p_k)/log(num_classes) of each client's label
 // distribution: 1 = every client uniform over classes, near 0 = every client holds one class.

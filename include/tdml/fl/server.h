@@ -28,17 +28,17 @@ struct ServerOptions {
 };
 
 struct RoundAggregation {
-  torch::Tensor update;              // the aggregated update, float [d]
-  std::vector<int> rejected;         // clients whose update held NaN/Inf
-  std::vector<int> flagged;          // clients flagged by detection
-  std::vector<int> excluded;         // flagged clients dropped before aggregation
-  std::vector<int> aggregated;       // clients that entered the rule (after rejection/exclusion)
-  std::vector<int> selected;         // clients the rule built its result from (krum's picks)
-  std::vector<int> clipped;          // clients whose update was scaled down by clipping
-  double clip_ratio = 0;             // clipped / aggregated
-  std::vector<double> norms;         // per client (all of them), L2 before clipping; NaN if rejected
-  std::vector<ClientScore> scores;   // per non-rejected client (empty when detect is off)
-  int iterations = 0;                // geometric median iterations
+  torch::Tensor update;             // the aggregated update, float [d]
+  std::vector<int> rejected;        // clients whose update held NaN/Inf
+  std::vector<int> flagged;         // clients flagged by detection
+  std::vector<int> excluded;        // flagged clients dropped before aggregation
+  std::vector<int> aggregated;      // clients that entered the rule (after rejection/exclusion)
+  std::vector<int> selected;        // clients the rule built its result from (krum's picks)
+  std::vector<int> clipped;         // clients whose update was scaled down by clipping
+  double clip_ratio = 0;            // clipped / aggregated
+  std::vector<double> norms;        // per client (all of them), L2 before clipping; NaN if rejected
+  std::vector<ClientScore> scores;  // per non-rejected client (empty when detect is off)
+  int iterations = 0;               // geometric median iterations
 };
 
 class RobustServer {
