@@ -98,7 +98,7 @@ int run(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
-  int (*fn)(int, char**) = sub == "fetch" ? fetch
+  int (*fn)(int, char**) = sub == "fetch"   ? fetch
                            : sub == "synth" ? synth
                            : sub == "info"  ? info
                            : sub == "bench" ? bench

@@ -67,8 +67,7 @@ torch::Tensor read_whole(const std::string& path) {
 std::string resolve_cifar10_dir(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
-    throw Error("CIFAR-10 folder " + dir +
-                " does not exist (run 'tdml data fetch --dir " + dir +
+    throw Error("CIFAR-10 folder " + dir + " does not exist (run 'tdml data fetch --dir " + dir +
                 "' or use --data synthetic)");
   }
   if (!fs::is_directory(dir, ec)) throw Error("CIFAR-10 path " + dir + " is not a folder");
@@ -96,7 +95,8 @@ Dataset read_cifar10_bin(const std::string& path) {
   if (bytes % kCifarRecordBytes != 0) {
     throw Error("CIFAR-10 file " + path + " has " + std::to_string(bytes) +
                 " bytes, not a multiple of the 3073-byte record (truncated or not a CIFAR-10 "
-                "batch; " + std::to_string(bytes % kCifarRecordBytes) + " stray bytes)");
+                "batch; " +
+                std::to_string(bytes % kCifarRecordBytes) + " stray bytes)");
   }
   const std::int64_t n = bytes / kCifarRecordBytes;
   raw = raw.view({n, kCifarRecordBytes});
@@ -146,13 +146,13 @@ void write_cifar10_bin(const std::string& path, const Dataset& d) {
     TDML_CHECK(d.labels.min().item<std::int64_t>() >= 0 && d.labels.max().item<std::int64_t>() <= 9,
                "write_cifar10_bin " << path << ": labels must be in 0..9");
   }
-  torch::Tensor rec = torch::cat({d.labels.to(torch::kUInt8).view({n, 1}),
-                                  d.images.reshape({n, kCifarImageBytes})},
-                                 1)
-                          .contiguous();
-  util::write_file_atomic(
-      path, std::string(reinterpret_cast<const char*>(rec.data_ptr<std::uint8_t>()),
-                        static_cast<std::size_t>(rec.numel())));
+  torch::Tensor rec =
+      torch::cat({d.labels.to(torch::kUInt8).view({n, 1}), d.images.reshape({n, kCifarImageBytes})},
+                 1)
+          .contiguous();
+  util::write_file_atomic(path,
+                          std::string(reinterpret_cast<const char*>(rec.data_ptr<std::uint8_t>()),
+                                      static_cast<std::size_t>(rec.numel())));
 }
 
 }  // namespace tdml::data

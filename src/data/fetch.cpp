@@ -23,9 +23,8 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* const kPrefix = "cifar-10-batches-bin/";
-const std::set<std::string> kMembers = {"data_batch_1.bin", "data_batch_2.bin",
-                                        "data_batch_3.bin", "data_batch_4.bin",
-                                        "data_batch_5.bin", "test_batch.bin",
+const std::set<std::string> kMembers = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                        "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin",
                                         "batches.meta.txt", "readme.html"};
 const char* const kRequired[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
                                  "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
@@ -97,8 +96,7 @@ std::string download(const FetchOptions& o, const fs::path& path, std::int64_t* 
   d.md5 = EVP_MD_CTX_new();
   EVP_DigestInit_ex(d.md5, EVP_md5(), nullptr);
   if (o.progress) {
-    d.progress = std::make_unique<util::Progress>("download", o.size > 0 ? o.size >> 20 : 0,
-                                                  "MiB");
+    d.progress = std::make_unique<util::Progress>("download", o.size > 0 ? o.size >> 20 : 0, "MiB");
   }
   CURL* curl = curl_easy_init();
   char err[CURL_ERROR_SIZE] = {0};
@@ -309,8 +307,8 @@ std::string fetch_cifar10(const FetchOptions& o) {
     std::int64_t bytes = 0;
     const std::string md5 = download(o, archive, &bytes);
     if (o.size > 0 && bytes != o.size) {
-      throw Error("download of " + o.url + " has " + std::to_string(bytes) +
-                  " bytes, expected " + std::to_string(o.size) + " (incomplete or changed)");
+      throw Error("download of " + o.url + " has " + std::to_string(bytes) + " bytes, expected " +
+                  std::to_string(o.size) + " (incomplete or changed)");
     }
     if (!o.md5.empty() && md5 != o.md5) {
       throw Error("checksum mismatch for " + o.url + ": MD5 " + md5 + ", expected " + o.md5 +
@@ -326,7 +324,14 @@ std::string fetch_cifar10(const FetchOptions& o) {
       }
     }
     util::make_dirs(target.string());
-    for (const auto& n : written) fs::rename(staging / n, target / n);
+    for (const auto& n : written) {
+      std::error_code rename_ec;
+      fs::rename(staging / n, target / n, rename_ec);
+      if (rename_ec) {
+        throw Error("cannot move " + (staging / n).string() + " to " + (target / n).string() +
+                    ": " + rename_ec.message());
+      }
+    }
   } catch (...) {
     if (!dir_existed) cleanup.add(dir);  // only removed if we created it
     throw;

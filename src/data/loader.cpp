@@ -28,8 +28,7 @@ void check_options(const LoaderOptions& o) {
   TDML_CHECK(o.batch_size > 0, "loader: batch size must be > 0, got " << o.batch_size);
   TDML_CHECK(o.world >= 1 && o.rank >= 0 && o.rank < o.world,
              "loader: rank " << o.rank << " is outside world " << o.world);
-  TDML_CHECK(o.prefetch >= 0 && o.workers >= 1,
-             "loader: prefetch must be >= 0 and workers >= 1");
+  TDML_CHECK(o.prefetch >= 0 && o.workers >= 1, "loader: prefetch must be >= 0 and workers >= 1");
   TDML_CHECK(o.limit_batches >= 0, "loader: limit_batches must be >= 0");
   TDML_CHECK(!o.device.is_cuda() || torch::cuda::is_available(),
              "loader: device " << o.device << " requested but CUDA is not available");
@@ -49,7 +48,8 @@ torch::Tensor shard_indices(std::int64_t n, const LoaderOptions& opts, int epoch
   torch::Tensor perm;
   if (opts.shuffle) {
     // As DistributedSampler: a generator seeded with seed + epoch, one randperm.
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(opts.seed + static_cast<std::uint64_t>(epoch));
+    auto gen =
+        at::make_generator<at::CPUGeneratorImpl>(opts.seed + static_cast<std::uint64_t>(epoch));
     perm = torch::randperm(n, gen, i64);
   } else {
     perm = torch::arange(n, i64);

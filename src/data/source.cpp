@@ -25,8 +25,8 @@ DataSplits synthetic(const SynthOptions& synth) {
   s.test = make_synthetic(synth.test_size, Split::kTest, synth);
   s.synthetic = true;
   s.description = "synthetic (seed " + std::to_string(synth.seed) + ", " +
-                  std::to_string(synth.train_size) + " train / " +
-                  std::to_string(synth.test_size) + " test)";
+                  std::to_string(synth.train_size) + " train / " + std::to_string(synth.test_size) +
+                  " test)";
   return s;
 }
 

@@ -23,10 +23,10 @@ std::uint64_t splitmix64(std::uint64_t x) {
 
 // What makes a class a class: a colour shift, an oriented stripe pattern, its channel mix.
 struct ClassPatterns {
-  torch::Tensor colour;   // float [10,3] in [-1,1]
-  torch::Tensor theta;    // float [10] stripe orientation
-  torch::Tensor freq;     // float [10] cycles per image
-  torch::Tensor mix;      // float [10,3] stripe weight per channel
+  torch::Tensor colour;  // float [10,3] in [-1,1]
+  torch::Tensor theta;   // float [10] stripe orientation
+  torch::Tensor freq;    // float [10] cycles per image
+  torch::Tensor mix;     // float [10,3] stripe weight per channel
 };
 
 ClassPatterns class_patterns(std::uint64_t seed) {
@@ -64,8 +64,9 @@ Dataset make_synthetic(std::int64_t n, Split split, const SynthOptions& opts) {
     auto f = pat.freq.index_select(0, y).view({m, 1, 1, 1});
     auto u = torch::cos(th) * xs + torch::sin(th) * ys;  // [m,1,32,32]
     auto stripe = torch::sin(u * f * static_cast<float>(2 * M_PI / 32) + phase);
-    auto img = 0.5 + signal * (0.2 * pat.colour.index_select(0, y).view({m, 3, 1, 1}) +
-                               0.25 * stripe * pat.mix.index_select(0, y).view({m, 3, 1, 1})) +
+    auto img = 0.5 +
+               signal * (0.2 * pat.colour.index_select(0, y).view({m, 3, 1, 1}) +
+                         0.25 * stripe * pat.mix.index_select(0, y).view({m, 3, 1, 1})) +
                opts.noise * 0.45 * noise;
     d.images.narrow(0, s, m).copy_((img * 255).round_().clamp_(0, 255).to(torch::kUInt8));
   }
@@ -73,8 +74,10 @@ Dataset make_synthetic(std::int64_t n, Split split, const SynthOptions& opts) {
 }
 
 std::string write_synthetic_cifar10(const std::string& dir, const SynthOptions& opts) {
-  TDML_CHECK(opts.train_size >= 5, "synthetic data: --train must be >= 5 (one record per "
-                                   "data_batch file), got " << opts.train_size);
+  TDML_CHECK(opts.train_size >= 5,
+             "synthetic data: --train must be >= 5 (one record per "
+             "data_batch file), got "
+                 << opts.train_size);
   TDML_CHECK(opts.test_size >= 1, "synthetic data: --test must be >= 1, got " << opts.test_size);
   const std::string out = (std::filesystem::path(dir) / "cifar-10-batches-bin").string();
   util::make_dirs(out);

@@ -23,8 +23,8 @@ torch::Tensor normalize(const torch::Tensor& images_u8) {
 
 torch::Tensor random_crop_flip(const torch::Tensor& images_u8, int padding, bool flip,
                                at::Generator& gen) {
-  TDML_CHECK(images_u8.dim() == 4, "random_crop_flip: expected [B,C,H,W], got "
-                                       << images_u8.sizes());
+  TDML_CHECK(images_u8.dim() == 4,
+             "random_crop_flip: expected [B,C,H,W], got " << images_u8.sizes());
   TDML_CHECK(padding >= 0, "random_crop_flip: padding must be >= 0");
   const std::int64_t b = images_u8.size(0), c = images_u8.size(1), h = images_u8.size(2),
                      w = images_u8.size(3);

@@ -94,7 +94,7 @@ Block pool_linear_head(torch::nn::Linear classifier) {
   b.name = "head";
   add_tensors(b, *classifier);
   b.forward = [classifier](torch::Tensor x) mutable {
-    return classifier->forward(torch::adaptive_avg_pool2d(x, 1).flatten(1));
+    return classifier->forward(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
   };
   return b;
 }

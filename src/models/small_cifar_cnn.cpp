@@ -32,7 +32,7 @@ class SmallCifarCNN : public Model {
 
   torch::Tensor forward(torch::Tensor x) override {
     x = features_->forward(x);
-    return classifier_->forward(torch::adaptive_avg_pool2d(x, 1).flatten(1));
+    return classifier_->forward(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
   }
 
   std::vector<Block> blocks() override {

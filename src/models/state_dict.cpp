@@ -1,15 +1,18 @@
 #include "tdml/models/state_dict.h"
 
 #include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
+#include "tensor_unpickler.h"
 
 namespace tdml::models {
 namespace {
@@ -140,32 +143,15 @@ void save_tensors(const std::string& path, const StateDict& sd) {
 }
 
 StateDict load_tensors(const std::string& path) {
-  std::string bytes = util::read_file(path);
-  if (bytes.size() < 4 || bytes.compare(0, 4, "PK\x03\x04") != 0) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + path + ": " + std::strerror(errno));
+  char head[4] = {};
+  in.read(head, 4);
+  if (in.gcount() != 4 || std::memcmp(head, "PK\x03\x04", 4) != 0) {
     throw Error("cannot load tensors from " + path +
                 ": not a zip archive (expected a file from tdml or Python's torch.save)");
   }
-  c10::IValue value;
-  try {
-    value = torch::jit::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    throw Error("cannot load tensors from " + path + ": " + what.substr(0, what.find('\n')));
-  }
-  if (!value.isGenericDict()) {
-    throw Error("cannot load tensors from " + path + ": it holds a " +
-                value.tagKind() + ", expected a dict of tensors");
-  }
-  StateDict out;
-  for (const auto& entry : value.toGenericDict()) {
-    if (!entry.key().isString() || !entry.value().isTensor()) {
-      throw Error("cannot load tensors from " + path +
-                  ": expected a dict of str -> tensor, found an entry of " + entry.key().tagKind() +
-                  " -> " + entry.value().tagKind());
-    }
-    out.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
-  }
-  return out;
+  return detail::read_tensor_dict(path);
 }
 
 }  // namespace tdml::models

@@ -13,16 +13,24 @@ nn::Conv2d conv3x3(int64_t in, int64_t out) {
 class TinyCNN : public Model {
  public:
   explicit TinyCNN(int num_classes) : Model("tinycnn") {
-    // features.0 .. features.6; avgpool + flatten are functional (no state).
-    features_ = register_module(
-        "features", nn::Sequential(conv3x3(3, 64), nn::ReLU(), conv3x3(64, 64), nn::ReLU(),
-                                   nn::MaxPool2d(2), conv3x3(64, 128), nn::ReLU()));
+    // features.0 .. features.6; avgpool + flatten are functional (no state). Layers are built
+    // one statement at a time: the order of initialisation draws must be PyTorch's, and the
+    // evaluation order of constructor arguments is unspecified.
+    nn::Sequential f;
+    f->push_back(conv3x3(3, 64));
+    f->push_back(nn::ReLU());
+    f->push_back(conv3x3(64, 64));
+    f->push_back(nn::ReLU());
+    f->push_back(nn::MaxPool2d(2));
+    f->push_back(conv3x3(64, 128));
+    f->push_back(nn::ReLU());
+    features_ = register_module("features", f);
     classifier_ = register_module("classifier", nn::Linear(128, num_classes));
   }
 
   torch::Tensor forward(torch::Tensor x) override {
     x = features_->forward(x);
-    return classifier_->forward(torch::adaptive_avg_pool2d(x, 1).flatten(1));
+    return classifier_->forward(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
   }
 
   std::vector<Block> blocks() override {

@@ -224,8 +224,7 @@ TEST_F(LoaderTest, WorkerErrorsReachNext) {
     l.next();
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("normalize: expected images [B,3,H,W]"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("normalize: expected images [B,3,H,W]"), std::string::npos)
         << e.what();
   }
 }

@@ -13,7 +13,7 @@ struct Dataset {
   torch::Tensor images;  // uint8 [N, 3, 32, 32], CPU, contiguous
   torch::Tensor labels;  // int64 [N], CPU, values 0..num_classes-1
   int num_classes = 10;
-  std::string source;    // where it came from ("/path/to/cifar-10-batches-bin", "synthetic")
+  std::string source;  // where it came from ("/path/to/cifar-10-batches-bin", "synthetic")
   std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 
   // Rows `index` (int64 [K]) as a new Dataset (copies).

@@ -9,10 +9,10 @@
 #include <deque>
 #include <exception>
 #include <map>
-#include <vector>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "tdml/data/dataset.h"
 
@@ -29,8 +29,8 @@ struct LoaderOptions {
   int prefetch = 2;               // batches prepared ahead; 0 = prepare in the caller's thread
   int workers = 1;                // threads preparing batches (when prefetch > 0)
   torch::Device device = torch::kCPU;  // batches are moved here (pinned + non_blocking on CUDA)
-  bool channels_last = false;     // return images in channels-last memory format
-  std::int64_t limit_batches = 0; // stop each epoch after this many batches (0 = all)
+  bool channels_last = false;          // return images in channels-last memory format
+  std::int64_t limit_batches = 0;      // stop each epoch after this many batches (0 = all)
 };
 
 struct Batch {
@@ -71,7 +71,7 @@ class Loader {
   const Dataset& data_;
   LoaderOptions opts_;
   int epoch_ = 0;
-  torch::Tensor order_;  // this epoch's indices for this rank
+  torch::Tensor order_;          // this epoch's indices for this rank
   std::int64_t next_batch_ = 0;  // next batch index handed to the caller
   double wait_seconds_ = 0;
 

@@ -1,5 +1,6 @@
 #pragma once
 // The one place where LibTorch 1.13 and 2.x differ for tdml. Everything else is written once.
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 #include <ATen/autocast_mode.h>
@@ -8,7 +9,20 @@
   (TORCH_VERSION_MAJOR > (major) ||       \
    (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
+// c10d's backend base class: 1.13's ProcessGroupGloo/NCCL derive from ProcessGroup, 2.x's from
+// Backend (ProcessGroup became a dispatching wrapper). Declared here, defined by c10d's headers.
+namespace c10d {
+class ProcessGroup;
+class Backend;
+}  // namespace c10d
+
 namespace tdml::compat {
+
+#if TDML_TORCH_AT_LEAST(2, 0)
+using C10dBackend = c10d::Backend;
+#else
+using C10dBackend = c10d::ProcessGroup;
+#endif
 
 // Autocast on/off for a device type. 1.13 has one flag per backend with old names;
 // 2.4+ takes the device type.

@@ -1,0 +1,42 @@
+#include "dist_options.h"
+
+namespace tdml::app {
+
+void add_dist_options(cxxopts::Options& opts) {
+  auto add = opts.add_options("Distributed");
+  add("nproc", "Worker processes on this node (launches them; 1 = no launch)",
+      cxxopts::value<int>()->default_value("1"));
+  add("nnodes", "Nodes in the job", cxxopts::value<int>()->default_value("1"));
+  add("node-rank", "This node's index", cxxopts::value<int>()->default_value("0"));
+  add("master-addr", "Address of rank 0's rendezvous store",
+      cxxopts::value<std::string>()->default_value("127.0.0.1"));
+  add("master-port", "Port of the store (0: pick a free one, single node)",
+      cxxopts::value<int>()->default_value("0"));
+  add("backend", "auto, gloo or nccl", cxxopts::value<std::string>()->default_value("auto"));
+  add("dist-timeout", "Rendezvous/collective timeout in seconds",
+      cxxopts::value<int>()->default_value("300"));
+}
+
+dist::LaunchOptions launch_options_from(const cxxopts::ParseResult& r) {
+  dist::LaunchOptions o;
+  o.nproc = r["nproc"].as<int>();
+  o.nnodes = r["nnodes"].as<int>();
+  o.node_rank = r["node-rank"].as<int>();
+  o.master_addr = r["master-addr"].as<std::string>();
+  o.master_port = r["master-port"].as<int>();
+  o.timeout = std::chrono::seconds(r["dist-timeout"].as<int>());
+  return o;
+}
+
+dist::DistOptions dist_options_from(const cxxopts::ParseResult& r) {
+  dist::DistOptions o;
+  o.backend = dist::parse_backend(r["backend"].as<std::string>());
+  o.nnodes = r["nnodes"].as<int>();
+  o.node_rank = r["node-rank"].as<int>();
+  o.master_addr = r["master-addr"].as<std::string>();
+  o.master_port = r["master-port"].as<int>();
+  o.timeout = std::chrono::seconds(r["dist-timeout"].as<int>());
+  return dist::dist_options_from_env(o);
+}
+
+}  // namespace tdml::app

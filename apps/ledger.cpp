@@ -1,0 +1,103 @@
+// `tdml ledger verify|show|bench`: audit a tamper-evident ledger (see tdml/ledger/verify.h).
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "command.h"
+#include "tdml/ledger/bench.h"
+#include "tdml/ledger/keys.h"
+#include "tdml/ledger/verify.h"
+#include "tdml/util/error.h"
+#include "tdml/util/log.h"
+
+namespace {
+using namespace tdml;
+
+int verify(int argc, char** argv) {
+  cxxopts::Options opts(argv[0],
+                        "Re-hash every block, check the chain, the signatures and the "
+                        "signed head; optionally that a model file is the last block's");
+  opts.add_options()("ledger", "ledger file (ledger.jsonl)", cxxopts::value<std::string>())(
+      "keys", "key directory (ed25519: keys.json is enough; hmac: the secret key files)",
+      cxxopts::value<std::string>())("model", "checkpoint that must match the last block's model",
+                                     cxxopts::value<std::string>())(
+      "repair", "truncate a torn last line (an interrupted append), keeping every complete block");
+  opts.parse_positional({"ledger"});
+  opts.positional_help("LEDGER");
+  cxxopts::ParseResult a;
+  if (!app::parse(opts, argc, argv, a)) return 0;
+  if (!a.count("ledger")) throw UsageError("missing LEDGER (see 'tdml ledger verify --help')");
+  ledger::KeyRing keys;
+  ledger::VerifyOptions vo;
+  if (a.count("keys")) {
+    keys = ledger::KeyRing::load(a["keys"].as<std::string>());
+    vo.keys = &keys;
+  }
+  if (a.count("model")) vo.model_path = a["model"].as<std::string>();
+  vo.repair = a.count("repair") > 0;
+  auto report = ledger::verify_ledger(a["ledger"].as<std::string>(), vo);
+  for (const auto& w : report.warnings) spdlog::warn("{}", w);
+  std::cout << report.summary() << std::endl;
+  return report.ok ? 0 : static_cast<int>(ExitCode::kFailure);
+}
+
+int show(int argc, char** argv) {
+  cxxopts::Options opts(argv[0], "Print a ledger's blocks as a table (does not verify)");
+  opts.add_options()("ledger", "ledger file", cxxopts::value<std::string>());
+  opts.parse_positional({"ledger"});
+  opts.positional_help("LEDGER");
+  cxxopts::ParseResult a;
+  if (!app::parse(opts, argc, argv, a)) return 0;
+  if (!a.count("ledger")) throw UsageError("missing LEDGER (see 'tdml ledger show --help')");
+  std::cout << ledger::format_ledger_table(a["ledger"].as<std::string>());
+  return 0;
+}
+
+int bench(int argc, char** argv) {
+  cxxopts::Options opts(argv[0], "Time appending and verifying a synthetic FL ledger");
+  opts.add_options()("blocks", "FL rounds", cxxopts::value<int>()->default_value("1000"))(
+      "clients", "clients per round", cxxopts::value<int>()->default_value("10"))(
+      "sign", "ed25519 or hmac", cxxopts::value<std::string>()->default_value("ed25519"))(
+      "out", "work directory", cxxopts::value<std::string>()->default_value("runs/ledger-bench"))(
+      "no-fsync", "skip fsync (shows the cost of durability)");
+  cxxopts::ParseResult a;
+  if (!app::parse(opts, argc, argv, a)) return 0;
+  ledger::LedgerBenchOptions o;
+  o.dir = a["out"].as<std::string>();
+  o.blocks = a["blocks"].as<int>();
+  o.clients = a["clients"].as<int>();
+  o.scheme = ledger::parse_scheme(a["sign"].as<std::string>());
+  o.fsync = a.count("no-fsync") == 0;
+  auto r = ledger::run_ledger_bench(o);
+  std::cout << "blocks " << o.blocks << ", clients " << o.clients << ", sign "
+            << ledger::scheme_name(o.scheme) << ", fsync " << (o.fsync ? "on" : "off") << "\n"
+            << "append: " << r.append_mean_ms << " ms/block (max " << r.append_max_ms
+            << " ms, total " << r.append_total_s << " s)\n"
+            << "server signature checks: " << r.server_check_ms << " ms/round\n"
+            << "ledger size: " << r.bytes << " bytes\n"
+            << "verify: " << r.verify_s << " s wall, " << r.verify_cpu_s << " s CPU ("
+            << std::thread::hardware_concurrency() << " cores)\n"
+            << r.report.summary() << std::endl;
+  return r.report.ok ? 0 : static_cast<int>(ExitCode::kFailure);
+}
+
+int run(int argc, char** argv) {
+  const std::string usage =
+      "usage: tdml ledger verify|show|bench [options] (tdml ledger <sub> --help)";
+  if (argc < 2) throw UsageError(usage);
+  const std::string sub = argv[1];
+  std::string prog = std::string(argv[0]) + " " + sub;
+  argv[1] = prog.data();
+  if (sub == "verify") return verify(argc - 1, argv + 1);
+  if (sub == "show") return show(argc - 1, argv + 1);
+  if (sub == "bench") return bench(argc - 1, argv + 1);
+  if (sub == "-h" || sub == "--help") {
+    std::cout << usage << std::endl;
+    return 0;
+  }
+  throw UsageError("unknown ledger command '" + sub + "'; " + usage);
+}
+
+const app::Registration reg("ledger", "Verify, show or benchmark a tamper-evident ledger", run);
+
+}  // namespace

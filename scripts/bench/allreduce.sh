@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# tdml vs PyTorch (Python) Gloo all-reduce bus bandwidth, 2 processes, side by side.
+# Usage: scripts/bench/allreduce.sh [OUT_DIR=runs/bench-allreduce] [SIZES=default]
+# Env: TDML (default build/tdml), NPROC (default 2), REPEATS (default 1: alternate runs).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-runs/bench-allreduce}
+sizes=${2:-default}
+tdml=${TDML:-build/tdml}
+nproc=${NPROC:-2}
+repeats=${REPEATS:-1}
+for i in $(seq 1 "$repeats"); do
+  "$tdml" bench allreduce --nproc "$nproc" --sizes "$sizes" --out "$out/tdml-$i" -q
+  /usr/bin/python3 scripts/bench/allreduce_ref.py --nproc "$nproc" --sizes "$sizes" \
+    --out "$out/python-$i" > /dev/null
+done
+/usr/bin/python3 - "$out" "$repeats" <<'PY'
+import json, sys, statistics
+out, repeats = sys.argv[1], int(sys.argv[2])
+def load(impl):
+    runs = [json.load(open(f"{out}/{impl}-{i}/metrics.json"))["results"] for i in range(1, repeats + 1)]
+    return {r["bytes"]: statistics.median(run[k]["busbw_gbs"] for run in runs)
+            for k, r in enumerate(runs[0])}
+t, p = load("tdml"), load("python")
+print(f"{'bytes':>10} {'tdml busbw':>12} {'python busbw':>13} {'tdml/python':>12}   (GB/s, median of {repeats})")
+for b in t:
+    print(f"{b:>10} {t[b]:>12.3f} {p[b]:>13.3f} {t[b] / p[b]:>12.3f}")
+PY

@@ -1,0 +1,97 @@
+#include "tdml/dist/allreduce_bench.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "tdml/dist/launcher.h"
+#include "tdml/util/error.h"
+#include "tdml/util/system.h"
+#include "tdml/util/timer.h"
+
+namespace tdml::dist {
+
+std::vector<std::int64_t> parse_bench_sizes(const std::string& spec) {
+  std::vector<std::int64_t> out;
+  if (spec == "default" || spec == "small") {
+    const std::int64_t last = spec == "small" ? (64 << 10) : (64 << 20);
+    for (std::int64_t b = 1 << 10; b <= last; b *= 4) out.push_back(b);
+    return out;
+  }
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t pos = 0;
+    std::int64_t v = 0;
+    try {
+      v = std::stoll(item, &pos);
+    } catch (const std::exception&) {
+      throw UsageError("--sizes: '" + item + "' is not a size like 4K, 1M or 4096");
+    }
+    const std::string unit = item.substr(pos);
+    if (unit == "K" || unit == "k")
+      v <<= 10;
+    else if (unit == "M" || unit == "m")
+      v <<= 20;
+    else if (!unit.empty())
+      throw UsageError("--sizes: unknown unit in '" + item + "' (K or M)");
+    if (v < 4 || v % 4)
+      throw UsageError("--sizes: '" + item + "' must be a positive multiple of 4 bytes");
+    out.push_back(v);
+  }
+  if (out.empty()) throw UsageError("--sizes: no sizes given");
+  return out;
+}
+
+int iters_for_size(std::int64_t bytes) {
+  return static_cast<int>(std::clamp<std::int64_t>((512LL << 20) / bytes, 10, 1000));
+}
+
+std::vector<AllreduceSample> run_allreduce_bench(Comm& comm, const AllreduceBenchOptions& o) {
+  std::vector<AllreduceSample> out;
+  std::int64_t step = 0;
+  const double n = comm.world();
+  for (const auto bytes : o.sizes) {
+    auto t = torch::ones({bytes / 4}, torch::kFloat32);
+    for (int i = 0; i < o.warmup; ++i) comm.all_reduce(t);
+    AllreduceSample s;
+    s.bytes = bytes;
+    s.iters = o.iters > 0 ? o.iters : iters_for_size(bytes);
+    comm.barrier();
+    util::Stopwatch sw;
+    for (int i = 0; i < s.iters; ++i) {
+      maybe_die_for_test(comm.rank(), step++);
+      comm.all_reduce(t);
+    }
+    auto elapsed = torch::tensor({sw.seconds()}, torch::kFloat64);
+    const double slowest = torch::stack(comm.all_gather(elapsed)).max().item<double>();
+    s.time_us = slowest / s.iters * 1e6;
+    s.algbw_gbs = bytes / (slowest / s.iters) / 1e9;
+    s.busbw_gbs = s.algbw_gbs * 2.0 * (n - 1) / n;
+    out.push_back(s);
+  }
+  return out;
+}
+
+nlohmann::json allreduce_bench_json(const Comm& comm, const std::vector<AllreduceSample>& samples) {
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& s : samples) {
+    results.push_back({{"bytes", s.bytes},
+                       {"iters", s.iters},
+                       {"time_us", s.time_us},
+                       {"algbw_gbs", s.algbw_gbs},
+                       {"busbw_gbs", s.busbw_gbs}});
+  }
+  return {{"schema", 1},
+          {"kind", "bench.allreduce"},
+          {"impl", "tdml"},
+          {"tdml_version", TDML_VERSION},
+          {"created", util::utc_timestamp()},
+          {"host", util::host_name()},
+          {"status", "completed"},
+          {"backend", backend_name(comm.kind())},
+          {"world", comm.world()},
+          {"dtype", "float32"},
+          {"results", results}};
+}
+
+}  // namespace tdml::dist

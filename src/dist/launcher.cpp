@@ -1,0 +1,333 @@
+#include "tdml/dist/launcher.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "tdml/util/error.h"
+#include "tdml/util/fs.h"
+
+extern char** environ;
+
+namespace tdml::dist {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+volatile std::sig_atomic_t g_interrupted = 0;
+void on_signal(int sig) { g_interrupted = sig; }
+
+struct Worker {
+  int rank = 0;
+  pid_t pid = -1;
+  int out_fd = -1;  // its stdout
+  int err_fd = -1;  // its stderr
+  std::string out_partial, err_partial;
+  bool running = true;
+  int status = 0;
+};
+
+std::vector<std::string> own_command_line() {
+  const std::string raw = util::read_file("/proc/self/cmdline");
+  std::vector<std::string> args;
+  std::string cur;
+  for (char c : raw) {
+    if (c == '\0') {
+      args.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!cur.empty()) args.push_back(cur);
+  return args;
+}
+
+std::string describe(int status) {
+  std::ostringstream os;
+  if (WIFEXITED(status)) {
+    os << "exited with status " << WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    os << "was killed by signal " << WTERMSIG(status) << " (" << ::strsignal(WTERMSIG(status))
+       << ")";
+  } else {
+    os << "ended with wait status " << status;
+  }
+  return os.str();
+}
+
+// Writes complete lines of `chunk` to `stream` with the prefix; keeps the incomplete tail.
+void forward(std::string& partial, const char* data, std::size_t n, FILE* stream,
+             const std::string& prefix, bool flush_all) {
+  partial.append(data, n);
+  std::size_t start = 0, nl;
+  while ((nl = partial.find('\n', start)) != std::string::npos) {
+    std::fprintf(stream, "%s%.*s\n", prefix.c_str(), static_cast<int>(nl - start),
+                 partial.data() + start);
+    start = nl + 1;
+  }
+  partial.erase(0, start);
+  if (flush_all && !partial.empty()) {
+    std::fprintf(stream, "%s%s\n", prefix.c_str(), partial.c_str());
+    partial.clear();
+  }
+  std::fflush(stream);
+}
+
+std::vector<std::string> worker_env(const LaunchOptions& o, int local_rank, int port) {
+  static const char* kOurs[] = {"RANK=",
+                                "LOCAL_RANK=",
+                                "WORLD_SIZE=",
+                                "LOCAL_WORLD_SIZE=",
+                                "GROUP_RANK=",
+                                "MASTER_ADDR=",
+                                "MASTER_PORT=",
+                                "TDML_DIST_TIMEOUT_S=",
+                                "TORCHELASTIC_USE_AGENT_STORE="};
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    bool ours = false;
+    for (const char* k : kOurs) ours = ours || std::strncmp(*e, k, std::strlen(k)) == 0;
+    if (!ours) env.emplace_back(*e);
+  }
+  const int world = o.nnodes * o.nproc;
+  env.push_back("RANK=" + std::to_string(o.node_rank * o.nproc + local_rank));
+  env.push_back("LOCAL_RANK=" + std::to_string(local_rank));
+  env.push_back("WORLD_SIZE=" + std::to_string(world));
+  env.push_back("LOCAL_WORLD_SIZE=" + std::to_string(o.nproc));
+  env.push_back("GROUP_RANK=" + std::to_string(o.node_rank));
+  env.push_back("MASTER_ADDR=" + o.master_addr);
+  env.push_back("MASTER_PORT=" + std::to_string(port));
+  env.push_back("TDML_DIST_TIMEOUT_S=" + std::to_string(o.timeout.count()));
+  return env;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+Worker spawn(const LaunchOptions& o, int local_rank, int port, std::vector<std::string> argv) {
+  int out[2], err[2];
+  TDML_CHECK(::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0,
+             "launcher: cannot create pipes: " << std::strerror(errno));
+  auto env = worker_env(o, local_rank, port);
+  auto c_argv = c_strings(argv);
+  auto c_env = c_strings(env);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  TDML_CHECK(pid >= 0, "launcher: fork failed: " << std::strerror(errno));
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(out[1], STDOUT_FILENO);
+    ::dup2(err[1], STDERR_FILENO);
+    ::execve("/proc/self/exe", c_argv.data(), c_env.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  Worker w;
+  w.rank = o.node_rank * o.nproc + local_rank;
+  w.pid = pid;
+  w.out_fd = out[0];
+  w.err_fd = err[0];
+  return w;
+}
+
+}  // namespace
+
+int pick_free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  TDML_CHECK(fd >= 0, "cannot create a socket to pick a free port: " << std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  ::close(fd);
+  TDML_CHECK(ok, "cannot pick a free TCP port: " << std::strerror(errno));
+  return ntohs(a.sin_port);
+}
+
+namespace {
+
+// Watches the workers of one launch: forwards output, reaps exits, escalates after a failure.
+class Supervisor {
+ public:
+  Supervisor(const LaunchOptions& o, std::vector<Worker> ws) : o_(o), ws_(std::move(ws)) {}
+
+  // Runs until every worker has exited and its output is drained.
+  void run() {
+    while (pump_output()) {
+      reap();
+      escalate();
+    }
+  }
+
+  // Empty when all succeeded, else what happened (first failure first).
+  std::string failure() const {
+    if (first_failed_ < 0 && !g_interrupted) return "";
+    std::ostringstream os;
+    if (first_failed_ >= 0) {
+      const auto& f = ws_[first_failed_];
+      os << "rank " << f.rank << " (pid " << f.pid << ") " << describe(f.status);
+    } else {
+      os << "interrupted by signal " << g_interrupted;
+    }
+    const char* sep = "; then ";
+    for (std::size_t i = 0; i < ws_.size(); ++i) {
+      if (static_cast<int>(i) == first_failed_) continue;
+      os << sep << "rank " << ws_[i].rank << " " << describe(ws_[i].status);
+      sep = ", ";
+    }
+    return os.str();
+  }
+
+ private:
+  // Waits up to 100 ms for output and forwards it; false when nothing is left to watch.
+  bool pump_output() {
+    std::vector<pollfd> fds;
+    std::vector<std::pair<std::size_t, bool>> who;  // worker index, is stderr
+    bool running = false;
+    for (std::size_t i = 0; i < ws_.size(); ++i) {
+      if (ws_[i].out_fd >= 0) fds.push_back({ws_[i].out_fd, POLLIN, 0}), who.push_back({i, false});
+      if (ws_[i].err_fd >= 0) fds.push_back({ws_[i].err_fd, POLLIN, 0}), who.push_back({i, true});
+      running = running || ws_[i].running;
+    }
+    if (fds.empty() && !running) return false;
+    ::poll(fds.data(), fds.size(), 100);  // the timeout paces reaping and the failure clock
+    for (std::size_t j = 0; j < fds.size(); ++j) {
+      if (!(fds[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto& w = ws_[who[j].first];
+      const bool is_err = who[j].second;
+      char buf[65536];
+      const ssize_t n = ::read(fds[j].fd, buf, sizeof buf);
+      const std::string prefix = o_.prefix_output ? "[rank " + std::to_string(w.rank) + "] " : "";
+      auto& partial = is_err ? w.err_partial : w.out_partial;
+      FILE* stream = is_err ? stderr : stdout;
+      if (n > 0) {
+        forward(partial, buf, static_cast<std::size_t>(n), stream, prefix, false);
+      } else if (n == 0 || errno != EINTR) {
+        forward(partial, buf, 0, stream, prefix, true);
+        ::close(fds[j].fd);
+        (is_err ? w.err_fd : w.out_fd) = -1;
+      }
+    }
+    return true;
+  }
+
+  void reap() {
+    for (std::size_t i = 0; i < ws_.size(); ++i) {
+      auto& w = ws_[i];
+      if (!w.running || ::waitpid(w.pid, &w.status, WNOHANG) != w.pid) continue;
+      w.running = false;
+      const bool ok = WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0;
+      if (ok || first_failed_ >= 0) continue;
+      first_failed_ = static_cast<int>(i);
+      failed_at_ = Clock::now();
+      std::fprintf(stderr, "tdml launcher: rank %d (pid %d) %s; the others have %lld s to exit\n",
+                   w.rank, static_cast<int>(w.pid), describe(w.status).c_str(),
+                   static_cast<long long>(o_.grace.count()));
+    }
+  }
+
+  // Interrupt: SIGTERM now. Failure: SIGTERM after the grace period. Then SIGKILL after 5 s.
+  void escalate() {
+    const auto now = Clock::now();
+    const bool term_now = g_interrupted || (first_failed_ >= 0 && now - failed_at_ > o_.grace);
+    if (term_now && !termed_) {
+      signal_all(SIGTERM);
+      termed_ = true;
+      termed_at_ = now;
+    }
+    if (termed_ && !killed_ && now - termed_at_ > std::chrono::seconds(5)) {
+      signal_all(SIGKILL);
+      killed_ = true;
+    }
+  }
+
+  void signal_all(int sig) {
+    for (auto& w : ws_) {
+      if (w.running) ::kill(w.pid, sig);
+    }
+  }
+
+  const LaunchOptions& o_;
+  std::vector<Worker> ws_;
+  int first_failed_ = -1;  // index into ws_
+  Clock::time_point failed_at_{}, termed_at_{};
+  bool termed_ = false, killed_ = false;
+};
+
+// Routes SIGINT/SIGTERM to a flag for the supervisor while alive.
+class SignalFlag {
+ public:
+  SignalFlag() {
+    struct sigaction sa = {};
+    sa.sa_handler = on_signal;
+    ::sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    g_interrupted = 0;
+  }
+  ~SignalFlag() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ = {}, old_term_ = {};
+};
+
+}  // namespace
+
+int launch_workers(const LaunchOptions& o, std::vector<std::string> argv) {
+  if (o.nproc < 1) throw UsageError("--nproc must be >= 1, got " + std::to_string(o.nproc));
+  if (o.nnodes < 1 || o.node_rank < 0 || o.node_rank >= o.nnodes) {
+    throw UsageError("--node-rank " + std::to_string(o.node_rank) + " must be below --nnodes " +
+                     std::to_string(o.nnodes));
+  }
+  if (o.master_port < 0 || o.master_port > 65535) {
+    throw UsageError("--master-port " + std::to_string(o.master_port) + " is not a TCP port");
+  }
+  if (o.master_port == 0 && o.nnodes > 1) {
+    throw UsageError("--nnodes > 1 needs an explicit --master-port shared by all nodes");
+  }
+  if (argv.empty()) argv = own_command_line();
+  TDML_CHECK(!argv.empty(), "launcher: empty command line");
+  const int port = o.master_port ? o.master_port : pick_free_port();
+
+  SignalFlag signals;
+  std::vector<Worker> ws;
+  for (int l = 0; l < o.nproc; ++l) ws.push_back(spawn(o, l, port, argv));
+  Supervisor supervisor(o, std::move(ws));
+  supervisor.run();
+  const std::string failure = supervisor.failure();
+  if (!failure.empty()) throw Error("distributed job failed: " + failure);
+  return 0;
+}
+
+void maybe_die_for_test(int rank, std::int64_t step) {
+  const char* die_rank = std::getenv("TDML_TEST_DIE_RANK");
+  if (!die_rank || std::atoi(die_rank) != rank) return;
+  const char* after = std::getenv("TDML_TEST_DIE_AFTER_STEPS");
+  if (step >= (after ? std::atoll(after) : 0)) ::raise(SIGKILL);
+}
+
+}  // namespace tdml::dist

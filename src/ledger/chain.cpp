@@ -1,0 +1,77 @@
+#include "chain.h"
+
+#include "tdml/ledger/canonical_json.h"
+#include "tdml/ledger/hash.h"
+#include "tdml/util/error.h"
+
+namespace tdml::ledger::detail {
+
+Lines split_lines(const std::string& data) {
+  Lines out;
+  std::size_t start = 0;
+  while (start < data.size()) {
+    auto nl = data.find('\n', start);
+    if (nl == std::string::npos) break;
+    out.complete.push_back(data.substr(start, nl - start));
+    start = nl + 1;
+  }
+  out.complete_bytes = start;
+  out.torn = data.substr(start);
+  return out;
+}
+
+namespace {
+bool is_hex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+}  // namespace
+
+std::string check_block(const std::string& line, Block& out) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception&) {
+    return "not valid JSON";
+  }
+  if (!j.is_object()) return "not a JSON object";
+  try {
+    if (canonical_json(j) != line) return "not in canonical form (bytes were edited)";
+  } catch (const Error& e) {
+    return e.what();
+  }
+  if (!j.contains("hash") || !j["hash"].is_string()) return "no hash field";
+  if (!j.contains("server_sig") || !j["server_sig"].is_string()) return "no server_sig field";
+  if (!j.contains("index") || !j["index"].is_number_integer()) return "no integer index field";
+  if (!j.contains("prev_hash") || !j["prev_hash"].is_string()) return "no prev_hash field";
+  out.hash = j["hash"].get<std::string>();
+  out.server_sig = j["server_sig"].get<std::string>();
+  out.index = j["index"].get<std::int64_t>();
+  out.prev_hash = j["prev_hash"].get<std::string>();
+  j.erase("hash");
+  j.erase("server_sig");
+  if (!is_hex64(out.hash)) return "hash is not 64 lowercase hex digits";
+  if (sha256_hex(canonical_json(j)) != out.hash) {
+    return "hash does not match the block's contents (contents were edited)";
+  }
+  out.body = std::move(j);
+  return "";
+}
+
+std::string parse_head(const std::string& text, Head& out) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (canonical_json(j) + "\n" != text) return "head record is not in canonical form";
+    out.index = j.at("index").get<std::int64_t>();
+    out.hash = j.at("hash").get<std::string>();
+    out.sig = j.at("sig").get<std::string>();
+    return "";
+  } catch (const std::exception&) {
+    return "head record is malformed";
+  }
+}
+
+}  // namespace tdml::ledger::detail

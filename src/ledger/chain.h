@@ -1,0 +1,38 @@
+#pragma once
+// Internal: reading ledger lines and checking one block's self-consistency. Shared by Ledger
+// (continuing a chain) and verify_ledger.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace tdml::ledger::detail {
+
+struct Lines {
+  std::vector<std::string> complete;  // lines that ended with '\n' (without it)
+  std::size_t complete_bytes = 0;     // bytes up to and including the last '\n'
+  std::string torn;                   // bytes after the last '\n' (an unfinished append)
+};
+Lines split_lines(const std::string& data);
+
+struct Block {
+  nlohmann::json body;     // the parsed line without hash and server_sig
+  std::string hash;        // stored hash (verified to match body)
+  std::string server_sig;  // stored signature (hex, not verified here)
+  std::int64_t index = -1;
+  std::string prev_hash;
+};
+
+// Parses `line` and checks it is canonical JSON and that its hash re-computes. Returns "" and
+// fills `out`, or the reason it fails.
+std::string check_block(const std::string& line, Block& out);
+
+struct Head {
+  std::int64_t index = -1;
+  std::string hash;
+  std::string sig;  // hex
+};
+// Parses a head file's text; returns "" or the reason it is malformed.
+std::string parse_head(const std::string& text, Head& out);
+
+}  // namespace tdml::ledger::detail

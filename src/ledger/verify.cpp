@@ -1,0 +1,320 @@
+#include "tdml/ledger/verify.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "chain.h"
+#include "tdml/ledger/block.h"
+#include "tdml/ledger/canonical_json.h"
+#include "tdml/ledger/hash.h"
+#include "tdml/ledger/ledger.h"
+#include "tdml/ledger/update_signature.h"
+#include "tdml/models/state_dict.h"
+#include "tdml/util/error.h"
+#include "tdml/util/fs.h"
+
+namespace tdml::ledger {
+namespace {
+
+bool verify_hex_sig(const Verifier& v, const std::string& message, const std::string& sig_hex) {
+  try {
+    return v.verify(message, from_hex(sig_hex));
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// Checks the client entries of an FL block; returns "" or the reason.
+struct LineCheck {
+  detail::Block block;
+  std::string format_error;     // the line itself is broken (JSON, canonical form, hash)
+  std::string signature_error;  // server or client signature (checked only with keys)
+  std::int64_t client_signatures = 0;
+  std::int64_t rejected = 0;
+};
+
+std::string check_clients(const nlohmann::json& body, const KeyRing& keys, LineCheck& r) {
+  if (!body.contains("clients") || !body["clients"].is_array()) return "no clients list";
+  if (!body.contains("round") || !body["round"].is_number_integer()) return "no round";
+  if (!body.contains("model_before") || !body["model_before"].is_string()) return "no model_before";
+  std::set<std::string> seen;
+  for (const auto& cj : body["clients"]) {
+    ClientEntry c;
+    try {
+      c = client_entry_from_json(cj);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    if (!seen.insert(c.id).second) return "client " + c.id + " appears twice";
+    if (c.status == UpdateStatus::kRejected) {
+      ++r.rejected;
+      continue;  // recorded as refused: its signature was missing or bad, nothing to check
+    }
+    UpdateClaim claim{c.id, body["round"].get<std::int64_t>(), c.samples, c.update_hash,
+                      body["model_before"].get<std::string>()};
+    if (!keys.has(c.id)) return "client " + c.id + " is not in the key manifest";
+    if (!keys.verifier(c.id)) return "no secret key to check " + c.id + "'s HMAC signature";
+    if (!verify_update_signature(keys, claim, c.signature)) {
+      return "client " + c.id + "'s update signature is invalid (status " + status_name(c.status) +
+             ")";
+    }
+    ++r.client_signatures;
+  }
+  return "";
+}
+
+std::string last_model_hash(const nlohmann::json& body) {
+  for (const char* key : {"model_after", "model_hash"}) {
+    if (body.contains(key) && body[key].is_string()) return body[key].get<std::string>();
+  }
+  return "";
+}
+
+// Everything about one line that does not depend on its neighbours.
+LineCheck check_line(const std::string& line, const KeyRing* keys, const Verifier* server) {
+  LineCheck c;
+  c.format_error = detail::check_block(line, c.block);
+  if (!c.format_error.empty()) return c;
+  const auto& body = c.block.body;
+  const bool fl = body.value("kind", "") == kRoundKind;
+  if (!keys) {
+    if (fl) {
+      for (const auto& e : body.value("clients", nlohmann::json::array())) {
+        if (e.is_object() && e.value("status", "") == "rejected") ++c.rejected;
+      }
+    }
+    return c;
+  }
+  if (body.value("scheme", "") != scheme_name(keys->scheme())) {
+    c.signature_error = "block is signed with " + body.value("scheme", std::string("?")) +
+                        " but the keys are " + scheme_name(keys->scheme());
+  } else if (!verify_hex_sig(*server, block_message(c.block.hash), c.block.server_sig)) {
+    c.signature_error = "server signature is invalid (wrong key or edited signature)";
+  } else if (fl) {
+    c.signature_error = check_clients(body, *keys, c);
+  }
+  return c;
+}
+
+// Runs fn(0..n-1) on up to hardware_concurrency threads (inline when n or the machine is small).
+void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
+  const std::size_t threads =
+      std::min<std::size_t>({std::max(1u, std::thread::hardware_concurrency()), 16, n / 16 + 1});
+  if (threads <= 1) {
+    for (std::size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (std::size_t i = t; i < n; i += threads) fn(i);
+    });
+  }
+  for (auto& th : pool) th.join();
+}
+
+VerifyReport fail(VerifyReport r, std::int64_t block, const std::string& reason) {
+  r.ok = false;
+  r.bad_block = block;
+  r.reason = reason;
+  return r;
+}
+
+}  // namespace
+
+std::string VerifyReport::summary() const {
+  std::ostringstream os;
+  if (!ok) {
+    os << "ledger BROKEN";
+    if (bad_block >= 0) os << " at block " << bad_block;
+    os << ": " << reason;
+    return os.str();
+  }
+  os << "ledger OK: " << blocks << " blocks, chain and head intact";
+  if (signatures_checked) {
+    os << ", " << blocks << " server and " << client_signatures << " client signatures valid";
+  } else {
+    os << ", signatures NOT checked (no --keys)";
+  }
+  os << ", " << rejected << " rejected updates";
+  if (model_checked) os << ", model file matches";
+  if (repaired) os << ", torn last line removed";
+  os << "; last hash " << last_hash;
+  return os.str();
+}
+
+VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options) {
+  VerifyReport r;
+  r.signatures_checked = options.keys != nullptr;
+  if (!std::filesystem::exists(path)) throw Error("no ledger file " + path);
+  auto lines = detail::split_lines(util::read_file(path));
+  if (!lines.torn.empty() && options.repair) {
+    if (::truncate(path.c_str(), static_cast<off_t>(lines.complete_bytes)) != 0) {
+      throw Error("cannot truncate " + path + ": " + std::strerror(errno));
+    }
+    r.repaired = true;
+    r.warnings.push_back("removed a torn last line of " + std::to_string(lines.torn.size()) +
+                         " bytes (an interrupted append)");
+    lines.torn.clear();
+  }
+
+  const KeyRing* keys = options.keys;
+  std::shared_ptr<const Verifier> server;
+  if (keys) {
+    server = keys->verifier(kServerKeyId);
+    if (!server) return fail(r, -1, "the keys hold no usable 'server' key (hmac needs server.key)");
+  }
+  // Signatures dominate the cost: lines are checked in parallel windows, then linked in order
+  // so the report names the first broken block exactly as a sequential pass would.
+  std::vector<std::string> hashes;
+  nlohmann::json last_body;
+  const std::size_t total = lines.complete.size();
+  const std::size_t window = 2048;
+  std::vector<LineCheck> checks;
+  for (std::size_t start = 0; start < total; start += window) {
+    const std::size_t count = std::min(window, total - start);
+    checks.assign(count, LineCheck{});
+    parallel_for(count, [&](std::size_t k) {
+      try {
+        checks[k] = check_line(lines.complete[start + k], keys, server.get());
+      } catch (const std::exception& e) {  // e.g. OpenSSL failing: no exception leaves a thread
+        checks[k].format_error = std::string("cannot check: ") + e.what();
+      }
+    });
+    for (std::size_t k = 0; k < count; ++k) {
+      const auto idx = static_cast<std::int64_t>(start + k);
+      LineCheck& c = checks[k];
+      if (!c.format_error.empty()) return fail(r, idx, c.format_error);
+      if (c.block.index != idx) {
+        return fail(r, idx,
+                    "index is " + std::to_string(c.block.index) +
+                        " (blocks were deleted, duplicated, reordered or inserted)");
+      }
+      const std::string& expect_prev = hashes.empty() ? genesis_hash() : hashes.back();
+      if (c.block.prev_hash != expect_prev) {
+        return fail(r, idx, "prev_hash does not match the previous block's hash (chain broken)");
+      }
+      if (!c.signature_error.empty()) return fail(r, idx, c.signature_error);
+      r.client_signatures += c.client_signatures;
+      r.rejected += c.rejected;
+      hashes.push_back(c.block.hash);
+      last_body = std::move(c.block.body);
+      r.blocks = idx + 1;
+      r.last_hash = hashes.back();
+    }
+  }
+  const auto n = static_cast<std::int64_t>(hashes.size());
+  if (!lines.torn.empty()) {
+    return fail(r, n,
+                "torn last line (" + std::to_string(lines.torn.size()) +
+                    " bytes without a newline): an append was interrupted or the file was "
+                    "cut; 'tdml ledger verify --repair' drops it");
+  }
+  if (n == 0) return fail(r, -1, "the ledger has no blocks");
+
+  const std::string hpath = head_path(path);
+  if (!std::filesystem::exists(hpath)) {
+    return fail(r, n - 1,
+                "head record " + hpath + " is missing (dropped tail blocks would go unseen)");
+  }
+  detail::Head head;
+  std::string why = detail::parse_head(util::read_file(hpath), head);
+  if (!why.empty()) return fail(r, n - 1, why);
+  if (keys && !verify_hex_sig(*server, head_message(head.index, head.hash), head.sig)) {
+    return fail(r, n - 1, "head record signature is invalid");
+  }
+  if (head.index >= n) {
+    return fail(r, n,
+                "the head names block " + std::to_string(head.index) +
+                    " but the ledger ends at block " + std::to_string(n - 1) +
+                    ": blocks were removed from the end");
+  }
+  if (head.hash != hashes[head.index]) {
+    return fail(r, head.index,
+                "the head's hash differs from block " + std::to_string(head.index) + "'s hash");
+  }
+  if (head.index == n - 2) {
+    r.warnings.push_back("the head names block " + std::to_string(head.index) +
+                         ", one behind the last block: the writer stopped between an append and "
+                         "its head update (the last block is still chained and signed)");
+  } else if (head.index != n - 1) {
+    return fail(r, head.index + 1,
+                "the head names block " + std::to_string(head.index) + " but the ledger has " +
+                    std::to_string(n) + " blocks (an old head record?)");
+  }
+
+  if (!options.model_path.empty()) {
+    if (!std::filesystem::exists(options.model_path)) {
+      throw Error("no model file " + options.model_path);
+    }
+    const std::string want = last_model_hash(last_body);
+    const std::string got = model_hash(models::load_tensors(options.model_path));
+    if (want.empty()) return fail(r, n - 1, "the last block names no model hash");
+    if (got != want) {
+      return fail(r, n - 1,
+                  "model file " + options.model_path + " hashes to " + got.substr(0, 16) +
+                      "..., the last block names " + want.substr(0, 16) + "...");
+    }
+    r.model_checked = true;
+  }
+  r.ok = true;
+  return r;
+}
+
+namespace {
+std::string metric_text(const nlohmann::json& v) {
+  if (v.is_number_float()) {
+    std::ostringstream os;
+    os.precision(4);
+    os << v.get<double>();
+    return os.str();
+  }
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+}  // namespace
+
+std::string format_ledger_table(const std::string& path) {
+  auto lines = detail::split_lines(util::read_file(path));
+  std::ostringstream os;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%6s  %-11s  %6s  %8s  %7s  %7s  %8s  %s\n", "block", "kind",
+                "round", "accepted", "clipped", "flagged", "rejected", "metrics");
+  os << buf;
+  for (std::size_t i = 0; i < lines.complete.size(); ++i) {
+    nlohmann::json b;
+    try {
+      b = nlohmann::json::parse(lines.complete[i]);
+    } catch (const nlohmann::json::exception&) {
+      throw Error("line " + std::to_string(i + 1) + " of " + path + " is not valid JSON");
+    }
+    int counts[4] = {0, 0, 0, 0};
+    for (const auto& c : b.value("clients", nlohmann::json::array())) {
+      try {
+        ++counts[static_cast<int>(parse_status(c.value("status", "")))];
+      } catch (const Error&) {
+      }
+    }
+    const auto step = b.contains("round") ? b["round"] : b.value("epoch", nlohmann::json());
+    std::string metrics;
+    const auto metric_values = b.value("metrics", nlohmann::json::object());
+    for (const auto& [k, v] : metric_values.items()) {
+      metrics += (metrics.empty() ? "" : " ") + k + "=" + metric_text(v);
+    }
+    std::snprintf(buf, sizeof buf, "%6lld  %-11s  %6s  %8d  %7d  %7d  %8d  ",
+                  static_cast<long long>(b.value("index", -1)), b.value("kind", "?").c_str(),
+                  step.dump().c_str(), counts[0], counts[1], counts[2], counts[3]);
+    os << buf << metrics << "\n";
+  }
+  if (!lines.torn.empty()) os << "(torn last line of " << lines.torn.size() << " bytes)\n";
+  return os.str();
+}
+
+}  // namespace tdml::ledger

@@ -1,0 +1,88 @@
+// The real multi-process path: `tdml bench allreduce --nproc 2` through the launcher.
+#include "tdml/dist/launcher.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+#include "tdml/util/error.h"
+
+namespace tdml::dist {
+namespace {
+
+using test::run_tdml;
+
+TEST(Launcher, TwoWorkerBenchWritesMetricsAndPrefixesOutput) {
+  test::TempDir dir;
+  auto r =
+      run_tdml("bench allreduce --nproc 2 --sizes small --iters 20 --warmup 2 --out " + dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("[rank 0]"), std::string::npos) << r.output;
+  std::ifstream f(dir / "metrics.json");
+  ASSERT_TRUE(f) << r.output;
+  auto j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["kind"], "bench.allreduce");
+  EXPECT_EQ(j["world"], 2);
+  ASSERT_EQ(j["results"].size(), 4u);  // 1K, 4K, 16K, 64K
+  EXPECT_EQ(j["results"][3]["bytes"], 64 << 10);
+  for (const auto& s : j["results"]) {
+    EXPECT_GT(s["busbw_gbs"].get<double>(), 0.0);
+    // nccl-tests: busbw = algbw * 2(n-1)/n = algbw for n = 2.
+    EXPECT_DOUBLE_EQ(s["busbw_gbs"].get<double>(), s["algbw_gbs"].get<double>());
+  }
+}
+
+TEST(Launcher, KilledWorkerMakesTheOthersFailNamingTheLostRank) {
+  ::setenv("TDML_TEST_DIE_RANK", "1", 1);
+  ::setenv("TDML_TEST_DIE_AFTER_STEPS", "30", 1);
+  auto r = run_tdml(
+      "bench allreduce --nproc 2 --sizes small --iters 20 --warmup 1 "
+      "--dist-timeout 30");
+  ::unsetenv("TDML_TEST_DIE_RANK");
+  ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  // The launcher names the rank that died and how.
+  EXPECT_NE(r.output.find("rank 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("killed by signal 9"), std::string::npos) << r.output;
+  // Rank 0 noticed by itself (not killed by the launcher) and named its lost peer.
+  EXPECT_NE(r.output.find("[rank 0] tdml: error: all_reduce"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("lost connection to rank 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("then rank 0 exited with status 1"), std::string::npos) << r.output;
+}
+
+TEST(Launcher, PortInUseIsReportedByRankZero) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  auto r = run_tdml("bench allreduce --nproc 2 --sizes 4K --dist-timeout 5 --master-port " +
+                    std::to_string(port));
+  ::close(fd);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("address already in use"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("distributed job failed: rank"), std::string::npos) << r.output;
+}
+
+TEST(Launcher, RejectsBadOptions) {
+  LaunchOptions o;
+  o.nproc = 0;
+  EXPECT_THROW(launch_workers(o, {"x"}), Error);
+  o.nproc = 2;
+  o.nnodes = 2;
+  EXPECT_THROW(launch_workers(o, {"x"}), Error);  // multi-node needs a port
+  EXPECT_GT(pick_free_port(), 0);
+}
+
+}  // namespace
+}  // namespace tdml::dist
