@@ -1,5 +1,4 @@
 // tdml bench allreduce: all-reduce bus bandwidth per message size (nccl-tests definition).
-// `tdml bench` dispatches its subcommands from here (allreduce; more benches join the table).
 #include <iostream>
 
 #include "command.h"
@@ -59,20 +58,8 @@ int run_allreduce(int argc, char** argv) {
   return 0;
 }
 
-int run_bench(int argc, char** argv) {
-  const std::string what = argc > 1 ? argv[1] : "";
-  std::string prog = std::string(argv[0]) + " " + what;
-  if (what == "allreduce") {
-    argv[1] = prog.data();
-    return run_allreduce(argc - 1, argv + 1);
-  }
-  std::cout << "Usage: " << argv[0] << " allreduce [options]\n";
-  if (what == "-h" || what == "--help") return 0;
-  throw UsageError(what.empty() ? "bench: name a benchmark (allreduce)"
-                                : "bench: unknown benchmark '" + what + "' (allreduce)");
-}
-
-const Registration reg("bench", "Benchmarks: allreduce (bus bandwidth)", run_bench);
+const Registration reg("bench allreduce", "All-reduce bus bandwidth per message size (--nproc N)",
+                       run_allreduce);
 
 }  // namespace
 }  // namespace tdml::app
