@@ -70,7 +70,9 @@ class ResNet50 : public Model {
     avgpool_ = register_module("avgpool", nn::AdaptiveAvgPool2d(1));
     fc_ = register_module("fc", nn::Linear(inplanes, num_classes));
     // torchvision re-initialises after construction, walking modules() in the same order, so a
-    // seeded C++ model draws the same numbers as a seeded torchvision one.
+    // seeded C++ model draws the same numbers as a seeded torchvision one. (torchvision builds
+    // a downsample branch before its bottleneck, we after: the default draws they replace
+    // consume the generator equally, and every conv is redrawn here, so the result is equal.)
     torch::NoGradGuard no_grad;
     for (const auto& m : modules(/*include_self=*/false)) {
       if (auto* c = m->as<nn::Conv2d>()) {
