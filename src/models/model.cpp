@@ -15,7 +15,8 @@ struct Entry {
 
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries = {
-      {{"tinycnn", "3 conv layers (64-64-128) + global avgpool + linear; Python: tdml_models.TinyCNN"},
+      {{"tinycnn",
+        "3 conv layers (64-64-128) + global avgpool + linear; Python: tdml_models.TinyCNN"},
        detail::make_tinycnn},
       {{"smallcifarcnn",
         "6 conv+BN+ReLU blocks (32-32-64-64-128-128) + global avgpool + linear; Python: "
@@ -58,7 +59,8 @@ std::int64_t parameter_count(const torch::nn::Module& m) {
 std::int64_t parameter_bytes(const torch::nn::Module& m) {
   std::int64_t n = 0;
   for (const auto& p : m.parameters()) {
-    if (p.defined() && p.requires_grad()) n += p.numel() * static_cast<std::int64_t>(p.element_size());
+    if (p.defined() && p.requires_grad())
+      n += p.numel() * static_cast<std::int64_t>(p.element_size());
   }
   return n;
 }
@@ -83,7 +85,8 @@ Block sequential_block(const std::string& prefix, torch::nn::Sequential seq, std
   if (last > first) b.name += "-" + std::to_string(last);
   for (std::size_t i = first; i <= last; ++i) add_tensors(b, *seq->ptr(i));
   b.forward = [seq, first, last](torch::Tensor x) mutable {
-    for (std::size_t i = first; i <= last; ++i) x = (seq.ptr()->begin() + static_cast<std::ptrdiff_t>(i))->forward(x);
+    for (std::size_t i = first; i <= last; ++i)
+      x = (seq.ptr()->begin() + static_cast<std::ptrdiff_t>(i))->forward(x);
     return x;
   };
   return b;

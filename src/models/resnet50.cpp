@@ -8,8 +8,7 @@ namespace {
 namespace nn = torch::nn;
 
 nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-  return nn::Conv2d(
-      nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
 }
 
 // torchvision.models.resnet.Bottleneck: 1x1 -> 3x3 (carries the stride) -> 1x1 (x4 channels),
@@ -55,7 +54,8 @@ class ResNet50 : public Model {
     conv1_ = register_module("conv1", conv(3, 64, 7, 2, 3));
     bn1_ = register_module("bn1", nn::BatchNorm2d(64));
     relu_ = register_module("relu", nn::ReLU(nn::ReLUOptions(true)));
-    maxpool_ = register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    maxpool_ =
+        register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
     const int64_t planes[] = {64, 128, 256, 512};
     const int64_t depth[] = {3, 4, 6, 3};
     int64_t inplanes = 64;
@@ -70,7 +70,9 @@ class ResNet50 : public Model {
     avgpool_ = register_module("avgpool", nn::AdaptiveAvgPool2d(1));
     fc_ = register_module("fc", nn::Linear(inplanes, num_classes));
     // torchvision re-initialises after construction, walking modules() in the same order, so a
-    // seeded C++ model draws the same numbers as a seeded torchvision one.
+    // seeded C++ model draws the same numbers as a seeded torchvision one. (torchvision builds
+    // a downsample branch before its bottleneck, we after: the default draws they replace
+    // consume the generator equally, and every conv is redrawn here, so the result is equal.)
     torch::NoGradGuard no_grad;
     for (const auto& m : modules(/*include_self=*/false)) {
       if (auto* c = m->as<nn::Conv2d>()) {
@@ -94,9 +96,8 @@ class ResNet50 : public Model {
     stem.name = "stem";
     add_tensors(stem, *conv1_);
     add_tensors(stem, *bn1_);
-    stem.forward = [conv1 = conv1_, bn1 = bn1_, relu = relu_, maxpool = maxpool_](torch::Tensor x) mutable {
-      return maxpool(relu(bn1(conv1(x))));
-    };
+    stem.forward = [conv1 = conv1_, bn1 = bn1_, relu = relu_, maxpool = maxpool_](
+                       torch::Tensor x) mutable { return maxpool(relu(bn1(conv1(x)))); };
     out.push_back(std::move(stem));
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       for (std::size_t i = 0; i < layers_[l]->size(); ++i) {

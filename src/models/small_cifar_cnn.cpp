@@ -18,14 +18,14 @@ class SmallCifarCNN : public Model {
  public:
   explicit SmallCifarCNN(int num_classes) : Model("smallcifarcnn") {
     nn::Sequential f;
-    add_conv_bn_relu(f, 3, 32);    // 0-2
-    add_conv_bn_relu(f, 32, 32);   // 3-5
+    add_conv_bn_relu(f, 3, 32);      // 0-2
+    add_conv_bn_relu(f, 32, 32);     // 3-5
     f->push_back(nn::MaxPool2d(2));  // 6
-    add_conv_bn_relu(f, 32, 64);   // 7-9
-    add_conv_bn_relu(f, 64, 64);   // 10-12
+    add_conv_bn_relu(f, 32, 64);     // 7-9
+    add_conv_bn_relu(f, 64, 64);     // 10-12
     f->push_back(nn::MaxPool2d(2));  // 13
-    add_conv_bn_relu(f, 64, 128);  // 14-16
-    add_conv_bn_relu(f, 128, 128); // 17-19
+    add_conv_bn_relu(f, 64, 128);    // 14-16
+    add_conv_bn_relu(f, 128, 128);   // 17-19
     features_ = register_module("features", f);
     classifier_ = register_module("classifier", nn::Linear(128, num_classes));
   }
@@ -37,11 +37,14 @@ class SmallCifarCNN : public Model {
 
   std::vector<Block> blocks() override {
     std::vector<Block> out;
-    for (std::size_t first : {0, 3}) out.push_back(sequential_block("features", features_, first, first + 2));
+    for (std::size_t first : {0, 3})
+      out.push_back(sequential_block("features", features_, first, first + 2));
     out.push_back(sequential_block("features", features_, 6, 6));
-    for (std::size_t first : {7, 10}) out.push_back(sequential_block("features", features_, first, first + 2));
+    for (std::size_t first : {7, 10})
+      out.push_back(sequential_block("features", features_, first, first + 2));
     out.push_back(sequential_block("features", features_, 13, 13));
-    for (std::size_t first : {14, 17}) out.push_back(sequential_block("features", features_, first, first + 2));
+    for (std::size_t first : {14, 17})
+      out.push_back(sequential_block("features", features_, first, first + 2));
     out.push_back(pool_linear_head(classifier_));
     return out;
   }

@@ -74,8 +74,9 @@ void load_state_dict(torch::nn::Module& m, const StateDict& sd, bool strict) {
     }
     const auto& target = own[it->second].second;
     if (!value.defined() || value.sizes() != target.sizes()) {
-      mismatched.push_back(key + "' (checkpoint " + (value.defined() ? shape_str(value) : "undefined") +
-                           ", model " + shape_str(target) + ")");
+      mismatched.push_back(key + "' (checkpoint " +
+                           (value.defined() ? shape_str(value) : "undefined") + ", model " +
+                           shape_str(target) + ")");
       continue;
     }
     copies.emplace_back(it->second, &value);
@@ -86,11 +87,14 @@ void load_state_dict(torch::nn::Module& m, const StateDict& sd, bool strict) {
   }
 
   std::string problems;
-  auto add = [&problems](const std::string& what) { problems += (problems.empty() ? "" : "; ") + what; };
+  auto add = [&problems](const std::string& what) {
+    problems += (problems.empty() ? "" : "; ") + what;
+  };
   if (!duplicate.empty()) add("duplicate key(s) " + key_list(duplicate));
   if (!mismatched.empty()) {
     std::string s;
-    for (std::size_t i = 0; i < mismatched.size() && i < 5; ++i) s += (i ? ", '" : "'") + mismatched[i];
+    for (std::size_t i = 0; i < mismatched.size() && i < 5; ++i)
+      s += (i ? ", '" : "'") + mismatched[i];
     if (mismatched.size() > 5) s += " and " + std::to_string(mismatched.size() - 5) + " more";
     add("size mismatch for " + s);
   }

@@ -17,16 +17,28 @@ using Ptr = std::shared_ptr<Obj>;
 
 // A Python value as far as state-dict pickles need them.
 struct Obj {
-  enum class Kind { kNone, kBool, kInt, kFloat, kStr, kTuple, kList, kDict, kGlobal, kStorage, kTensor };
+  enum class Kind {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kStr,
+    kTuple,
+    kList,
+    kDict,
+    kGlobal,
+    kStorage,
+    kTensor
+  };
   Kind kind = Kind::kNone;
   std::int64_t i = 0;
   double f = 0;
-  std::string s;                                // str; "module.name" of a global
-  std::vector<Ptr> items;                       // tuple / list
-  std::vector<std::pair<Ptr, Ptr>> entries;     // dict, in insertion order
-  at::Storage storage;                          // storage
-  at::ScalarType dtype = at::kFloat;            // storage
-  at::Tensor tensor;                            // tensor
+  std::string s;                             // str; "module.name" of a global
+  std::vector<Ptr> items;                    // tuple / list
+  std::vector<std::pair<Ptr, Ptr>> entries;  // dict, in insertion order
+  at::Storage storage;                       // storage
+  at::ScalarType dtype = at::kFloat;         // storage
+  at::Tensor tensor;                         // tensor
 
   static Ptr make(Kind k) {
     auto p = std::make_shared<Obj>();
@@ -37,11 +49,16 @@ struct Obj {
 
 at::ScalarType storage_dtype(const std::string& global) {
   static const std::map<std::string, at::ScalarType> types = {
-      {"torch.FloatStorage", at::kFloat},    {"torch.DoubleStorage", at::kDouble},
-      {"torch.HalfStorage", at::kHalf},      {"torch.BFloat16Storage", at::kBFloat16},
-      {"torch.LongStorage", at::kLong},      {"torch.IntStorage", at::kInt},
-      {"torch.ShortStorage", at::kShort},    {"torch.CharStorage", at::kChar},
-      {"torch.ByteStorage", at::kByte},      {"torch.BoolStorage", at::kBool},
+      {"torch.FloatStorage", at::kFloat},
+      {"torch.DoubleStorage", at::kDouble},
+      {"torch.HalfStorage", at::kHalf},
+      {"torch.BFloat16Storage", at::kBFloat16},
+      {"torch.LongStorage", at::kLong},
+      {"torch.IntStorage", at::kInt},
+      {"torch.ShortStorage", at::kShort},
+      {"torch.CharStorage", at::kChar},
+      {"torch.ByteStorage", at::kByte},
+      {"torch.BoolStorage", at::kBool},
       {"torch.ComplexFloatStorage", at::kComplexFloat},
       {"torch.ComplexDoubleStorage", at::kComplexDouble}};
   auto it = types.find(global);
@@ -58,37 +75,98 @@ class Reader {
     for (;;) {
       const char op = byte();
       switch (op) {
-        case '\x80': byte(); break;                 // PROTO
-        case '\x95': bytes(8); break;               // FRAME
-        case '.': return pop();                     // STOP
-        case '(': marks_.push_back(stack_.size()); break;
-        case 'N': push(Obj::make(Obj::Kind::kNone)); break;
-        case '\x88': push_bool(true); break;
-        case '\x89': push_bool(false); break;
-        case 'K': push_int(static_cast<unsigned char>(byte())); break;
-        case 'M': push_int(le_uint(2)); break;
-        case 'J': push_int(static_cast<std::int32_t>(le_uint(4))); break;
-        case '\x8a': push_long1(); break;
-        case 'G': push_float(); break;
-        case 'X': push_str(le_uint(4)); break;
-        case '\x8c': push_str(static_cast<unsigned char>(byte())); break;
-        case '\x8d': push_str(le_uint(8)); break;
-        case '}': push(Obj::make(Obj::Kind::kDict)); break;
-        case ']': push(Obj::make(Obj::Kind::kList)); break;
-        case ')': push(Obj::make(Obj::Kind::kTuple)); break;
-        case 't': push_tuple(pop_mark()); break;
-        case '\x85': push_tuple(pop_n(1)); break;
-        case '\x86': push_tuple(pop_n(2)); break;
-        case '\x87': push_tuple(pop_n(3)); break;
-        case 's': set_items(pop_n(2)); break;
-        case 'u': set_items(pop_mark()); break;
-        case 'a': append(pop_n(1)); break;
-        case 'e': append(pop_mark()); break;
-        case 'q': memo_[static_cast<unsigned char>(byte())] = top(); break;
-        case 'r': memo_[le_uint(4)] = top(); break;
-        case '\x94': memo_[memo_.size()] = top(); break;
-        case 'h': push(memo(static_cast<unsigned char>(byte()))); break;
-        case 'j': push(memo(le_uint(4))); break;
+        case '\x80':
+          byte();
+          break;  // PROTO
+        case '\x95':
+          bytes(8);
+          break;  // FRAME
+        case '.':
+          return pop();  // STOP
+        case '(':
+          marks_.push_back(stack_.size());
+          break;
+        case 'N':
+          push(Obj::make(Obj::Kind::kNone));
+          break;
+        case '\x88':
+          push_bool(true);
+          break;
+        case '\x89':
+          push_bool(false);
+          break;
+        case 'K':
+          push_int(static_cast<unsigned char>(byte()));
+          break;
+        case 'M':
+          push_int(le_uint(2));
+          break;
+        case 'J':
+          push_int(static_cast<std::int32_t>(le_uint(4)));
+          break;
+        case '\x8a':
+          push_long1();
+          break;
+        case 'G':
+          push_float();
+          break;
+        case 'X':
+          push_str(le_uint(4));
+          break;
+        case '\x8c':
+          push_str(static_cast<unsigned char>(byte()));
+          break;
+        case '\x8d':
+          push_str(le_uint(8));
+          break;
+        case '}':
+          push(Obj::make(Obj::Kind::kDict));
+          break;
+        case ']':
+          push(Obj::make(Obj::Kind::kList));
+          break;
+        case ')':
+          push(Obj::make(Obj::Kind::kTuple));
+          break;
+        case 't':
+          push_tuple(pop_mark());
+          break;
+        case '\x85':
+          push_tuple(pop_n(1));
+          break;
+        case '\x86':
+          push_tuple(pop_n(2));
+          break;
+        case '\x87':
+          push_tuple(pop_n(3));
+          break;
+        case 's':
+          set_items(pop_n(2));
+          break;
+        case 'u':
+          set_items(pop_mark());
+          break;
+        case 'a':
+          append(pop_n(1));
+          break;
+        case 'e':
+          append(pop_mark());
+          break;
+        case 'q':
+          memo_[static_cast<unsigned char>(byte())] = top();
+          break;
+        case 'r':
+          memo_[le_uint(4)] = top();
+          break;
+        case '\x94':
+          memo_[memo_.size()] = top();
+          break;
+        case 'h':
+          push(memo(static_cast<unsigned char>(byte())));
+          break;
+        case 'j':
+          push(memo(le_uint(4)));
+          break;
         case 'c': {
           std::string module = line();
           push_global(module, line());
@@ -100,15 +178,21 @@ class Reader {
           push_global(module->s, name->s);
           break;
         }
-        case 'Q': push(persistent_load(pop())); break;
+        case 'Q':
+          push(persistent_load(pop()));
+          break;
         case 'R': {
           auto args = pop();
           auto fn = pop();
           push(reduce(fn, args));
           break;
         }
-        case 'b': pop(); break;  // BUILD: OrderedDict's _metadata; not part of the tensors
-        case '0': pop(); break;  // POP
+        case 'b':
+          pop();
+          break;  // BUILD: OrderedDict's _metadata; not part of the tensors
+        case '0':
+          pop();
+          break;  // POP
         default: {
           char hex[8];
           std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(op));
@@ -194,7 +278,8 @@ class Reader {
   void push_float() {
     const char* b = bytes(8);
     std::uint64_t bits = 0;
-    for (int k = 0; k < 8; ++k) bits = (bits << 8) | static_cast<unsigned char>(b[k]);  // big-endian
+    for (int k = 0; k < 8; ++k)
+      bits = (bits << 8) | static_cast<unsigned char>(b[k]);  // big-endian
     auto v = Obj::make(Obj::Kind::kFloat);
     std::memcpy(&v->f, &bits, 8);
     push(v);
@@ -260,7 +345,8 @@ class Reader {
                       .set_(a[0]->storage, a[1]->i, ints(a[2]), ints(a[3]));
       return v;
     }
-    if (fn->s == "torch._utils._rebuild_parameter" && !a.empty() && a[0]->kind == Obj::Kind::kTensor) {
+    if (fn->s == "torch._utils._rebuild_parameter" && !a.empty() &&
+        a[0]->kind == Obj::Kind::kTensor) {
       return a[0];
     }
     throw Error("unsupported object " + fn->s + " (only dicts of tensors are read)");

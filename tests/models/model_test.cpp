@@ -55,7 +55,8 @@ TEST(Models, UnknownNameIsUsageErrorListingChoices) {
     make_model("vgg16");
     FAIL() << "no exception";
   } catch (const tdml::UsageError& e) {
-    EXPECT_STREQ(e.what(), "unknown model 'vgg16' (choose one of: tinycnn, smallcifarcnn, resnet50)");
+    EXPECT_STREQ(e.what(),
+                 "unknown model 'vgg16' (choose one of: tinycnn, smallcifarcnn, resnet50)");
   }
   EXPECT_THROW(make_model("tinycnn", 0), tdml::UsageError);
   ASSERT_EQ(tdml::models::list_models().size(), 3u);
@@ -64,9 +65,10 @@ TEST(Models, UnknownNameIsUsageErrorListingChoices) {
 
 TEST(Models, TinyCnnStateDictKeys) {
   auto keys = keys_of(state_dict(*make_model("tinycnn")));
-  EXPECT_EQ(keys, (std::vector<std::string>{"features.0.weight", "features.0.bias", "features.2.weight",
-                                            "features.2.bias", "features.5.weight", "features.5.bias",
-                                            "classifier.weight", "classifier.bias"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"features.0.weight", "features.0.bias", "features.2.weight",
+                                      "features.2.bias", "features.5.weight", "features.5.bias",
+                                      "classifier.weight", "classifier.bias"}));
 }
 
 TEST(Models, SmallCifarCnnStateDictKeys) {
@@ -150,7 +152,7 @@ TEST(Models, CnnDefaultInitIsPyTorchs) {
   torch::manual_seed(5);
   auto sd = state_dict(*make_model("tinycnn"));
   // Conv2d / Linear defaults: weight and bias uniform in +-1/sqrt(fan_in).
-  const std::pair<std::size_t, double> fan_in[] = {{0, 27}, {1, 27}, {2, 576}, {3, 576},
+  const std::pair<std::size_t, double> fan_in[] = {{0, 27},  {1, 27},  {2, 576}, {3, 576},
                                                    {4, 576}, {5, 576}, {6, 128}, {7, 128}};
   for (const auto& [i, fan] : fan_in) {
     double bound = 1.0 / std::sqrt(fan);
@@ -160,7 +162,8 @@ TEST(Models, CnnDefaultInitIsPyTorchs) {
   }
   torch::manual_seed(5);
   auto again = state_dict(*make_model("tinycnn"));
-  for (std::size_t i = 0; i < sd.size(); ++i) EXPECT_TRUE(torch::equal(sd[i].second, again[i].second));
+  for (std::size_t i = 0; i < sd.size(); ++i)
+    EXPECT_TRUE(torch::equal(sd[i].second, again[i].second));
 }
 
 TEST(Models, BlocksInOrderEqualForward) {

@@ -9,9 +9,9 @@ using tdml::test::run_tdml;
 TEST(ModelsCli, TableListsModelsWithExactCounts) {
   auto r = run_tdml("models");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* row : {"tinycnn              113866       455464",
-                          "smallcifarcnn        289194      1156776",
-                          "resnet50           23528522     94114088"}) {
+  for (const char* row :
+       {"tinycnn              113866       455464", "smallcifarcnn        289194      1156776",
+        "resnet50           23528522     94114088"}) {
     EXPECT_NE(r.output.find(row), std::string::npos) << row << "\n" << r.output;
   }
 }

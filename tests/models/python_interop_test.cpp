@@ -50,8 +50,8 @@ TEST_P(PythonInterop, CheckpointsLoadBothWays) {
   tdml::models::save_tensors(dir / "cpp_io.pt",
                              {{"seed", torch::tensor(seed)}, {"input", x}, {"output", y}});
 
-  std::string cmd = std::string(kPython) + " '" + script_path() + "' '" + dir.path() + "' " + name +
-                    " 2>&1";
+  std::string cmd =
+      std::string(kPython) + " '" + script_path() + "' '" + dir.path() + "' " + name + " 2>&1";
   int status = std::system(cmd.c_str());
   ASSERT_EQ(status, 0) << "the Python check failed (its output is above): " << cmd;
 

@@ -102,8 +102,9 @@ TEST(StateDict, StrictLoadNamesUnexpectedMissingAndMismatchedKeys) {
 
   StateDict extra = good;
   extra.emplace_back("features.9.weight", torch::zeros({1}));
-  EXPECT_NE(error_of([&] { load_state_dict(*m, extra); }).find("unexpected key(s) 'features.9.weight'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { load_state_dict(*m, extra); }).find("unexpected key(s) 'features.9.weight'"),
+      std::string::npos);
 
   StateDict missing(good.begin(), good.end() - 2);
   std::string msg = error_of([&] { load_state_dict(*m, missing); });
@@ -114,15 +115,17 @@ TEST(StateDict, StrictLoadNamesUnexpectedMissingAndMismatchedKeys) {
   StateDict wrong = good;
   wrong[6].second = torch::zeros({100, 128});
   msg = error_of([&] { load_state_dict(*m, wrong); });
-  EXPECT_NE(msg.find("size mismatch for 'classifier.weight' (checkpoint [100, 128], model [10, 128])"),
-            std::string::npos)
+  EXPECT_NE(
+      msg.find("size mismatch for 'classifier.weight' (checkpoint [100, 128], model [10, 128])"),
+      std::string::npos)
       << msg;
   EXPECT_NE(msg.find("cannot load state dict into tinycnn"), std::string::npos) << msg;
 
   StateDict dup = good;
   dup.push_back(good[0]);
-  EXPECT_NE(error_of([&] { load_state_dict(*m, dup); }).find("duplicate key(s) 'features.0.weight'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { load_state_dict(*m, dup); }).find("duplicate key(s) 'features.0.weight'"),
+      std::string::npos);
 
   // A failed load changed nothing.
   EXPECT_TRUE(torch::equal(state_dict(*m)[0].second, original));
@@ -141,7 +144,8 @@ TEST(StateDict, LoadTensorsRejectsBadFilesNamingThePath) {
   std::string msg = error_of([&] { load_tensors(dir / "junk.pt"); });
   EXPECT_NE(msg.find(dir / "junk.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not a zip archive"), std::string::npos) << msg;
-  EXPECT_NE(error_of([&] { load_tensors(dir / "absent.pt"); }).find("absent.pt"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_tensors(dir / "absent.pt"); }).find("absent.pt"),
+            std::string::npos);
 
   // A truncated file fails with an error, not a crash.
   save_tensors(dir / "ok.pt", {{"w", torch::ones({1000})}});
