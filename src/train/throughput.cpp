@@ -31,12 +31,7 @@ nlohmann::json measure_throughput(const ThroughputOptions& o) {
   auto model = models::make_model(o.model);
   model->to(device);
   auto fmt = o.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
-  if (o.channels_last) {
-    torch::NoGradGuard g;
-    for (auto& p : model->parameters()) {
-      if (p.dim() == 4) p.set_data(p.data().contiguous(fmt));
-    }
-  }
+  if (o.channels_last) to_channels_last(*model);
   data::Batch batch;
   batch.images = torch::randn({o.batch_size, 3, 32, 32}, torch::TensorOptions().device(device))
                      .contiguous(fmt);

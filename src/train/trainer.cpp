@@ -42,14 +42,14 @@ void PlainStep::step(const data::Batch& batch, EpochTotals& totals) {
   totals.add(logits, batch.labels, loss);
 }
 
-namespace {
-
-void to_channels_last(models::Model& model) {
+void to_channels_last(torch::nn::Module& model) {
   torch::NoGradGuard no_grad;
   for (auto& p : model.parameters()) {
     if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
   }
 }
+
+namespace {
 
 // Writes the first 16 test images (CIFAR records) and their predictions for the picture grid.
 nlohmann::json sample_predictions(const std::string& dir, models::Model& model,

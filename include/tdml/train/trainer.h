@@ -81,6 +81,9 @@ struct RunResult {
   EvalResult final_eval;
 };
 
+// Puts the 4-d parameters (conv weights) in channels-last memory format, in place.
+void to_channels_last(torch::nn::Module& model);
+
 // Runs the whole training. Rank 0 writes out_dir/metrics.json after every epoch (and
 // checkpoints with --save); a failure marks metrics.json "failed" with the error, then rethrows.
 RunResult run_training(const TrainOptions& opts, const TrainContext& ctx = {});
