@@ -1,0 +1,108 @@
+// tdml autobatch: the largest batch size that trains, then static vs found batch size.
+#include <cctype>
+
+#include "command.h"
+#include "tdml/study/autobatch.h"
+#include "tdml/util/error.h"
+
+namespace tdml::app {
+namespace {
+
+// "8G", "512M", "1.5GiB", "1000000" -> bytes (K/M/G/T are powers of 1024).
+std::int64_t parse_bytes(const std::string& s) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    throw UsageError("--mem-budget " + s + ": expected a size like 8G, 512M or a byte count");
+  }
+  std::string unit = s.substr(used);
+  double mult = 1;
+  if (!unit.empty()) {
+    switch (std::toupper(static_cast<unsigned char>(unit[0]))) {
+      case 'K': mult = 1024.0; break;
+      case 'M': mult = 1048576.0; break;
+      case 'G': mult = 1073741824.0; break;
+      case 'T': mult = 1099511627776.0; break;
+      default: throw UsageError("--mem-budget " + s + ": unknown unit (use K, M, G or T)");
+    }
+  }
+  if (v < 0) throw UsageError("--mem-budget " + s + ": must be >= 0");
+  return static_cast<std::int64_t>(v * mult);
+}
+
+int run(int argc, char** argv) {
+  study::AutobatchOptions d;
+  auto s = [](auto v) { return std::to_string(v); };
+  cxxopts::Options opts(argv[0],
+                        "Largest batch size that runs a training step (exponential then binary "
+                        "search), then train the same images with the static and the found "
+                        "batch size; writes DIR/metrics.json");
+  opts.add_options()
+      ("model", "tinycnn | smallcifarcnn | resnet50", cxxopts::value<std::string>()->default_value(d.probe.model))
+      ("data", "CIFAR-10 dir, 'synthetic' or 'auto'", cxxopts::value<std::string>()->default_value(d.data))
+      ("device", "auto | cpu | cuda[:N]", cxxopts::value<std::string>()->default_value(d.probe.device))
+      ("amp", "off | bf16 | fp16", cxxopts::value<std::string>()->default_value(d.probe.amp))
+      ("channels-last", "NHWC memory format", cxxopts::value<bool>()->default_value("false"))
+      ("threads", "Intra-op threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))
+      ("seed", "Seed (model init, data order)", cxxopts::value<std::uint64_t>()->default_value("0"))
+      ("mem-budget", "CPU: peak-RSS budget, e.g. 8G (default: half of RAM, at most 80% of available); CUDA: optional extra cap",
+       cxxopts::value<std::string>()->default_value("0"))
+      ("start-batch", "First batch size probed", cxxopts::value<std::int64_t>()->default_value(s(d.search.start)))
+      ("max-batch", "Largest batch size probed", cxxopts::value<std::int64_t>()->default_value(s(d.search.max_batch)))
+      ("resolution", "Binary search stops when fail - fit <= this", cxxopts::value<std::int64_t>()->default_value(s(d.search.resolution)))
+      ("batch-size", "Static (baseline) batch size", cxxopts::value<std::int64_t>()->default_value(s(d.static_batch)))
+      ("images", "Images trained with each batch size", cxxopts::value<std::int64_t>()->default_value(s(d.images)))
+      ("lr", "SGD lr at the static batch (found batch: lr x B/static)", cxxopts::value<double>()->default_value("0.1"))
+      ("warmup-fraction", "Linear lr warmup over this share of each run", cxxopts::value<double>()->default_value("0.2"))
+      ("limit-test-batches", "Test batches (of 500) evaluated after each run (0 = all)",
+       cxxopts::value<std::int64_t>()->default_value(s(d.limit_test_batches)))
+      ("search-only", "Only search; skip the two training runs")
+      ("out", "Run directory (metrics.json, static/, auto/)", cxxopts::value<std::string>()->default_value(d.out_dir));
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r)) return 0;
+  study::AutobatchOptions o;
+  o.probe.model = r["model"].as<std::string>();
+  o.probe.device = r["device"].as<std::string>();
+  o.probe.amp = r["amp"].as<std::string>();
+  o.probe.channels_last = r["channels-last"].as<bool>();
+  o.probe.seed = r["seed"].as<std::uint64_t>();
+  o.data = r["data"].as<std::string>();
+  o.threads = r["threads"].as<int>();
+  o.mem_budget_bytes = parse_bytes(r["mem-budget"].as<std::string>());
+  o.search.start = r["start-batch"].as<std::int64_t>();
+  o.search.max_batch = r["max-batch"].as<std::int64_t>();
+  o.search.resolution = r["resolution"].as<std::int64_t>();
+  o.static_batch = r["batch-size"].as<std::int64_t>();
+  o.images = r["images"].as<std::int64_t>();
+  o.lr = r["lr"].as<double>();
+  o.warmup_fraction = r["warmup-fraction"].as<double>();
+  o.limit_test_batches = r["limit-test-batches"].as<std::int64_t>();
+  o.search_only = r.count("search-only") > 0;
+  o.out_dir = r["out"].as<std::string>();
+  auto doc = study::run_autobatch(o);
+  const auto& sr = doc["search"];
+  std::printf("largest batch: %lld%s (%zu probes, %.1f s)\n",
+              static_cast<long long>(sr["batch"].get<std::int64_t>()),
+              sr["hit_cap"].get<bool>() ? " (the --max-batch cap)" : "", sr["probes"].size(),
+              sr["seconds"].get<double>());
+  if (doc.contains("runs")) {
+    std::printf("%-7s %6s %8s %10s %9s %10s %10s\n", "run", "batch", "lr", "img/s", "time s",
+                "loss", "peak MiB");
+    for (const auto& run : doc["runs"]) {
+      std::printf("%-7s %6lld %8.4f %10.1f %9.2f %10.4f %10.1f\n",
+                  run["name"].get<std::string>().c_str(),
+                  static_cast<long long>(run["batch_size"].get<std::int64_t>()),
+                  run["lr"].get<double>(), run["samples_per_s"].get<double>(),
+                  run["train_seconds"].get<double>(), run["final_train_loss"].get<double>(),
+                  run["peak_memory_bytes"].get<double>() / 1048576.0);
+    }
+  }
+  return 0;
+}
+
+const Registration reg("autobatch", "Largest batch size that trains; static vs found batch size", run);
+
+}  // namespace
+}  // namespace tdml::app
