@@ -38,6 +38,8 @@ class PlotError(Exception):
 
 def load_metrics(path):
     """Returns (document, run directory) for a run directory or a metrics file."""
+    if not os.path.exists(path):
+        raise PlotError(f"{path}: no such run directory or metrics file")
     if os.path.isdir(path):
         for name in ("metrics.json", "fl_metrics.json"):
             f = os.path.join(path, name)

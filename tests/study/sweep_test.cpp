@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+#include "tdml/data/synthetic.h"
+#include "tdml/study/sweep.h"
+#include "tdml/study/tfevents.h"
+#include "tdml/util/error.h"
+#include "tdml/util/fs.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(Sweep, CoversEveryCellAndWritesTensorBoardScalars) {
+  tdml::test::TempDir dir;
+  tdml::data::SynthOptions so;
+  so.train_size = 200;
+  so.test_size = 50;
+  tdml::data::write_synthetic_cifar10(dir / "data", so);
+  tdml::study::SweepOptions o;
+  o.base.model = "tinycnn";
+  o.base.data = dir / "data";
+  o.base.epochs = 2;
+  o.base.limit_train_batches = 3;
+  o.base.limit_test_batches = 1;
+  o.base.threads = 2;
+  o.batch_sizes = {8, 16};
+  o.workers = {0, 2};
+  o.log_dir = dir / "tb";
+  o.out_dir = dir / "sweep";
+  tdml::study::run_sweep(o);
+
+  auto doc = nlohmann::json::parse(tdml::util::read_file(dir / "sweep/metrics.json"));
+  EXPECT_EQ(doc["kind"], "sweep");
+  EXPECT_EQ(doc["status"], "completed");
+  ASSERT_EQ(doc["cells"].size(), 4u);
+  std::set<std::pair<std::int64_t, int>> seen;
+  for (const auto& c : doc["cells"]) {
+    const auto b = c["batch_size"].get<std::int64_t>();
+    const auto w = c["workers"].get<int>();
+    seen.insert({b, w});
+    EXPECT_GT(c["samples_per_s"].get<double>(), 0) << c["name"];
+    EXPECT_GT(c["epoch_time_s"].get<double>(), 0);
+    EXPECT_GE(c["test_acc"].get<double>(), 0);
+    EXPECT_LE(c["test_acc"].get<double>(), 1);
+    EXPECT_EQ(c["images"].get<std::int64_t>(), 2 * 3 * b);  // 2 epochs x 3 batches
+    ASSERT_EQ(c["epochs"].size(), 2u);
+    EXPECT_TRUE(fs::exists(c["run_dir"].get<std::string>() + "/metrics.json"));
+
+    // The cell's TensorBoard file: header + 9 tags x 2 epochs, values as in metrics.json.
+    auto events = tdml::study::read_event_file(c["tfevents"].get<std::string>());
+    ASSERT_EQ(events.size(), 1 + 2 * tdml::study::sweep_scalar_tags().size());
+    EXPECT_EQ(events[0].file_version, "brain.Event:2");
+    std::map<std::pair<std::string, std::int64_t>, float> by_tag;
+    for (std::size_t i = 1; i < events.size(); ++i) by_tag[{events[i].tag, events[i].step}] = events[i].value;
+    for (const auto& tag : tdml::study::sweep_scalar_tags()) {
+      EXPECT_TRUE(by_tag.count({tag, 1}) && by_tag.count({tag, 2})) << tag;
+    }
+    for (int e = 1; e <= 2; ++e) {
+      const auto& rec = c["epochs"][e - 1];
+      EXPECT_FLOAT_EQ(by_tag[{"loss/train", e}], rec["train_loss"].get<float>());
+      EXPECT_FLOAT_EQ(by_tag[{"accuracy/test", e}], rec["test_acc"].get<float>());
+      EXPECT_FLOAT_EQ(by_tag[{"throughput/images_per_s", e}], rec["samples_per_s"].get<float>());
+      EXPECT_NEAR(by_tag[{"share/loader_wait", e}] + by_tag[{"share/compute", e}], 1.0, 1e-5);
+    }
+  }
+  EXPECT_EQ(seen, (std::set<std::pair<std::int64_t, int>>{{8, 0}, {8, 2}, {16, 0}, {16, 2}}));
+}
+
+TEST(Sweep, RejectsAnEmptyOrNegativeGrid) {
+  tdml::test::TempDir dir;
+  tdml::study::SweepOptions o;
+  o.out_dir = dir / "s";
+  o.batch_sizes = {};
+  EXPECT_THROW(tdml::study::run_sweep(o), tdml::UsageError);
+  o.batch_sizes = {8};
+  o.workers = {-1};
+  EXPECT_THROW(tdml::study::run_sweep(o), tdml::UsageError);
+}
+
+TEST(Sweep, CliParsesListsAndPrintsTheGrid) {
+  tdml::test::TempDir dir;
+  auto bad = tdml::test::run_tdml("sweep --batch-sizes 8,x --out " + dir / "s");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--batch-sizes 8,x"), std::string::npos) << bad.output;
+}
+
+}  // namespace
