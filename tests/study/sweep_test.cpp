@@ -62,12 +62,13 @@ TEST(Sweep, CoversEveryCellAndWritesTensorBoardScalars) {
     for (const auto& tag : tdml::study::sweep_scalar_tags()) {
       EXPECT_TRUE(by_tag.count({tag, 1}) && by_tag.count({tag, 2})) << tag;
     }
+    auto value = [&](const std::string& tag, std::int64_t step) { return by_tag[{tag, step}]; };
     for (int e = 1; e <= 2; ++e) {
       const auto& rec = c["epochs"][e - 1];
-      EXPECT_FLOAT_EQ(by_tag[{"loss/train", e}], rec["train_loss"].get<float>());
-      EXPECT_FLOAT_EQ(by_tag[{"accuracy/test", e}], rec["test_acc"].get<float>());
-      EXPECT_FLOAT_EQ(by_tag[{"throughput/images_per_s", e}], rec["samples_per_s"].get<float>());
-      EXPECT_NEAR(by_tag[{"share/loader_wait", e}] + by_tag[{"share/compute", e}], 1.0, 1e-5);
+      EXPECT_FLOAT_EQ(value("loss/train", e), rec["train_loss"].get<float>());
+      EXPECT_FLOAT_EQ(value("accuracy/test", e), rec["test_acc"].get<float>());
+      EXPECT_FLOAT_EQ(value("throughput/images_per_s", e), rec["samples_per_s"].get<float>());
+      EXPECT_NEAR(value("share/loader_wait", e) + value("share/compute", e), 1.0, 1e-5);
     }
   }
   EXPECT_EQ(seen, (std::set<std::pair<std::int64_t, int>>{{8, 0}, {8, 2}, {16, 0}, {16, 2}}));
