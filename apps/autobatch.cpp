@@ -1,8 +1,9 @@
 // tdml autobatch: the largest batch size that trains, then static vs found batch size.
+#include "tdml/study/autobatch.h"
+
 #include <cctype>
 
 #include "command.h"
-#include "tdml/study/autobatch.h"
 #include "tdml/util/error.h"
 
 namespace tdml::app {
@@ -21,11 +22,20 @@ std::int64_t parse_bytes(const std::string& s) {
   double mult = 1;
   if (!unit.empty()) {
     switch (std::toupper(static_cast<unsigned char>(unit[0]))) {
-      case 'K': mult = 1024.0; break;
-      case 'M': mult = 1048576.0; break;
-      case 'G': mult = 1073741824.0; break;
-      case 'T': mult = 1099511627776.0; break;
-      default: throw UsageError("--mem-budget " + s + ": unknown unit (use K, M, G or T)");
+      case 'K':
+        mult = 1024.0;
+        break;
+      case 'M':
+        mult = 1048576.0;
+        break;
+      case 'G':
+        mult = 1073741824.0;
+        break;
+      case 'T':
+        mult = 1099511627776.0;
+        break;
+      default:
+        throw UsageError("--mem-budget " + s + ": unknown unit (use K, M, G or T)");
     }
   }
   if (v < 0) throw UsageError("--mem-budget " + s + ": must be >= 0");
@@ -39,6 +49,7 @@ int run(int argc, char** argv) {
                         "Largest batch size that runs a training step (exponential then binary "
                         "search), then train the same images with the static and the found "
                         "batch size; writes DIR/metrics.json");
+  // clang-format off
   opts.add_options()
       ("model", "tinycnn | smallcifarcnn | resnet50", cxxopts::value<std::string>()->default_value(d.probe.model))
       ("data", "CIFAR-10 dir, 'synthetic' or 'auto'", cxxopts::value<std::string>()->default_value(d.data))
@@ -60,6 +71,7 @@ int run(int argc, char** argv) {
        cxxopts::value<std::int64_t>()->default_value(s(d.limit_test_batches)))
       ("search-only", "Only search; skip the two training runs")
       ("out", "Run directory (metrics.json, static/, auto/)", cxxopts::value<std::string>()->default_value(d.out_dir));
+  // clang-format on
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r)) return 0;
   study::AutobatchOptions o;
@@ -102,7 +114,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-const Registration reg("autobatch", "Largest batch size that trains; static vs found batch size", run);
+const Registration reg("autobatch", "Largest batch size that trains; static vs found batch size",
+                       run);
 
 }  // namespace
 }  // namespace tdml::app

@@ -63,10 +63,12 @@ int run(int argc, char** argv) {
                         "throughput, autobatch, sweep, bench allreduce, fl), or compare runs "
                         "with --summary DIR1 DIR2 ...");
   opts.positional_help("RUN_DIR [RUN_DIR...]");
+  // clang-format off
   opts.add_options()
       ("summary", "Compare several runs: time per epoch/round, throughput, speedup")
       ("out", "Output directory (default RUN_DIR/plots; --summary: ./summary)", cxxopts::value<std::string>())
       ("runs", "Run directories or metrics files", cxxopts::value<std::vector<std::string>>());
+  // clang-format on
   opts.parse_positional({"runs"});
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r)) return 0;
@@ -95,7 +97,8 @@ int run(int argc, char** argv) {
   return rc;
 }
 
-const Registration reg("plot", "Draw a run's metrics.json as PNGs + index.html (or --summary)", run);
+const Registration reg("plot", "Draw a run's metrics.json as PNGs + index.html (or --summary)",
+                       run);
 
 }  // namespace
 }  // namespace tdml::app

@@ -1,8 +1,9 @@
 // tdml sweep: batch size x loader workers grid (throughput, accuracy, epoch time per cell).
+#include "tdml/study/sweep.h"
+
 #include <sstream>
 
 #include "command.h"
-#include "tdml/study/sweep.h"
 #include "tdml/util/error.h"
 
 namespace tdml::app {
@@ -29,6 +30,7 @@ int run(int argc, char** argv) {
   cxxopts::Options opts(argv[0],
                         "Grid of batch size x loader workers, one training run per cell; writes "
                         "DIR/metrics.json (and TensorBoard event files with --log-dir)");
+  // clang-format off
   opts.add_options()
       ("model", "tinycnn | smallcifarcnn | resnet50", cxxopts::value<std::string>()->default_value("resnet50"))
       ("batch-sizes", "Batch sizes", cxxopts::value<std::string>()->default_value("32,64,128"))
@@ -46,6 +48,7 @@ int run(int argc, char** argv) {
       ("channels-last", "NHWC memory format", cxxopts::value<bool>()->default_value("false"))
       ("log-dir", "TensorBoard event files, one folder per cell", cxxopts::value<std::string>()->default_value(""))
       ("out", "Run directory (metrics.json, cells/)", cxxopts::value<std::string>()->default_value("runs/sweep"));
+  // clang-format on
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r)) return 0;
   study::SweepOptions o;
@@ -72,14 +75,16 @@ int run(int argc, char** argv) {
               "wait %");
   for (const auto& c : doc["cells"]) {
     std::printf("%6lld %8d %10.1f %9.3f %10.2f %9.1f\n",
-                static_cast<long long>(c["batch_size"].get<std::int64_t>()), c["workers"].get<int>(),
-                c["samples_per_s"].get<double>(), c["test_acc"].get<double>(),
-                c["epoch_time_s"].get<double>(), 100 * c["data_wait_share"].get<double>());
+                static_cast<long long>(c["batch_size"].get<std::int64_t>()),
+                c["workers"].get<int>(), c["samples_per_s"].get<double>(),
+                c["test_acc"].get<double>(), c["epoch_time_s"].get<double>(),
+                100 * c["data_wait_share"].get<double>());
   }
   return 0;
 }
 
-const Registration reg("sweep", "Batch size x loader workers grid (throughput, accuracy, epoch time)", run);
+const Registration reg("sweep",
+                       "Batch size x loader workers grid (throughput, accuracy, epoch time)", run);
 
 }  // namespace
 }  // namespace tdml::app

@@ -50,8 +50,11 @@ nlohmann::json SearchResult::to_json() const {
                  {"reason", r.result.reason},
                  {"seconds", r.seconds}});
   }
-  return {{"batch", batch}, {"hit_cap", hit_cap}, {"probes", p},
-          {"num_probes", probes.size()}, {"seconds", seconds}};
+  return {{"batch", batch},
+          {"hit_cap", hit_cap},
+          {"probes", p},
+          {"num_probes", probes.size()},
+          {"seconds", seconds}};
 }
 
 SearchResult search_batch_size(const BatchProbe& probe, const SearchOptions& o) {
@@ -175,7 +178,8 @@ StepRunner training_step_runner(const TrainingProbeOptions& o) {
         data::Batch b;
         b.images = torch::randn({batch, 3, 32, 32}, torch::TensorOptions().device(d));
         if (channels_last) b.images = b.images.contiguous(torch::MemoryFormat::ChannelsLast);
-        b.labels = torch::randint(0, 10, {batch}, torch::TensorOptions().dtype(torch::kLong).device(d));
+        b.labels =
+            torch::randint(0, 10, {batch}, torch::TensorOptions().dtype(torch::kLong).device(d));
         st->model->train();
         train::PlainStep step({*st->model, *st->opt, d, st->amp, *st->scaler});
         train::EpochTotals totals;

@@ -77,7 +77,8 @@ nlohmann::json record_training(const train::TrainOptions& t, bool record_steps,
       return std::make_unique<RecordingStep>(s, curve);
     };
   }
-  if (on_epoch) ctx.on_epoch_end = [&](const nlohmann::json& e, const models::Model&) { on_epoch(e); };
+  if (on_epoch)
+    ctx.on_epoch_end = [&](const nlohmann::json& e, const models::Model&) { on_epoch(e); };
   train::RunResult result;
   reset_peak_rss();
   {
@@ -94,24 +95,28 @@ nlohmann::json record_training(const train::TrainOptions& t, bool record_steps,
     steps += e["steps"].get<std::int64_t>();
     peak = std::max(peak, e["peak_memory_bytes"].get<std::int64_t>());
   }
-  nlohmann::json rec = {{"run_dir", t.out_dir},
-                        {"batch_size", t.batch_size},
-                        {"epochs", t.epochs},
-                        {"steps", steps},
-                        {"images", images},
-                        {"train_seconds", seconds},
-                        {"samples_per_s", seconds > 0 ? images / seconds : 0.0},
-                        {"final_train_loss", eps.empty() ? 0.0 : eps.back()["train_loss"].get<double>()},
-                        {"test_acc", result.final_eval.accuracy},
-                        {"test_loss", result.final_eval.loss},
-                        {"peak_memory_bytes", peak},
-                        {"data_wait_share", seconds > 0 ? wait / seconds : 0.0},
-                        {"epochs_detail", eps}};
+  nlohmann::json rec = {
+      {"run_dir", t.out_dir},
+      {"batch_size", t.batch_size},
+      {"epochs", t.epochs},
+      {"steps", steps},
+      {"images", images},
+      {"train_seconds", seconds},
+      {"samples_per_s", seconds > 0 ? images / seconds : 0.0},
+      {"final_train_loss", eps.empty() ? 0.0 : eps.back()["train_loss"].get<double>()},
+      {"test_acc", result.final_eval.accuracy},
+      {"test_loss", result.final_eval.loss},
+      {"peak_memory_bytes", peak},
+      {"data_wait_share", seconds > 0 ? wait / seconds : 0.0},
+      {"epochs_detail", eps}};
   if (record_steps) {
     nlohmann::json c = nlohmann::json::array();
-    auto losses = curve->loss.empty() ? torch::Tensor() : torch::stack(curve->loss).to(torch::kCPU).to(torch::kDouble).flatten();
+    auto losses = curve->loss.empty()
+                      ? torch::Tensor()
+                      : torch::stack(curve->loss).to(torch::kCPU).to(torch::kDouble).flatten();
     for (std::size_t i = 0; i < curve->images.size(); ++i) {
-      c.push_back({{"images", curve->images[i]}, {"loss", losses[static_cast<std::int64_t>(i)].item<double>()}});
+      c.push_back({{"images", curve->images[i]},
+                   {"loss", losses[static_cast<std::int64_t>(i)].item<double>()}});
     }
     rec["loss_curve"] = c;
   }

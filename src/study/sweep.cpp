@@ -11,10 +11,15 @@
 namespace tdml::study {
 
 const std::vector<std::string>& sweep_scalar_tags() {
-  static const std::vector<std::string> tags = {
-      "loss/train",          "loss/test",          "accuracy/train",      "accuracy/test",
-      "throughput/images_per_s", "time/epoch_s",   "share/loader_wait",   "share/compute",
-      "memory/peak_mib"};
+  static const std::vector<std::string> tags = {"loss/train",
+                                                "loss/test",
+                                                "accuracy/train",
+                                                "accuracy/test",
+                                                "throughput/images_per_s",
+                                                "time/epoch_s",
+                                                "share/loader_wait",
+                                                "share/compute",
+                                                "memory/peak_mib"};
   return tags;
 }
 

@@ -27,8 +27,7 @@ const std::array<std::uint32_t, 256>& crc_table() {
 }
 
 double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // Protocol-buffer wire format pieces (only what Event/Summary/Value need).
@@ -95,11 +94,20 @@ struct ProtoReader {
   }
   void skip(int wire) {
     switch (wire) {
-      case 0: varint(); break;
-      case 1: fixed<std::uint64_t>(); break;
-      case 2: bytes(); break;
-      case 5: fixed<std::uint32_t>(); break;
-      default: throw Error("unsupported wire type " + std::to_string(wire));
+      case 0:
+        varint();
+        break;
+      case 1:
+        fixed<std::uint64_t>();
+        break;
+      case 2:
+        bytes();
+        break;
+      case 5:
+        fixed<std::uint32_t>();
+        break;
+      default:
+        throw Error("unsupported wire type " + std::to_string(wire));
     }
   }
 };
@@ -127,9 +135,8 @@ std::uint32_t masked_crc32c(const void* data, std::size_t n) {
 
 EventWriter::EventWriter(const std::string& dir) {
   util::make_dirs(dir);
-  path_ = dir + "/events.out.tfevents." +
-          std::to_string(static_cast<long long>(now_seconds())) + "." + util::host_name() +
-          ".tdml";
+  path_ = dir + "/events.out.tfevents." + std::to_string(static_cast<long long>(now_seconds())) +
+          "." + util::host_name() + ".tdml";
   out_.open(path_, std::ios::binary | std::ios::trunc);
   if (!out_) throw Error("cannot create TensorBoard event file " + path_);
   std::string e = event_header(now_seconds(), 0);

@@ -1,14 +1,14 @@
+#include "tdml/study/autobatch.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "support/test_support.h"
 #include "tdml/data/synthetic.h"
-#include "tdml/study/autobatch.h"
 #include "tdml/study/run_recorder.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
@@ -28,7 +28,8 @@ struct FakeMemory {
 
 TEST(Autobatch, SearchFindsTheExactLimitOfAFakeBudget) {
   FakeMemory mem;
-  for (std::int64_t budget : {std::int64_t(4) << 30, std::int64_t(1) << 30, std::int64_t(700) << 20}) {
+  for (std::int64_t budget :
+       {std::int64_t(4) << 30, std::int64_t(1) << 30, std::int64_t(700) << 20}) {
     std::vector<std::int64_t> ran;
     auto probe = tdml::study::budget_probe(
         [&](std::int64_t b) {
@@ -143,7 +144,8 @@ TEST(Autobatch, RunsSearchAndBothTrainingRunsOnCpu) {
   EXPECT_EQ(file["status"], "completed");
   EXPECT_EQ(file["search"]["batch"], 64);
   EXPECT_TRUE(file["search"]["hit_cap"].get<bool>());
-  for (const auto& p : file["search"]["probes"]) EXPECT_GT(p["peak_memory_bytes"].get<std::int64_t>(), 0);
+  for (const auto& p : file["search"]["probes"])
+    EXPECT_GT(p["peak_memory_bytes"].get<std::int64_t>(), 0);
   ASSERT_EQ(file["runs"].size(), 2u);
   EXPECT_EQ(file["runs"][0]["name"], "static");
   EXPECT_EQ(file["runs"][1]["batch_size"], 64);

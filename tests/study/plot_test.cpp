@@ -45,7 +45,8 @@ void expect_plots(const std::string& out, const std::set<std::string>& want) {
   const auto html = tdml::util::read_file(out + "/index.html");
   std::set<std::string> shown;
   std::regex src("src='([^']+)'");
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), src); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), src); it != std::sregex_iterator();
+       ++it) {
     const auto ref = (*it)[1].str();
     shown.insert(ref);
     EXPECT_TRUE(fs::exists(out + "/" + ref)) << "index.html references missing " << ref;
@@ -72,16 +73,21 @@ TEST_P(PlotKinds, DrawsEveryFigureAndAnIndex) {
 
 INSTANTIATE_TEST_SUITE_P(
     Study, PlotKinds,
-    ::testing::Values(
-        KindCase{"train", {"loss.png", "accuracy.png", "epoch_time.png", "confusion_matrix.png", "samples.png"}},
-        KindCase{"bench_throughput", {"throughput.png", "ms_per_iter.png"}},
-        KindCase{"autobatch", {"autobatch_search.png", "autobatch_throughput.png", "autobatch_loss.png",
-                               "autobatch_memory.png"}},
-        KindCase{"sweep", {"sweep_throughput.png", "sweep_accuracy.png", "sweep_epoch_time.png",
-                           "sweep_loader_share.png"}},
-        KindCase{"bench_allreduce", {"allreduce_bandwidth.png", "allreduce_time.png"}},
-        KindCase{"fl", {"fl_accuracy.png", "fl_client_scatter.png", "fl_clip_reject.png", "fl_variance.png",
-                        "fl_communication.png", "fl_detection.png"}}),
+    ::testing::Values(KindCase{"train",
+                               {"loss.png", "accuracy.png", "epoch_time.png",
+                                "confusion_matrix.png", "samples.png"}},
+                      KindCase{"bench_throughput", {"throughput.png", "ms_per_iter.png"}},
+                      KindCase{"autobatch",
+                               {"autobatch_search.png", "autobatch_throughput.png",
+                                "autobatch_loss.png", "autobatch_memory.png"}},
+                      KindCase{"sweep",
+                               {"sweep_throughput.png", "sweep_accuracy.png",
+                                "sweep_epoch_time.png", "sweep_loader_share.png"}},
+                      KindCase{"bench_allreduce",
+                               {"allreduce_bandwidth.png", "allreduce_time.png"}},
+                      KindCase{"fl",
+                               {"fl_accuracy.png", "fl_client_scatter.png", "fl_clip_reject.png",
+                                "fl_variance.png", "fl_communication.png", "fl_detection.png"}}),
     [](const auto& info) { return info.param.kind; });
 
 TEST(Plot, SummaryComparesRuns) {
@@ -91,16 +97,18 @@ TEST(Plot, SummaryComparesRuns) {
   const auto fl = make_run(dir, "fl");
   auto r = tdml::test::run_tdml("plot --summary " + train + " " + fl + " --out " + dir / "summary");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  expect_plots(dir / "summary", {"summary_time.png", "summary_throughput.png", "summary_speedup.png",
-                                 "summary_accuracy.png"});
+  expect_plots(dir / "summary", {"summary_time.png", "summary_throughput.png",
+                                 "summary_speedup.png", "summary_accuracy.png"});
 }
 
 TEST(Plot, ScriptRunsFromTheSourceTreeToo) {
   if (!have_matplotlib()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib";
   tdml::test::TempDir dir;
   const auto run = make_run(dir, "bench_allreduce");
-  const auto script = (kFixtures.parent_path().parent_path().parent_path() / "scripts/plot.py").string();
-  const auto cmd = "/usr/bin/python3 '" + script + "' '" + run + "' --out '" + dir / "o" + "' >/dev/null 2>&1";
+  const auto script =
+      (kFixtures.parent_path().parent_path().parent_path() / "scripts/plot.py").string();
+  const auto cmd =
+      "/usr/bin/python3 '" + script + "' '" + run + "' --out '" + dir / "o" + "' >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   expect_plots(dir / "o", {"allreduce_bandwidth.png", "allreduce_time.png"});
 }
@@ -117,7 +125,8 @@ TEST(Plot, ClearErrorsForMissingMatplotlibAndUnknownKinds) {
 
   if (!have_matplotlib()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib";
   tdml::util::make_dirs(dir / "odd");
-  tdml::util::write_file_atomic(dir / "odd/metrics.json", R"({"kind": "odd", "status": "completed"})");
+  tdml::util::write_file_atomic(dir / "odd/metrics.json",
+                                R"({"kind": "odd", "status": "completed"})");
   r = tdml::test::run_tdml("plot " + dir / "odd");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("no plots for metrics kind 'odd'"), std::string::npos) << r.output;

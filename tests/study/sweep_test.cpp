@@ -1,14 +1,14 @@
+#include "tdml/study/sweep.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "support/test_support.h"
 #include "tdml/data/synthetic.h"
-#include "tdml/study/sweep.h"
 #include "tdml/study/tfevents.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
@@ -58,7 +58,8 @@ TEST(Sweep, CoversEveryCellAndWritesTensorBoardScalars) {
     ASSERT_EQ(events.size(), 1 + 2 * tdml::study::sweep_scalar_tags().size());
     EXPECT_EQ(events[0].file_version, "brain.Event:2");
     std::map<std::pair<std::string, std::int64_t>, float> by_tag;
-    for (std::size_t i = 1; i < events.size(); ++i) by_tag[{events[i].tag, events[i].step}] = events[i].value;
+    for (std::size_t i = 1; i < events.size(); ++i)
+      by_tag[{events[i].tag, events[i].step}] = events[i].value;
     for (const auto& tag : tdml::study::sweep_scalar_tags()) {
       EXPECT_TRUE(by_tag.count({tag, 1}) && by_tag.count({tag, 2})) << tag;
     }

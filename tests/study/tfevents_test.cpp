@@ -1,3 +1,5 @@
+#include "tdml/study/tfevents.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -5,7 +7,6 @@
 #include <string>
 
 #include "support/test_support.h"
-#include "tdml/study/tfevents.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 

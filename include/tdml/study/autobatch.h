@@ -6,27 +6,26 @@
 // The search only sees a BatchProbe, so tests can give it a fake memory model.
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace tdml::study {
 
 struct ProbeResult {
-  bool fits = false;           // the step ran and stayed within the budget
-  std::int64_t peak_bytes = 0; // peak memory measured during the step (0: not run)
-  std::string reason;          // when !fits: "out of memory", "over budget", "predicted over budget"
+  bool fits = false;            // the step ran and stayed within the budget
+  std::int64_t peak_bytes = 0;  // peak memory measured during the step (0: not run)
+  std::string reason;  // when !fits: "out of memory", "over budget", "predicted over budget"
 };
 
 // Tries one batch size. May throw tdml::Error for failures that are not about memory.
 using BatchProbe = std::function<ProbeResult(std::int64_t batch)>;
 
 struct SearchOptions {
-  std::int64_t start = 32;       // first batch size tried (halved while it does not fit)
-  std::int64_t max_batch = 4096; // never probe above this (the study's cap)
-  std::int64_t resolution = 1;   // binary search stops when fail - fit <= resolution
+  std::int64_t start = 32;        // first batch size tried (halved while it does not fit)
+  std::int64_t max_batch = 4096;  // never probe above this (the study's cap)
+  std::int64_t resolution = 1;    // binary search stops when fail - fit <= resolution
 };
 
 struct ProbeRecord {
@@ -37,10 +36,10 @@ struct ProbeRecord {
 };
 
 struct SearchResult {
-  std::int64_t batch = 0;            // the largest batch that fit
-  bool hit_cap = false;              // max_batch fit: the true limit may be higher
-  std::vector<ProbeRecord> probes;   // in the order they ran
-  double seconds = 0;                // wall time of the whole search
+  std::int64_t batch = 0;           // the largest batch that fit
+  bool hit_cap = false;             // max_batch fit: the true limit may be higher
+  std::vector<ProbeRecord> probes;  // in the order they ran
+  double seconds = 0;               // wall time of the whole search
   nlohmann::json to_json() const;
 };
 
@@ -83,17 +82,17 @@ struct TrainingProbeOptions {
 StepRunner training_step_runner(const TrainingProbeOptions& o);
 
 struct AutobatchOptions {
-  TrainingProbeOptions probe;         // model, device, amp, channels_last, seed
-  SearchOptions search;               // start, cap, resolution
-  std::int64_t mem_budget_bytes = 0;  // 0: default_memory_budget() on CPU, none on CUDA
-  std::string data = "auto";          // DIR, "synthetic" or "auto"
-  std::int64_t static_batch = 128;    // the baseline batch size
-  std::int64_t images = 20480;        // images trained with each batch size (the study's 20,480)
-  double lr = 0.1;                    // SGD lr at static_batch; the found batch gets lr*B/static
-  double warmup_fraction = 0.2;       // linear warmup over this share of each run's steps
+  TrainingProbeOptions probe;           // model, device, amp, channels_last, seed
+  SearchOptions search;                 // start, cap, resolution
+  std::int64_t mem_budget_bytes = 0;    // 0: default_memory_budget() on CPU, none on CUDA
+  std::string data = "auto";            // DIR, "synthetic" or "auto"
+  std::int64_t static_batch = 128;      // the baseline batch size
+  std::int64_t images = 20480;          // images trained with each batch size (the study's 20,480)
+  double lr = 0.1;                      // SGD lr at static_batch; the found batch gets lr*B/static
+  double warmup_fraction = 0.2;         // linear warmup over this share of each run's steps
   std::int64_t limit_test_batches = 4;  // test batches (of 500) evaluated after each run
-  int threads = 0;                    // intra-op threads (0 = all cores)
-  bool search_only = false;           // skip the two training runs
+  int threads = 0;                      // intra-op threads (0 = all cores)
+  bool search_only = false;             // skip the two training runs
   std::string out_dir = "runs/autobatch";  // metrics.json; static/ and auto/ train runs
 };
 

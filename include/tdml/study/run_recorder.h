@@ -3,7 +3,6 @@
 // of images, a per-step loss curve, one summary record. Not a second training loop.
 #include <cstdint>
 #include <functional>
-
 #include <nlohmann/json.hpp>
 
 #include "tdml/train/options.h"

@@ -3,17 +3,16 @@
 // (the trainer of `tdml train`), with throughput, test accuracy and epoch time per cell and,
 // optionally, TensorBoard scalars per epoch.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tdml/train/options.h"
 
 namespace tdml::study {
 
 struct SweepOptions {
-  train::TrainOptions base;               // model, data, epochs, limits, lr ... of every cell
+  train::TrainOptions base;  // model, data, epochs, limits, lr ... of every cell
   std::vector<std::int64_t> batch_sizes = {32, 64, 128};
   // Loader threads preparing batches (augmentation, normalisation, copy): 0 = in the training
   // thread (PyTorch num_workers=0); N > 0 = N background threads, 2N batches prefetched
