@@ -155,6 +155,7 @@ StepRunner training_step_runner(const TrainingProbeOptions& o) {
     std::shared_ptr<models::Model> model;
     std::unique_ptr<torch::optim::Optimizer> opt;
     std::unique_ptr<train::GradScaler> scaler;
+    bool warned = false;  // about an unresettable peak RSS
   };
   auto st = std::make_shared<State>();
   st->device = util::resolve_device(o.device);
@@ -170,7 +171,8 @@ StepRunner training_step_runner(const TrainingProbeOptions& o) {
     const auto& d = st->device;
     bool oom = false;
     {
-      if (d.is_cpu() && !reset_peak_rss()) {
+      if (d.is_cpu() && !reset_peak_rss() && !st->warned) {
+        st->warned = true;
         spdlog::warn("autobatch: cannot reset peak RSS; probes measure the peak since start");
       }
       util::reset_peak_memory(d);
