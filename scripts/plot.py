@@ -232,6 +232,8 @@ def plot_throughput(doc, run_dir, out):
     x = np.arange(len(res))
     w = 0.38
     device = res[0].get("device", "?")
+    if "threads" in res[0] and device == "cpu":
+        device += f", {res[0]['threads']} threads"
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(res) + 2), 4.5))
     bar_labels(ax, ax.bar(x - w / 2, fwd, w, label="forward only"))
     bar_labels(ax, ax.bar(x + w / 2, trn, w, label="training step"))
