@@ -62,7 +62,7 @@ int run(int argc, char** argv) {
        cxxopts::value<std::string>()->default_value("0"))
       ("start-batch", "First batch size probed", cxxopts::value<std::int64_t>()->default_value(s(d.search.start)))
       ("max-batch", "Largest batch size probed", cxxopts::value<std::int64_t>()->default_value(s(d.search.max_batch)))
-      ("resolution", "Binary search stops when fail - fit <= this", cxxopts::value<std::int64_t>()->default_value(s(d.search.resolution)))
+      ("resolution", "Binary search stops when fail - fit <= this (0 = found/16)", cxxopts::value<std::int64_t>()->default_value(s(d.search.resolution)))
       ("batch-size", "Static (baseline) batch size", cxxopts::value<std::int64_t>()->default_value(s(d.static_batch)))
       ("images", "Images trained with each batch size", cxxopts::value<std::int64_t>()->default_value(s(d.images)))
       ("lr", "SGD lr at the static batch (found batch: lr x B/static)", cxxopts::value<double>()->default_value("0.1"))

@@ -58,8 +58,8 @@ nlohmann::json SearchResult::to_json() const {
 }
 
 SearchResult search_batch_size(const BatchProbe& probe, const SearchOptions& o) {
-  if (o.start < 1 || o.max_batch < o.start || o.resolution < 1) {
-    throw UsageError("autobatch: need 1 <= start <= max batch and resolution >= 1");
+  if (o.start < 1 || o.max_batch < o.start || o.resolution < 0) {
+    throw UsageError("autobatch: need 1 <= start <= max batch and resolution >= 0");
   }
   SearchResult res;
   util::Stopwatch total;
@@ -97,7 +97,10 @@ SearchResult search_batch_size(const BatchProbe& probe, const SearchOptions& o) 
     }
     if (lo == 0) throw Error("autobatch: even batch size 1 does not fit in memory");
   }
-  while (hi != 0 && hi - lo > o.resolution) {
+  auto resolution = [&] {
+    return o.resolution > 0 ? o.resolution : std::max<std::int64_t>(1, lo / 16);
+  };
+  while (hi != 0 && hi - lo > resolution()) {
     const std::int64_t mid = lo + (hi - lo) / 2;
     (try_batch(mid, "binary") ? lo : hi) = mid;
   }

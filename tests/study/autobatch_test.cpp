@@ -40,6 +40,7 @@ TEST(Autobatch, SearchFindsTheExactLimitOfAFakeBudget) {
     SearchOptions o;
     o.start = 32;
     o.max_batch = 1 << 20;
+    o.resolution = 1;
     auto r = tdml::study::search_batch_size(probe, o);
     const auto want = mem.limit(budget);
     EXPECT_EQ(r.batch, want) << "budget " << budget;
@@ -66,7 +67,9 @@ TEST(Autobatch, OutOfMemoryIsAFailedProbeAndTheSearchGoesOn) {
         return b * 1000;
       },
       0);
-  auto r = tdml::study::search_batch_size(probe, SearchOptions{});
+  SearchOptions exact;
+  exact.resolution = 1;
+  auto r = tdml::study::search_batch_size(probe, exact);
   EXPECT_EQ(r.batch, limit);
   EXPECT_GT(ooms, 0);
   int failed = 0;
@@ -104,6 +107,11 @@ TEST(Autobatch, StartTooLargeDescendsAndCapStops) {
   r = tdml::study::search_batch_size(under(1000), o);
   EXPECT_LE(r.batch, 1000);
   EXPECT_GT(r.batch, 1000 - 8);
+  o.resolution = 0;  // default: within found/16
+  r = tdml::study::search_batch_size(under(1000), o);
+  EXPECT_LE(r.batch, 1000);
+  EXPECT_GE(r.batch, 1000 - 1000 / 16);
+  EXPECT_LT(r.probes.size(), 12u);
 
   EXPECT_THROW(tdml::study::search_batch_size(under(0), SearchOptions{}), tdml::Error);
   o.start = 0;
