@@ -138,11 +138,11 @@ TEST(Autobatch, RunsSearchAndBothTrainingRunsOnCpu) {
   o.probe.model = "tinycnn";
   o.probe.device = "cpu";
   o.search.start = 8;
-  o.search.max_batch = 64;
+  o.search.max_batch = 32;
   o.mem_budget_bytes = std::int64_t(16) << 30;  // far above what tinycnn needs: the cap wins
   o.static_batch = 16;
-  o.images = 160;
-  o.threads = 2;
+  o.images = 96;
+  o.threads = 1;
   o.limit_test_batches = 1;
   o.data = dir / "data";
   o.out_dir = dir / "run";
@@ -150,17 +150,17 @@ TEST(Autobatch, RunsSearchAndBothTrainingRunsOnCpu) {
   auto file = nlohmann::json::parse(tdml::util::read_file(dir / "run/metrics.json"));
   EXPECT_EQ(file["kind"], "autobatch");
   EXPECT_EQ(file["status"], "completed");
-  EXPECT_EQ(file["search"]["batch"], 64);
+  EXPECT_EQ(file["search"]["batch"], 32);
   EXPECT_TRUE(file["search"]["hit_cap"].get<bool>());
   for (const auto& p : file["search"]["probes"])
     EXPECT_GT(p["peak_memory_bytes"].get<std::int64_t>(), 0);
   ASSERT_EQ(file["runs"].size(), 2u);
   EXPECT_EQ(file["runs"][0]["name"], "static");
-  EXPECT_EQ(file["runs"][1]["batch_size"], 64);
-  EXPECT_DOUBLE_EQ(file["runs"][1]["lr"].get<double>(), 0.1 * 64 / 16);
+  EXPECT_EQ(file["runs"][1]["batch_size"], 32);
+  EXPECT_DOUBLE_EQ(file["runs"][1]["lr"].get<double>(), 0.1 * 32 / 16);
   for (const auto& run : file["runs"]) {
-    EXPECT_GE(run["images"].get<std::int64_t>(), 160);
-    EXPECT_LT(run["images"].get<std::int64_t>(), 160 + 64);
+    EXPECT_GE(run["images"].get<std::int64_t>(), 96);
+    EXPECT_LT(run["images"].get<std::int64_t>(), 96 + 32);
     EXPECT_GT(run["samples_per_s"].get<double>(), 0);
     EXPECT_GT(run["peak_memory_bytes"].get<std::int64_t>(), 0);
     EXPECT_EQ(run["loss_curve"].size(), run["steps"].get<std::size_t>());
