@@ -92,6 +92,12 @@ def bar_labels(ax, bars, fmt="{:.0f}"):
                         xytext=(0, 2), textcoords="offset points")
 
 
+def text_color(im, value):
+    """Black or white, whichever reads better on the image's colour at value."""
+    r, g, b, _ = im.cmap(im.norm(value))
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
 def heatmap(ax, values, rows, cols, title, unit, fmt, cmap="viridis"):
     v = np.array(values, dtype=float)
     im = ax.imshow(v, cmap=cmap, aspect="auto")
@@ -102,13 +108,11 @@ def heatmap(ax, values, rows, cols, title, unit, fmt, cmap="viridis"):
     ax.set_title(title)
     cb = ax.figure.colorbar(im, ax=ax)
     cb.set_label(unit)
-    finite = v[np.isfinite(v)]
-    mid = (finite.min() + finite.max()) / 2 if finite.size else 0
     for i in range(v.shape[0]):
         for j in range(v.shape[1]):
             if np.isfinite(v[i, j]):
                 ax.text(j, i, fmt.format(v[i, j]), ha="center", va="center", fontsize=9,
-                        color="white" if v[i, j] < mid else "black")
+                        color=text_color(im, v[i, j]))
 
 
 def read_samples(path, n):
@@ -193,7 +197,7 @@ def plot_train(doc, run_dir, out):
         for i in range(k):
             for j in range(k):
                 ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
-                        color="white" if m[i, j] > m.max() / 2 else "black")
+                        color=text_color(im, m[i, j]))
         figs.append((save(fig, out, "confusion_matrix.png"),
                      "Confusion matrix (rows: true class, columns: predicted)"))
 
