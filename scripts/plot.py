@@ -356,7 +356,7 @@ def plot_sweep(doc, run_dir, out):
               "images/s", "{:.0f}", "viridis"),
              ("test_acc", 100.0, "sweep_accuracy.png", "Test accuracy", "accuracy (%)",
               "{:.1f}", "magma"),
-             ("epoch_time_s", 1.0, "sweep_epoch_time.png", "Epoch time (training)",
+             ("epoch_time_s", 1.0, "sweep_epoch_time.png", "Training time per epoch",
               "seconds per epoch", "{:.2f}", "viridis_r"),
              ("data_wait_share", 100.0, "sweep_loader_share.png",
               "Share of training time waiting for data", "% of epoch time", "{:.1f}", "Reds")]
