@@ -35,7 +35,12 @@ void add_train_options(cxxopts::Options& opts) {
   opts.add_options("Output")
       ("out", "Run directory (metrics.json, train.log, checkpoint.pt)", cxxopts::value<std::string>()->default_value(d.out_dir))
       ("save", "Write DIR/checkpoint.pt after every epoch", cxxopts::value<bool>()->default_value("false"))
-      ("resume", "Continue from DIR/checkpoint.pt", cxxopts::value<bool>()->default_value("false"));
+      ("resume", "Continue from DIR/checkpoint.pt", cxxopts::value<bool>()->default_value("false"))
+      ("ledger", "Append a signed block per epoch to this ledger file (e.g. DIR/ledger.jsonl)",
+       cxxopts::value<std::string>()->default_value(""))
+      ("keys", "Ledger keys dir from `tdml keys gen` (default: fresh keys in DIR/keys)",
+       cxxopts::value<std::string>()->default_value(""))
+      ("sign", "Fresh ledger keys: ed25519 | hmac", cxxopts::value<std::string>()->default_value(d.sign));
 }
 
 train::TrainOptions train_options_from(const cxxopts::ParseResult& r) {
@@ -66,6 +71,9 @@ train::TrainOptions train_options_from(const cxxopts::ParseResult& r) {
   o.out_dir = r["out"].as<std::string>();
   o.save = r["save"].as<bool>();
   o.resume = r["resume"].as<bool>();
+  o.ledger = r["ledger"].as<std::string>();
+  o.ledger_keys = r["keys"].as<std::string>();
+  o.sign = r["sign"].as<std::string>();
   if (o.optim.name == "adamw" && !r.count("weight-decay")) o.optim.weight_decay = 1e-4;
   if (o.optim.name == "adamw" && !r.count("lr")) o.optim.lr = 3e-4;
   return o;

@@ -61,6 +61,7 @@ void validate(const TrainOptions& o) {
     bad("--limit-*-batches must be >= 0 (0 = no limit)");
   }
   if (o.prefetch < 0 || o.loader_workers < 1) bad("--prefetch >= 0 and --workers >= 1 required");
+  if (o.sign != "ed25519" && o.sign != "hmac") bad("--sign " + o.sign + ": expected ed25519 or hmac");
 }
 
 }  // namespace tdml::train

@@ -5,7 +5,10 @@
 
 #include "tdml/data/cifar10.h"
 #include "tdml/data/source.h"
+#include "tdml/ledger/hash.h"
+#include "tdml/ledger/run_ledger.h"
 #include "tdml/metrics/metrics_file.h"
+#include "tdml/models/state_dict.h"
 #include "tdml/train/checkpoint.h"
 #include "tdml/train/optim.h"
 #include "tdml/util/device.h"
@@ -153,6 +156,20 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
     d["memory_kind"] = util::peak_memory_kind(device);
     mf->flush();
   }
+  // The ledger (rank 0): one signed block per epoch, appended after the checkpoint is saved.
+  ledger::RunLedger run_ledger;
+  if (writer && !opts.ledger.empty()) {
+    ledger::RunLedgerOptions lo;
+    lo.path = opts.ledger;
+    lo.keys_dir = opts.ledger_keys;
+    lo.scheme = opts.sign;
+    lo.fresh_keys_dir = opts.out_dir + "/keys";
+    run_ledger = ledger::open_run_ledger(lo);
+    mf->doc()["ledger"] = {{"path", opts.ledger}, {"keys", run_ledger.keys_dir}};
+    mf->flush();
+  }
+  const std::string config_hash = ledger::config_hash(to_json(opts));
+
   spdlog::info("training {} ({} params) on {} for {} epochs, batch {} x {} rank(s), amp {}",
                opts.model, models::parameter_count(*model), device.str(), opts.epochs,
                opts.batch_size, ctx.world, amp_name(amp));
@@ -222,6 +239,12 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
         if (opts.save) {
           save_checkpoint(opts.out_dir, *model, *optimizer,
                           {opts.model, epoch, global_step, weights_fingerprint(*model)});
+        }
+        if (run_ledger.ledger) {
+          ledger::EpochRecord block{ctx.run_info.value("mode", "single"), epoch,
+                                    ledger::model_hash(models::state_dict(*model)), config_hash,
+                                    rec};
+          rec["ledger_block"] = run_ledger.ledger->append(block);
         }
         mf->doc()["epochs"].push_back(rec);
         mf->doc()["final"] = ev.to_json();

@@ -106,3 +106,36 @@ TEST(Trainer, Bf16AutocastTrainsToo) {
   EXPECT_TRUE(std::isfinite(r.final_eval.loss));
   EXPECT_EQ(r.metrics["run"]["amp"], "bf16");
 }
+
+// `tdml train --ledger`: one signed block per epoch, the chain continues across a resume, the
+// last block names the saved checkpoint, and an edited metric is caught.
+TEST(Trainer, LedgerHasABlockPerEpochAndNamesTheCheckpoint) {
+  tdml::test::TempDir dir;
+  auto o = quick_options(dir.path());
+  o.epochs = 1;
+  o.limit_train_batches = 3;
+  o.save = true;
+  o.ledger = dir / "ledger.jsonl";
+  tdml::train::run_training(o);
+  o.epochs = 2;
+  o.resume = true;
+  tdml::train::run_training(o);
+
+  const std::string verify = "ledger verify '" + (dir / "ledger.jsonl") + "' --keys '" +
+                             (dir / "keys") + "' --model '" + (dir / "checkpoint.pt") + "'";
+  auto r = tdml::test::run_tdml(verify);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("ledger OK: 2 blocks", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find("model file matches"), std::string::npos) << r.output;
+  auto doc = nlohmann::json::parse(tdml::util::read_file(dir / "metrics.json"));
+  EXPECT_EQ(doc["epochs"][1]["ledger_block"].get<std::string>().size(), 64u);
+
+  auto text = tdml::util::read_file(dir / "ledger.jsonl");
+  const auto at = text.find("\"test_acc\":");
+  ASSERT_NE(at, std::string::npos);
+  text[at + 11] = text[at + 11] == '1' ? '2' : '1';  // edit one digit of a metric
+  tdml::util::write_file_atomic(dir / "ledger.jsonl", text);
+  r = tdml::test::run_tdml(verify);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.output.rfind("ledger BROKEN at block 0", 0), 0u) << r.output;
+}
