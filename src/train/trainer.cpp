@@ -91,8 +91,8 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
   lo.drop_last = ctx.world > 1;  // equal step counts on every rank
   lo.augment = opts.augment;
   lo.seed = opts.seed;
-  lo.rank = ctx.rank;
-  lo.world = ctx.world;
+  lo.rank = ctx.shard_train_data ? ctx.rank : 0;
+  lo.world = ctx.shard_train_data ? ctx.world : 1;
   lo.prefetch = opts.prefetch;
   lo.workers = opts.loader_workers;
   lo.device = device;
@@ -151,6 +151,7 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
                   {"parameters", models::parameter_count(*model)},
                   {"parameter_bytes", models::parameter_bytes(*model)}};
     d["memory_kind"] = util::peak_memory_kind(device);
+    if (auto extras = strategy->document_extras(); extras.is_object()) d.update(extras);
     mf->flush();
   }
   spdlog::info("training {} ({} params) on {} for {} epochs, batch {} x {} rank(s), amp {}",
@@ -176,7 +177,7 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
         set_lr(*optimizer, lr);
         strategy->step(*batch, totals);
         ++global_step;
-        progress.tick(1, batch->labels.size(0) * ctx.world);
+        progress.tick(1, batch->labels.size(0) * lo.world);
       }
       util::synchronize(device);
       const double train_s = clock.seconds();
@@ -189,6 +190,7 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
                              torch::kDouble);
       if (ctx.all_reduce_sum) ctx.all_reduce_sum(t);
       const double samples = t[2].item<double>();
+      strategy->end_epoch();
       model->eval();
       util::Stopwatch eval_clock;
       auto ev = evaluate([&](const torch::Tensor& x) { return model->forward(x); }, splits.test, eo);
