@@ -11,12 +11,16 @@ namespace tdml::app {
 
 void add_pipeline_options(cxxopts::Options& opts) {
   pipeline::PipelineOptions d;
-  opts.add_options("Pipeline (--mode pipeline)")
-      ("stages", "Pipeline stages S (multi-process: --nproc S)", cxxopts::value<int>()->default_value(std::to_string(d.stages)))
-      ("micro-batches", "Micro-batches M per batch", cxxopts::value<int>()->default_value(std::to_string(d.micro_batches)))
-      ("pipeline-schedule", "gpipe | 1f1b (--schedule gpipe|1f1b works too)", cxxopts::value<std::string>()->default_value(pipeline::schedule_name(d.schedule)))
-      ("split", "auto | study | params | time (where to cut the model)", cxxopts::value<std::string>()->default_value("auto"))
-      ("describe", "Print the split (blocks, parameters, activation at each cut) and exit");
+  opts.add_options("Pipeline (--mode pipeline)")(
+      "stages", "Pipeline stages S (multi-process: --nproc S)",
+      cxxopts::value<int>()->default_value(std::to_string(d.stages)))(
+      "micro-batches", "Micro-batches M per batch",
+      cxxopts::value<int>()->default_value(std::to_string(d.micro_batches)))(
+      "pipeline-schedule", "gpipe | 1f1b (--schedule gpipe|1f1b works too)",
+      cxxopts::value<std::string>()->default_value(pipeline::schedule_name(d.schedule)))(
+      "split", "auto | study | params | time (where to cut the model)",
+      cxxopts::value<std::string>()->default_value("auto"))(
+      "describe", "Print the split (blocks, parameters, activation at each cut) and exit");
 }
 
 namespace {
@@ -81,8 +85,9 @@ int run_train_pipeline(const cxxopts::ParseResult& r) {
     return 0;
   }
   if (to.resume) {
-    throw UsageError("--resume: multi-process pipeline checkpoints hold rank 0's optimizer "
-                     "state only; resume is supported in single-device mode");
+    throw UsageError(
+        "--resume: multi-process pipeline checkpoints hold rank 0's optimizer "
+        "state only; resume is supported in single-device mode");
   }
   auto comm = dist::init_process_group(dist_options_from(r));
   ctx.rank = comm->rank();

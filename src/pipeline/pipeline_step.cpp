@@ -68,9 +68,9 @@ nlohmann::json stats_json(const PipelineOptions& o, const std::vector<StageStats
                         {"schedule", schedule_name(o.schedule)},
                         {"theoretical_bubble", theoretical_bubble(o.stages, o.micro_batches)},
                         {"stages", stages}};
-  out["measured_bubble"] =
-      measured_bubble && !stats.empty() ? nlohmann::json(idle_sum / static_cast<double>(stats.size()))
-                                        : nlohmann::json(nullptr);
+  out["measured_bubble"] = measured_bubble && !stats.empty()
+                               ? nlohmann::json(idle_sum / static_cast<double>(stats.size()))
+                               : nlohmann::json(nullptr);
   return out;
 }
 
@@ -176,8 +176,8 @@ DistributedPipelineStep::DistributedPipelineStep(train::StepSetup setup, Pipelin
   validate_options(o_);
   if (comm_->world() != o_.stages) {
     throw UsageError("pipeline: " + std::to_string(o_.stages) + " stages need as many ranks, got " +
-                     std::to_string(comm_->world()) + " (use --nproc " +
-                     std::to_string(o_.stages) + ")");
+                     std::to_string(comm_->world()) + " (use --nproc " + std::to_string(o_.stages) +
+                     ")");
   }
   if (s_.amp != train::AmpMode::kOff) {
     throw UsageError("--amp: multi-process pipeline mode sends fp32 activations; use --amp off");
@@ -188,9 +188,11 @@ DistributedPipelineStep::DistributedPipelineStep(train::StepSetup setup, Pipelin
   auto cuts = cuts_of(split_model(s_.model, o_.stages, check));
   if (o_.split.method == SplitMethod::kTime) {
     if (comm_->rank() == 0) cuts = cuts_of(split_model(s_.model, o_.stages, o_.split));
-    std::vector<torch::Tensor> t{torch::tensor(std::vector<std::int64_t>(cuts.begin(), cuts.end()))};
+    std::vector<torch::Tensor> t{
+        torch::tensor(std::vector<std::int64_t>(cuts.begin(), cuts.end()))};
     comm_->broadcast(t, 0);
-    for (std::size_t i = 0; i < cuts.size(); ++i) cuts[i] = static_cast<int>(t[0][i].item<std::int64_t>());
+    for (std::size_t i = 0; i < cuts.size(); ++i)
+      cuts[i] = static_cast<int>(t[0][i].item<std::int64_t>());
   }
   stages_ = split_at(s_.model, cuts);
   info_ = describe_split(stages_, s_.model);

@@ -9,7 +9,7 @@ namespace tdml::pipeline {
 ScheduleKind parse_schedule(const std::string& name) {
   if (name == "gpipe") return ScheduleKind::kGPipe;
   if (name == "1f1b") return ScheduleKind::kOneFOneB;
-  throw UsageError("--schedule " + name + ": expected gpipe or 1f1b");
+  throw UsageError("pipeline schedule " + name + ": expected gpipe or 1f1b");
 }
 
 std::string schedule_name(ScheduleKind kind) {

@@ -21,10 +21,14 @@ SplitMethod parse_split_method(const std::string& name) {
 
 std::string split_method_name(SplitMethod m) {
   switch (m) {
-    case SplitMethod::kAuto: return "auto";
-    case SplitMethod::kStudy: return "study";
-    case SplitMethod::kParams: return "params";
-    case SplitMethod::kTime: return "time";
+    case SplitMethod::kAuto:
+      return "auto";
+    case SplitMethod::kStudy:
+      return "study";
+    case SplitMethod::kParams:
+      return "params";
+    case SplitMethod::kTime:
+      return "time";
   }
   return "?";
 }
@@ -139,9 +143,10 @@ namespace {
 
 std::vector<int> study_cuts(models::Model& model, int stages) {
   if (model.name() != "smallcifarcnn" || stages != 2) {
-    throw UsageError("--split study: the study split is smallcifarcnn into 2 stages "
-                     "(features / classifier); use --split params or time for " +
-                     model.name() + " with " + std::to_string(stages) + " stages");
+    throw UsageError(
+        "--split study: the study split is smallcifarcnn into 2 stages "
+        "(features / classifier); use --split params or time for " +
+        model.name() + " with " + std::to_string(stages) + " stages");
   }
   auto blocks = model.blocks();
   for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -220,9 +225,9 @@ std::string format_split(const std::vector<StageInfo>& info) {
       shape += (i ? "," : "") + std::to_string(s.output_shape[i]);
     shape += "]";
     char head[64];
-    std::snprintf(head, sizeof head, "%5d  %10lld  %8.1f%%  ", s.index,
-                  static_cast<long long>(s.parameters),
-                  total ? 100.0 * static_cast<double>(s.parameters) / static_cast<double>(total) : 0.0);
+    std::snprintf(
+        head, sizeof head, "%5d  %10lld  %8.1f%%  ", s.index, static_cast<long long>(s.parameters),
+        total ? 100.0 * static_cast<double>(s.parameters) / static_cast<double>(total) : 0.0);
     os << head;
     for (std::size_t i = 0; i < s.blocks.size(); ++i) os << (i ? " " : "") << s.blocks[i];
     os << " -> " << (&s == &info.back() ? "logits " : "") << shape << "\n";

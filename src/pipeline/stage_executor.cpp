@@ -12,8 +12,8 @@ StageExecutor::StageExecutor(Stage stage, torch::Device device, train::AmpMode a
     : stage_(std::move(stage)), device_(device), amp_(amp) {}
 
 torch::Tensor StageExecutor::forward(int m, const torch::Tensor& input, bool input_needs_grad) {
-  TDML_CHECK(!flight_.count(m), "stage " << stage_.index() << ": micro-batch " << m
-                                         << " forwarded twice");
+  TDML_CHECK(!flight_.count(m),
+             "stage " << stage_.index() << ": micro-batch " << m << " forwarded twice");
   util::Stopwatch clock;
   Held h;
   h.input = input_needs_grad ? input.detach().requires_grad_(true) : input;
@@ -50,8 +50,10 @@ torch::Tensor StageExecutor::backward_from_loss(int m, const torch::Tensor& loss
   return finish(m, loss, {});
 }
 
-torch::Tensor StageExecutor::finish(int m, const torch::Tensor& root, const torch::Tensor& grad) {
+torch::Tensor StageExecutor::finish(int m, const torch::Tensor& root_ref,
+                                    const torch::Tensor& grad) {
   util::Stopwatch clock;
+  const torch::Tensor root = root_ref;  // root_ref may be the entry erased below
   Held h = std::move(flight_.at(m));
   flight_.erase(m);
   held_bytes_ -= h.bytes;

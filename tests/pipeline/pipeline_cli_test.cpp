@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -44,7 +43,8 @@ TEST(PipelineCli, BadPipelineOptionsExit2) {
   } cases[] = {
       {"train --mode pipeline --describe --model resnet50 --stages 19", "1 to 18 stages"},
       {"train --mode pipeline --describe --model resnet50 --split study", "--split study"},
-      {"train --mode pipeline --pipeline-schedule zb", "--schedule zb: expected gpipe or 1f1b"},
+      {"train --mode pipeline --pipeline-schedule zb",
+       "pipeline schedule zb: expected gpipe or 1f1b"},
       {"train --mode pipeline --stages 2 --nproc 3", "--nproc must equal --stages"},
       {"train --mode tensor", "expected single or pipeline"},
   };
@@ -57,8 +57,10 @@ TEST(PipelineCli, BadPipelineOptionsExit2) {
 
 TEST(PipelineCli, SingleDeviceRunWritesTheTrainSchemaPlusPipeline) {
   tdml::test::TempDir dir;
-  auto r = run_tdml("train --mode pipeline --model smallcifarcnn --stages 2 --micro-batches 4 "
-                    "--schedule 1f1b " + std::string(kSmallRun) + "--out " + dir.path());
+  auto r = run_tdml(
+      "train --mode pipeline --model smallcifarcnn --stages 2 --micro-batches 4 "
+      "--schedule 1f1b " +
+      std::string(kSmallRun) + "--out " + dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = read_json(dir / "metrics.json");
   EXPECT_EQ(j["status"], "completed");
@@ -81,9 +83,11 @@ TEST(PipelineCli, SingleDeviceRunWritesTheTrainSchemaPlusPipeline) {
 TEST(PipelineCli, TwoProcessesOneStageEachTrainAndRankZeroWritesMetrics) {
   tdml::test::TempDir dir;
   // Whole test set (1000 synthetic images): the final accuracy is comparable with tdml eval's.
-  auto r = run_tdml("train --mode pipeline --model tinycnn --stages 2 --nproc 2 --micro-batches 4 "
-                    "--dist-timeout 30 --save --data synthetic --epochs 1 --batch-size 16 "
-                    "--limit-train-batches 3 --threads 1 -q --out " + dir.path());
+  auto r = run_tdml(
+      "train --mode pipeline --model tinycnn --stages 2 --nproc 2 --micro-batches 4 "
+      "--dist-timeout 30 --save --data synthetic --epochs 1 --batch-size 16 "
+      "--limit-train-batches 3 --threads 1 -q --out " +
+      dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = read_json(dir / "metrics.json");
   EXPECT_EQ(j["status"], "completed");
@@ -108,15 +112,16 @@ TEST(PipelineCli, AKilledStageEndsTheRunWithAnErrorOnEveryRank) {
   tdml::test::TempDir dir;
   ::setenv("TDML_TEST_DIE_RANK", "1", 1);
   ::setenv("TDML_TEST_DIE_AFTER_STEPS", "1", 1);
-  auto r = run_tdml("train --mode pipeline --model tinycnn --stages 2 --nproc 2 "
-                    "--dist-timeout 30 " + std::string(kSmallRun) + "--out " + dir.path());
+  auto r = run_tdml(
+      "train --mode pipeline --model tinycnn --stages 2 --nproc 2 "
+      "--dist-timeout 30 " +
+      std::string(kSmallRun) + "--out " + dir.path());
   ::unsetenv("TDML_TEST_DIE_RANK");
   ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("rank 1"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("killed by signal 9"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("[rank 0] tdml: error: pipeline stage 0"), std::string::npos)
-      << r.output;
+  EXPECT_NE(r.output.find("[rank 0] tdml: error: pipeline stage 0"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("lost connection to rank 1"), std::string::npos) << r.output;
   auto j = read_json(dir / "metrics.json");
   EXPECT_EQ(j["status"], "failed");

@@ -33,8 +33,7 @@ Replica make_replica(const std::string& name, bool eval_mode = false) {
 
 data::Batch make_batch(std::int64_t n, std::uint64_t seed) {
   torch::manual_seed(seed);
-  return {torch::randn({n, 3, 32, 32}), torch::randint(0, 10, {n}, torch::kLong),
-          torch::arange(n)};
+  return {torch::randn({n, 3, 32, 32}), torch::randint(0, 10, {n}, torch::kLong), torch::arange(n)};
 }
 
 std::vector<torch::Tensor> grads_of(models::Model& m) {
@@ -147,9 +146,9 @@ TEST(PipelineStep, BatchNormUpdatesRunningStatisticsOncePerMicroBatch) {
   train::EpochTotals totals;
   step.step(make_batch(16, 9), totals);
   int checked = 0;
-  for (const auto& [name, buf] : r.model->named_buffers()) {
-    if (name.find("num_batches_tracked") == std::string::npos) continue;
-    EXPECT_EQ(buf.item<std::int64_t>(), 4) << name;
+  for (const auto& item : r.model->named_buffers()) {
+    if (item.key().find("num_batches_tracked") == std::string::npos) continue;
+    EXPECT_EQ(item.value().item<std::int64_t>(), 4) << item.key();
     ++checked;
   }
   EXPECT_EQ(checked, 6);
@@ -185,7 +184,8 @@ TEST(PipelineStep, MultiProcessStagesMatchTheUnsplitModelForBothSchedules) {
     std::vector<torch::Tensor> got;
     for (auto& g : grads) got.insert(got.end(), g.begin(), g.end());
     expect_close(got, want.grads, what + " gradients");
-    for (int r = 0; r < S; ++r) expect_close(params_of(*reps[r].model), want.weights, what + " weights");
+    for (int r = 0; r < S; ++r)
+      expect_close(params_of(*reps[r].model), want.weights, what + " weights");
     EXPECT_NEAR(loss[S - 1], want.loss, 1e-4 * want.loss);
     EXPECT_EQ(loss[0], 0.0);  // only the last stage sees the loss
     for (int s = 0; s < S; ++s) {
@@ -208,8 +208,10 @@ class Exploding : public models::Model {
   }
   torch::Tensor forward(torch::Tensor x) override { return fc2_(fc1_(x.flatten(1))); }
   std::vector<models::Block> blocks() override {
-    models::Block a{"fc1", [this](torch::Tensor x) { return fc1_(x.flatten(1)); },
-                    {fc1_->weight, fc1_->bias}, {}};
+    models::Block a{"fc1",
+                    [this](torch::Tensor x) { return fc1_(x.flatten(1)); },
+                    {fc1_->weight, fc1_->bias},
+                    {}};
     models::Block b{"fc2",
                     [this](torch::Tensor x) {
                       if (fail_after == 0) throw Error("injected failure in the second block");

@@ -44,12 +44,12 @@ TEST(PipelineSchedule, GPipeHoldsAllMicroBatchesOneFOneBAtMostS) {
 
 TEST(PipelineSchedule, OneFOneBShapeOnTheFirstOfTwoStages) {
   auto a = stage_actions(ScheduleKind::kOneFOneB, 0, 2, 3);
-  std::vector<Action> want{{Op::kForward, 0},  {Op::kForward, 1}, {Op::kBackward, 0},
-                           {Op::kForward, 2},  {Op::kBackward, 1}, {Op::kBackward, 2}};
+  std::vector<Action> want{{Op::kForward, 0}, {Op::kForward, 1},  {Op::kBackward, 0},
+                           {Op::kForward, 2}, {Op::kBackward, 1}, {Op::kBackward, 2}};
   EXPECT_EQ(a, want);
   auto last = stage_actions(ScheduleKind::kOneFOneB, 1, 2, 3);
-  std::vector<Action> want_last{{Op::kForward, 0}, {Op::kBackward, 0}, {Op::kForward, 1},
-                                {Op::kBackward, 1}, {Op::kForward, 2}, {Op::kBackward, 2}};
+  std::vector<Action> want_last{{Op::kForward, 0},  {Op::kBackward, 0}, {Op::kForward, 1},
+                                {Op::kBackward, 1}, {Op::kForward, 2},  {Op::kBackward, 2}};
   EXPECT_EQ(last, want_last);
 }
 

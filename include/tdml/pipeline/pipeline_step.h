@@ -22,9 +22,8 @@
 
 #include <cstdint>
 #include <memory>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "tdml/dist/process_group.h"
 #include "tdml/pipeline/schedule.h"
@@ -35,10 +34,10 @@
 namespace tdml::pipeline {
 
 struct PipelineOptions {
-  int stages = 2;                              // S: pipeline stages (ranks in multi-process mode)
-  int micro_batches = 4;                       // M: micro-batches per batch
+  int stages = 2;                                // S: pipeline stages (ranks in multi-process mode)
+  int micro_batches = 4;                         // M: micro-batches per batch
   ScheduleKind schedule = ScheduleKind::kGPipe;  // gpipe or 1f1b
-  SplitOptions split;                          // where to cut the model
+  SplitOptions split;                            // where to cut the model
 };
 
 // Sizes of the micro-batches of a batch of `batch` samples (sum = batch, min(M, batch) parts).

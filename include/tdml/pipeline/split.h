@@ -14,10 +14,9 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tdml/models/model.h"
 
@@ -45,7 +44,7 @@ class Stage {
   std::vector<torch::Tensor> parameters() const;
   std::vector<torch::Tensor> buffers() const;
   std::int64_t parameter_count() const;  // elements
-  std::string block_range() const;        // "features.0-2 .. features.13"
+  std::string block_range() const;       // "features.0-2 .. features.13"
 
  private:
   int index_;

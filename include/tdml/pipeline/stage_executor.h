@@ -48,6 +48,7 @@ class StageExecutor {
 
   int in_flight() const { return static_cast<int>(flight_.size()); }
   StageStats& stats() { return stats_; }
+  const StageStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
 
  private:
