@@ -228,7 +228,11 @@ Outgoing send_async(dist::Comm& comm, torch::Tensor t, int dst, int tag, const s
   try {
     out.op = dist::PendingOp(comm.backend().send(ts, dst, tag), &comm, what, nullptr, dst);
   } catch (const std::exception& e) {
-    comm.rethrow(what, e, dst);
+    try {
+      comm.rethrow(what, e, dst);
+    } catch (const std::exception& named) {
+      throw Error("pipeline stage " + std::to_string(comm.rank()) + ": " + named.what());
+    }
   }
   return out;
 }
@@ -286,7 +290,11 @@ void DistributedPipelineStep::step(const data::Batch& batch, train::EpochTotals&
     }
   }
   util::Stopwatch wait_clock;
-  for (auto& s : sends) s.op.wait();
+  try {
+    for (auto& s : sends) s.op.wait();
+  } catch (const std::exception& e) {
+    throw Error("pipeline stage " + std::to_string(r) + ": " + e.what());
+  }
   st.idle_s += wait_clock.seconds();
   st.step_s += clock.seconds();
   s_.optimizer.step();  // this rank's parameters only: the others have no gradient
