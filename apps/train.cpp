@@ -1,20 +1,25 @@
 // tdml train: train a model on CIFAR-10 (single process; ddp and pipeline modes).
 #include "command.h"
+#include "dist_options.h"
 #include "tdml/train/trainer.h"
 #include "tdml/util/error.h"
 #include "train_options.h"
+#include "train_pipeline.h"
 
 namespace tdml::app {
 namespace {
 
 int run(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Train a model on CIFAR-10; writes DIR/metrics.json");
-  opts.add_options("Mode")("mode", "single", cxxopts::value<std::string>()->default_value("single"));
+  opts.add_options("Mode")("mode", "single | pipeline", cxxopts::value<std::string>()->default_value("single"));
   add_train_options(opts);
+  add_pipeline_options(opts);
+  add_dist_options(opts);
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r)) return 0;
   const auto mode = r["mode"].as<std::string>();
-  if (mode != "single") throw UsageError("--mode " + mode + ": expected single");
+  if (mode == "pipeline") return run_train_pipeline(r);
+  if (mode != "single") throw UsageError("--mode " + mode + ": expected single or pipeline");
   train::run_training(train_options_from(r));
   return 0;
 }

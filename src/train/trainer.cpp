@@ -94,8 +94,8 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
   lo.drop_last = ctx.world > 1;  // equal step counts on every rank
   lo.augment = opts.augment;
   lo.seed = opts.seed;
-  lo.rank = ctx.rank;
-  lo.world = ctx.world;
+  lo.rank = ctx.shard_train_data ? ctx.rank : 0;
+  lo.world = ctx.shard_train_data ? ctx.world : 1;
   lo.prefetch = opts.prefetch;
   lo.workers = opts.loader_workers;
   lo.device = device;
@@ -154,6 +154,7 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
                   {"parameters", models::parameter_count(*model)},
                   {"parameter_bytes", models::parameter_bytes(*model)}};
     d["memory_kind"] = util::peak_memory_kind(device);
+    if (auto extras = strategy->document_extras(); extras.is_object()) d.update(extras);
     mf->flush();
   }
   // The ledger (rank 0): one signed block per epoch, appended after the checkpoint is saved.
@@ -193,7 +194,7 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
         set_lr(*optimizer, lr);
         strategy->step(*batch, totals);
         ++global_step;
-        progress.tick(1, batch->labels.size(0) * ctx.world);
+        progress.tick(1, batch->labels.size(0) * lo.world);
       }
       util::synchronize(device);
       const double train_s = clock.seconds();
@@ -206,6 +207,7 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
                              torch::kDouble);
       if (ctx.all_reduce_sum) ctx.all_reduce_sum(t);
       const double samples = t[2].item<double>();
+      strategy->end_epoch();
       model->eval();
       util::Stopwatch eval_clock;
       auto ev = evaluate([&](const torch::Tensor& x) { return model->forward(x); }, splits.test, eo);

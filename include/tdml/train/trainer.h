@@ -45,8 +45,14 @@ class StepStrategy {
   virtual void step(const data::Batch& batch, EpochTotals& totals) = 0;
   // Called at the start of each epoch.
   virtual void start_epoch() {}
+  // Called after the epoch's last step, before evaluation (pipeline: gathers every stage's
+  // weights so each rank evaluates the whole model).
+  virtual void end_epoch() {}
   // Extra per-epoch metrics of this strategy (communication time, bubble ...), or null.
   virtual nlohmann::json epoch_stats() { return nullptr; }
+  // Facts fixed for the run, merged into metrics.json's top level (pipeline: {"pipeline": ...}),
+  // or null.
+  virtual nlohmann::json document_extras() { return nullptr; }
 };
 
 // Forward, cross-entropy, backward (loss-scaled for fp16), optimizer step. Subclasses hook in
@@ -70,6 +76,9 @@ struct TrainContext {
   std::function<void(torch::Tensor&)> all_reduce_sum;
   // Builds the step strategy (null: PlainStep).
   std::function<std::unique_ptr<StepStrategy>(StepSetup)> make_strategy;
+  // false: every rank reads the whole training set, the same batches (pipeline stages); true:
+  // the loader shards it over ranks (data parallelism).
+  bool shard_train_data = true;
   // Merged into metrics.json "run" (mode, world_size, backend ...).
   nlohmann::json run_info = {{"mode", "single"}, {"world_size", 1}};
   // Called on every rank after each epoch's record is complete (ledger, extra logging).

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Pipeline benchmarks (the study's section 4 targets), on one machine, one run at a time:
+#  1. single-device pipeline vs single-node training, same model, batch, data and threads:
+#     epoch time ratio (target: pipeline within 10%), speedup and efficiency (speedup / S) as the
+#     study reports them; both schedules.
+#  2. multi-process pipeline (one stage per process, Gloo, --split time) on SmallCifarCNN for
+#     M >= 4S: measured bubble (mean idle fraction of the stages) vs (S-1)/(M+S-1)
+#     (target: within 5 percentage points).
+# Prints a table and writes OUT/summary.json.
+# Usage: scripts/bench/pipeline.sh [--data DIR|synthetic] [--model smallcifarcnn] [--batch 128]
+#          [--micro 4] [--stages 2] [--epochs 1] [--limit N] [--threads T] [--bubble-micro "8 16"]
+#          [--out DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+data=auto model=smallcifarcnn batch=128 micro=4 stages=2 epochs=1 limit=0 threads=0
+bubble_micro="8 16" out=runs/bench-pipeline
+while (($#)); do
+  case $1 in
+    --data) data=$2; shift 2 ;;
+    --model) model=$2; shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
+    --micro) micro=$2; shift 2 ;;
+    --stages) stages=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
+    --limit) limit=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --bubble-micro) bubble_micro=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+tdml=${TDML:-$root/build/tdml}
+py=/usr/bin/python3
+mkdir -p "$out"
+common=(--data "$data" --batch-size "$batch" --epochs "$epochs" --limit-train-batches "$limit"
+        --limit-test-batches 2 --seed 0 -q)
+
+echo "== 1. single-node vs single-device pipeline ($model, batch $batch, $stages stages, M=$micro)" >&2
+"$tdml" train --mode single --model "$model" --threads "$threads" "${common[@]}" --out "$out/single"
+for sched in gpipe 1f1b; do
+  "$tdml" train --mode pipeline --model "$model" --stages "$stages" --micro-batches "$micro" \
+    --pipeline-schedule "$sched" --threads "$threads" "${common[@]}" --out "$out/local-$sched"
+done
+
+echo "== 2. multi-process pipeline bubble (smallcifarcnn, split by time, one thread per stage)" >&2
+for m in $bubble_micro; do
+  "$tdml" train --mode pipeline --model smallcifarcnn --stages "$stages" --nproc "$stages" \
+    --split time --micro-batches "$m" --pipeline-schedule 1f1b --threads 1 \
+    "${common[@]}" --out "$out/mp-m$m"
+done
+
+"$py" - "$out" "$bubble_micro" <<'PY'
+import json, sys, os
+out, micros = sys.argv[1], sys.argv[2].split()
+def load(name):
+    with open(os.path.join(out, name, "metrics.json")) as f:
+        return json.load(f)
+def last(doc):  # the last epoch (later epochs are warm)
+    return doc["epochs"][-1]
+summary = {"single_device": [], "multi_process": []}
+single = last(load("single"))
+print(f"{'run':<18}{'epoch s':>9}{'img/s':>9}{'vs single':>11}{'speedup':>9}{'effic.':>8}")
+print(f"{'single':<18}{single['epoch_time_s']:>9.2f}{single['samples_per_s']:>9.0f}")
+for sched in ("gpipe", "1f1b"):
+    doc = load(f"local-{sched}")
+    e = last(doc)
+    S = doc["pipeline"]["stages"]
+    ratio = e["epoch_time_s"] / single["epoch_time_s"]
+    speedup = single["epoch_time_s"] / e["epoch_time_s"]
+    row = {"schedule": sched, "stages": S, "micro_batches": doc["pipeline"]["micro_batches"],
+           "epoch_time_s": e["epoch_time_s"], "samples_per_s": e["samples_per_s"],
+           "single_epoch_time_s": single["epoch_time_s"], "time_ratio": ratio,
+           "speedup": speedup, "efficiency": speedup / S, "within_10pct": ratio <= 1.10}
+    summary["single_device"].append(row)
+    print(f"{'pipeline ' + sched:<18}{e['epoch_time_s']:>9.2f}{e['samples_per_s']:>9.0f}"
+          f"{100 * (ratio - 1):>+10.1f}%{speedup:>9.2f}{speedup / S:>8.2f}")
+print()
+print(f"{'multi-process':<18}{'theory':>9}{'measured':>10}{'diff pts':>10}  idle per stage")
+for m in micros:
+    doc = load(f"mp-m{m}")
+    st = last(doc)["strategy"]
+    th, me = st["theoretical_bubble"], st["measured_bubble"]
+    idle = [round(s["idle_fraction"], 3) for s in st["stages"]]
+    row = {"micro_batches": int(m), "stages": doc["pipeline"]["stages"], "theoretical_bubble": th,
+           "measured_bubble": me, "difference_points": 100 * (me - th),
+           "idle_fraction": idle, "within_5_points": abs(me - th) <= 0.05,
+           "samples_per_s": last(doc)["samples_per_s"], "split": doc["pipeline"]["split"]}
+    summary["multi_process"].append(row)
+    print(f"{'M=' + m:<18}{th:>9.3f}{me:>10.3f}{100 * (me - th):>+10.1f}  {idle}")
+with open(os.path.join(out, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=1)
+print(f"\nsummary: {os.path.join(out, 'summary.json')}")
+PY

@@ -1,0 +1,128 @@
+// `tdml train --mode pipeline` end to end: the split description, single-device runs, and the
+// real multi-process path through the launcher (one stage per process, Gloo).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+using tdml::test::run_tdml;
+
+namespace {
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+const char* kSmallRun =
+    "--data synthetic --epochs 1 --batch-size 16 --limit-train-batches 3 "
+    "--limit-test-batches 1 --threads 1 -q ";
+
+}  // namespace
+
+TEST(PipelineCli, DescribePrintsBlocksParametersAndActivationAtEachCut) {
+  auto r = run_tdml("train --mode pipeline --describe --model smallcifarcnn --stages 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("split auto"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("features.0-2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[128,8,8]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1290"), std::string::npos) << r.output;  // classifier 128*10+10
+  auto resnet = run_tdml("train --mode pipeline --describe --model resnet50 --stages 8");
+  ASSERT_EQ(resnet.exit_code, 0) << resnet.output;
+  EXPECT_NE(resnet.output.find("layer4.2"), std::string::npos) << resnet.output;
+  EXPECT_NE(resnet.output.find("\n    7 "), std::string::npos) << resnet.output;
+}
+
+TEST(PipelineCli, BadPipelineOptionsExit2) {
+  struct Case {
+    const char* args;
+    const char* message;
+  } cases[] = {
+      {"train --mode pipeline --describe --model resnet50 --stages 19", "1 to 18 stages"},
+      {"train --mode pipeline --describe --model resnet50 --split study", "--split study"},
+      {"train --mode pipeline --pipeline-schedule zb",
+       "pipeline schedule zb: expected gpipe or 1f1b"},
+      {"train --mode pipeline --stages 2 --nproc 3", "--nproc must equal --stages"},
+      {"train --mode tensor", "expected single or pipeline"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_tdml(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
+
+TEST(PipelineCli, SingleDeviceRunWritesTheTrainSchemaPlusPipeline) {
+  tdml::test::TempDir dir;
+  auto r = run_tdml(
+      "train --mode pipeline --model smallcifarcnn --stages 2 --micro-batches 4 "
+      "--schedule 1f1b " +
+      std::string(kSmallRun) + "--out " + dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = read_json(dir / "metrics.json");
+  EXPECT_EQ(j["status"], "completed");
+  EXPECT_EQ(j["run"]["mode"], "pipeline");
+  EXPECT_EQ(j["config"]["schedule"]["name"], "constant");  // --schedule 1f1b is the pipeline's
+  EXPECT_EQ(j["pipeline"]["mode"], "single-device");
+  EXPECT_EQ(j["pipeline"]["schedule"], "1f1b");
+  EXPECT_EQ(j["pipeline"]["split"].size(), 2u);
+  EXPECT_DOUBLE_EQ(j["pipeline"]["theoretical_bubble"].get<double>(), 1.0 / 5.0);
+  const auto& e = j["epochs"][0];
+  EXPECT_EQ(e["train_samples"], 48);
+  EXPECT_EQ(e["steps"], 3);
+  EXPECT_TRUE(e["test_acc"].is_number());
+  ASSERT_EQ(e["strategy"]["stages"].size(), 2u);
+  EXPECT_EQ(e["strategy"]["stages"][0]["max_in_flight"], 2);
+  EXPECT_EQ(e["strategy"]["stages"][1]["max_in_flight"], 1);
+  EXPECT_EQ(e["strategy"]["stages"][0]["micro_batches"], 12);
+}
+
+TEST(PipelineCli, TwoProcessesOneStageEachTrainAndRankZeroWritesMetrics) {
+  tdml::test::TempDir dir;
+  // Whole test set (1000 synthetic images): the final accuracy is comparable with tdml eval's.
+  auto r = run_tdml(
+      "train --mode pipeline --model tinycnn --stages 2 --nproc 2 --micro-batches 4 "
+      "--dist-timeout 30 --save --data synthetic --epochs 1 --batch-size 16 "
+      "--limit-train-batches 3 --threads 1 -q --out " +
+      dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = read_json(dir / "metrics.json");
+  EXPECT_EQ(j["status"], "completed");
+  EXPECT_EQ(j["pipeline"]["mode"], "multi-process");
+  EXPECT_EQ(j["pipeline"]["backend"], "gloo");
+  EXPECT_EQ(j["run"]["world_size"], 2);
+  const auto& e = j["epochs"][0];
+  EXPECT_EQ(e["train_samples"], 48);  // counted once (by the last stage), not per rank
+  EXPECT_EQ(e["steps"], 3);
+  ASSERT_EQ(e["strategy"]["stages"].size(), 2u);
+  EXPECT_EQ(e["strategy"]["stages"][1]["micro_batches"], 12);
+  EXPECT_TRUE(e["strategy"]["measured_bubble"].is_number());
+  // The checkpoint is the whole model (stage 1's weights gathered to rank 0).
+  auto ev = run_tdml("eval --checkpoint " + dir / "checkpoint.pt" +
+                     " --data synthetic --json -q --threads 1");
+  ASSERT_EQ(ev.exit_code, 0) << ev.output;
+  EXPECT_NEAR(nlohmann::json::parse(ev.output)["accuracy"].get<double>(),
+              j["final"]["accuracy"].get<double>(), 1e-9);
+}
+
+TEST(PipelineCli, AKilledStageEndsTheRunWithAnErrorOnEveryRank) {
+  tdml::test::TempDir dir;
+  ::setenv("TDML_TEST_DIE_RANK", "1", 1);
+  ::setenv("TDML_TEST_DIE_AFTER_STEPS", "1", 1);
+  auto r = run_tdml(
+      "train --mode pipeline --model tinycnn --stages 2 --nproc 2 "
+      "--dist-timeout 30 " +
+      std::string(kSmallRun) + "--out " + dir.path());
+  ::unsetenv("TDML_TEST_DIE_RANK");
+  ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("killed by signal 9"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[rank 0] tdml: error: pipeline stage 0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("lost connection to rank 1"), std::string::npos) << r.output;
+  auto j = read_json(dir / "metrics.json");
+  EXPECT_EQ(j["status"], "failed");
+}
