@@ -2,6 +2,7 @@
 #include "command.h"
 #include "tdml/train/trainer.h"
 #include "tdml/util/error.h"
+#include "train_ddp.h"
 #include "train_options.h"
 
 namespace tdml::app {
@@ -9,12 +10,17 @@ namespace {
 
 int run(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Train a model on CIFAR-10; writes DIR/metrics.json");
-  opts.add_options("Mode")("mode", "single", cxxopts::value<std::string>()->default_value("single"));
+  opts.add_options("Mode")("mode", "single | ddp", cxxopts::value<std::string>()->default_value("single"));
   add_train_options(opts);
+  add_train_ddp_options(opts);
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r)) return 0;
   const auto mode = r["mode"].as<std::string>();
-  if (mode != "single") throw UsageError("--mode " + mode + ": expected single");
+  if (mode == "ddp") return run_train_ddp(r);
+  if (mode != "single") throw UsageError("--mode " + mode + ": expected single or ddp");
+  if (r["nproc"].as<int>() != 1 || r["nnodes"].as<int>() != 1) {
+    throw UsageError("--nproc/--nnodes need --mode ddp");
+  }
   train::run_training(train_options_from(r));
   return 0;
 }
