@@ -27,21 +27,33 @@ std::vector<int> parse_int_list(const std::string& spec) {
 }
 
 int run_scaling(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Data-parallel scaling: measured, projected, simulated; writes DIR/metrics.json");
+  cxxopts::Options opts(
+      argv[0], "Data-parallel scaling: measured, projected, simulated; writes DIR/metrics.json");
   dist::ScalingBenchOptions d;
   auto add = opts.add_options();
-  add("model", "tinycnn | smallcifarcnn | resnet50", cxxopts::value<std::string>()->default_value(d.model));
-  add("data", "Data of the measured runs (CIFAR-10 dir or synthetic)", cxxopts::value<std::string>()->default_value(d.data));
-  add("global-batch", "Samples per step over all workers", cxxopts::value<std::int64_t>()->default_value(std::to_string(d.global_batch)));
-  add("steps", "Steps per measured run and per simulated point", cxxopts::value<std::int64_t>()->default_value(std::to_string(d.steps)));
-  add("nprocs", "Measured process counts, e.g. 1,2,4 (auto: powers of 2 up to the cores)", cxxopts::value<std::string>()->default_value("auto"));
-  add("max-n", "Largest N of the projection", cxxopts::value<int>()->default_value(std::to_string(d.max_projected_n)));
-  add("max-simulated", "Largest virtual N of the simulation", cxxopts::value<int>()->default_value(std::to_string(d.max_simulated_n)));
-  add("bandwidth-gbs", "Link bandwidth in GB/s (0: measured all-reduce bus bandwidth)", cxxopts::value<double>()->default_value("0"));
-  add("latency-ms", "Per-step latency in ms (<0: measured smallest all-reduce)", cxxopts::value<double>()->default_value("-1"));
-  add("allreduce-sizes", "default | small | list (4K,1M) | none", cxxopts::value<std::string>()->default_value(d.allreduce_sizes));
+  add("model", "tinycnn | smallcifarcnn | resnet50",
+      cxxopts::value<std::string>()->default_value(d.model));
+  add("data", "Data of the measured runs (CIFAR-10 dir or synthetic)",
+      cxxopts::value<std::string>()->default_value(d.data));
+  add("global-batch", "Samples per step over all workers",
+      cxxopts::value<std::int64_t>()->default_value(std::to_string(d.global_batch)));
+  add("steps", "Steps per measured run and per simulated point",
+      cxxopts::value<std::int64_t>()->default_value(std::to_string(d.steps)));
+  add("nprocs", "Measured process counts, e.g. 1,2,4 (auto: powers of 2 up to the cores)",
+      cxxopts::value<std::string>()->default_value("auto"));
+  add("max-n", "Largest N of the projection",
+      cxxopts::value<int>()->default_value(std::to_string(d.max_projected_n)));
+  add("max-simulated", "Largest virtual N of the simulation",
+      cxxopts::value<int>()->default_value(std::to_string(d.max_simulated_n)));
+  add("bandwidth-gbs", "Link bandwidth in GB/s (0: measured all-reduce bus bandwidth)",
+      cxxopts::value<double>()->default_value("0"));
+  add("latency-ms", "Per-step latency in ms (<0: measured smallest all-reduce)",
+      cxxopts::value<double>()->default_value("-1"));
+  add("allreduce-sizes", "default | small | list (4K,1M) | none",
+      cxxopts::value<std::string>()->default_value(d.allreduce_sizes));
   add("backend", "auto, gloo or nccl", cxxopts::value<std::string>()->default_value(d.backend));
-  add("timeout", "Timeout of each child job in seconds", cxxopts::value<int>()->default_value(std::to_string(d.timeout_s)));
+  add("timeout", "Timeout of each child job in seconds",
+      cxxopts::value<int>()->default_value(std::to_string(d.timeout_s)));
   add("out", "Output directory (metrics.json, runs/, allreduce/)", cxxopts::value<std::string>());
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r)) return 0;
@@ -64,21 +76,26 @@ int run_scaling(int argc, char** argv) {
   std::printf("%s, global batch %lld, grad %.1f MiB, link %.3f GB/s + %.3f ms (%s)\n",
               d.model.c_str(), static_cast<long long>(d.global_batch), res.grad_bytes / (1 << 20),
               res.link.bandwidth_Bps / 1e9, res.link.latency_s * 1e3, res.link_source.c_str());
-  std::printf("%-10s %6s %10s %12s %8s %6s\n", "kind", "N", "step_s", "samples/s", "speedup", "eff");
+  std::printf("%-10s %6s %10s %12s %8s %6s\n", "kind", "N", "step_s", "samples/s", "speedup",
+              "eff");
   for (const auto& p : res.measured)
-    std::printf("%-10s %6d %10.4f %12.1f %8.2f %6.2f\n", "measured", p.nproc, p.step_s, p.samples_per_s, p.speedup, p.efficiency);
+    std::printf("%-10s %6d %10.4f %12.1f %8.2f %6.2f\n", "measured", p.nproc, p.step_s,
+                p.samples_per_s, p.speedup, p.efficiency);
   for (const auto& p : res.simulated)
-    std::printf("%-10s %6d %10.4f %12.1f %8.2f %6.2f\n", "simulated", p.n, p.step_s, p.samples_per_s, p.speedup, p.efficiency);
+    std::printf("%-10s %6d %10.4f %12.1f %8.2f %6.2f\n", "simulated", p.n, p.step_s,
+                p.samples_per_s, p.speedup, p.efficiency);
   for (const auto& p : res.projected)
-    std::printf("%-10s %6d %10.4f %12.1f %8.2f %6.2f\n", "projected", p.n, p.step_s, d.global_batch / p.step_s, p.speedup, p.efficiency);
+    std::printf("%-10s %6d %10.4f %12.1f %8.2f %6.2f\n", "projected", p.n, p.step_s,
+                d.global_batch / p.step_s, p.speedup, p.efficiency);
   util::write_file_atomic(d.out_dir + "/metrics.json", dist::scaling_bench_json(res).dump(2));
   spdlog::info("wrote {}/metrics.json", d.out_dir);
   return 0;
 }
 
-const Registration reg("bench scaling",
-                       "Data-parallel scaling: measured (--nprocs), projected (ring all-reduce), simulated",
-                       run_scaling);
+const Registration reg(
+    "bench scaling",
+    "Data-parallel scaling: measured (--nprocs), projected (ring all-reduce), simulated",
+    run_scaling);
 
 }  // namespace
 }  // namespace tdml::app

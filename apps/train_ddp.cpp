@@ -9,11 +9,13 @@ namespace tdml::app {
 void add_train_ddp_options(cxxopts::Options& opts) {
   add_dist_options(opts);
   dist::DdpOptions d;
-  opts.add_options("Distributed")
-      ("bucket-cap-mb", "ddp: gradient bucket size in MiB", cxxopts::value<double>()->default_value(std::to_string(d.bucket_cap_mb)))
-      ("first-bucket-mb", "ddp: size of the first bucket in MiB", cxxopts::value<double>()->default_value(std::to_string(d.first_bucket_mb)))
-      ("broadcast-buffers", "ddp: broadcast rank 0's BatchNorm buffers before each forward",
-       cxxopts::value<bool>()->default_value("true"));
+  opts.add_options("Distributed")(
+      "bucket-cap-mb", "ddp: gradient bucket size in MiB",
+      cxxopts::value<double>()->default_value(std::to_string(d.bucket_cap_mb)))(
+      "first-bucket-mb", "ddp: size of the first bucket in MiB",
+      cxxopts::value<double>()->default_value(std::to_string(d.first_bucket_mb)))(
+      "broadcast-buffers", "ddp: broadcast rank 0's BatchNorm buffers before each forward",
+      cxxopts::value<bool>()->default_value("true"));
 }
 
 int run_train_ddp(const cxxopts::ParseResult& r) {

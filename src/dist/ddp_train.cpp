@@ -12,7 +12,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 std::vector<double> column(const std::vector<torch::Tensor>& rows, int k) {
   std::vector<double> out;
@@ -73,10 +75,10 @@ void DdpStep::step(const data::Batch& batch, train::EpochTotals& totals) {
 nlohmann::json DdpStep::epoch_stats() {
   const double epoch_s = std::chrono::duration<double>(last_step_end_ - epoch_start_).count();
   const double waiting = wait_s_ + broadcast_s_;
-  auto mine = torch::tensor({epoch_s, std::max(0.0, epoch_s - waiting), wait_s_, comm_s_,
-                             broadcast_s_, double(samples_), double(synced_steps_), double(bytes_),
-                             double(overlapped_), backward_s_},
-                            torch::kDouble);
+  auto mine = torch::tensor(
+      {epoch_s, std::max(0.0, epoch_s - waiting), wait_s_, comm_s_, broadcast_s_, double(samples_),
+       double(synced_steps_), double(bytes_), double(overlapped_), backward_s_},
+      torch::kDouble);
   const auto rows = comm_->all_gather(mine);
   const auto epoch = column(rows, 0);
   const double max_s = *std::max_element(epoch.begin(), epoch.end());
@@ -113,7 +115,8 @@ train::RunResult run_ddp_training(train::TrainOptions opts, const DdpTrainOption
   const auto& d = ddp.dist;
   try {
     auto comm = init_process_group(d);
-    if (opts.threads == 0) opts.threads = std::max(1, util::cpu_cores() / std::max(1, d.local_world));
+    if (opts.threads == 0)
+      opts.threads = std::max(1, util::cpu_cores() / std::max(1, d.local_world));
     opts.device = device_for(opts.device, *comm, d.local_rank);
     spdlog::info("rank {} of {} ({} backend): {} thread(s) on {}", comm->rank(), comm->world(),
                  backend_name(comm->kind()), opts.threads, opts.device);

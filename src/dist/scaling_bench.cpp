@@ -39,11 +39,30 @@ MeasuredPoint measure_ddp(const ScalingBenchOptions& o, int nproc) {
   lo.timeout = std::chrono::seconds(o.timeout_s);
   spdlog::info("measured: {} process(es), batch {} a rank, {} steps", nproc, p.per_rank_batch,
                o.steps);
-  launch_workers(lo, {"tdml", "train", "--mode", "ddp", "--model", o.model, "--data", o.data,
-                      "--batch-size", std::to_string(p.per_rank_batch), "--limit-train-batches",
-                      std::to_string(o.steps), "--limit-test-batches", "1", "--epochs", "1",
-                      "--augment=false", "--backend", o.backend, "--timeout",
-                      std::to_string(o.timeout_s), "--out", dir, "-q"});
+  launch_workers(lo, {"tdml",
+                      "train",
+                      "--mode",
+                      "ddp",
+                      "--model",
+                      o.model,
+                      "--data",
+                      o.data,
+                      "--batch-size",
+                      std::to_string(p.per_rank_batch),
+                      "--limit-train-batches",
+                      std::to_string(o.steps),
+                      "--limit-test-batches",
+                      "1",
+                      "--epochs",
+                      "1",
+                      "--augment=false",
+                      "--backend",
+                      o.backend,
+                      "--timeout",
+                      std::to_string(o.timeout_s),
+                      "--out",
+                      dir,
+                      "-q"});
   const auto m = read_json(dir + "/metrics.json");
   const auto& s = m.at("epochs").at(0).at("strategy");
   const double steps = std::max(1.0, s.at("synced_steps").get<double>());
@@ -101,8 +120,7 @@ void link_from_allreduce(ScalingBenchResult& r, bool want_bw, bool want_latency)
 
 }  // namespace
 
-double measure_step_seconds(const std::string& model_name, std::int64_t batch,
-                            std::int64_t steps) {
+double measure_step_seconds(const std::string& model_name, std::int64_t batch, std::int64_t steps) {
   TDML_CHECK(batch >= 1 && steps >= 1, "measure_step_seconds: batch and steps must be >= 1");
   torch::manual_seed(0);
   auto model = models::make_model(model_name, 10);
@@ -127,12 +145,17 @@ ScalingBenchResult run_scaling_bench(const ScalingBenchOptions& options) {
   r.options = options;
   auto& o = r.options;
   if (o.out_dir.empty()) throw UsageError("bench scaling: --out DIR is required");
-  if (o.global_batch < 1 || o.steps < 1) throw UsageError("--global-batch and --steps must be >= 1");
+  if (o.global_batch < 1 || o.steps < 1)
+    throw UsageError("--global-batch and --steps must be >= 1");
+  if (o.max_projected_n < 1 || o.max_simulated_n < 1) {
+    throw UsageError("--max-n and --max-simulated must be >= 1");
+  }
   r.cores = util::cpu_cores();
   if (o.nprocs.empty()) o.nprocs = powers_of_two_up_to(std::max(2, r.cores));
   for (int n : o.nprocs) {
     if (n < 1 || o.global_batch % n != 0) {
-      throw UsageError("--nprocs " + std::to_string(n) + ": must be >= 1 and divide --global-batch " +
+      throw UsageError("--nprocs " + std::to_string(n) +
+                       ": must be >= 1 and divide --global-batch " +
                        std::to_string(o.global_batch));
     }
   }
@@ -162,7 +185,8 @@ ScalingBenchResult run_scaling_bench(const ScalingBenchOptions& options) {
 
   // Communication side.
   if (o.allreduce_sizes != "none") r.allreduce = measure_allreduce(o);
-  r.link_source = want_bw && want_latency ? "measured" : (want_bw || want_latency ? "mixed" : "given");
+  r.link_source =
+      want_bw && want_latency ? "measured" : (want_bw || want_latency ? "mixed" : "given");
   if (!want_bw) r.link.bandwidth_Bps = o.bandwidth_Bps;
   if (!want_latency) r.link.latency_s = o.latency_s;
   link_from_allreduce(r, want_bw, want_latency);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -39,26 +40,24 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(f);
 }
 
-// Largest absolute difference between two checkpoints' tensors (same keys required).
+// Largest absolute difference between two checkpoints' tensors (same keys, same order).
 double max_weight_diff(const std::string& a, const std::string& b) {
   auto x = models::load_tensors(a);
   auto y = models::load_tensors(b);
   EXPECT_EQ(x.size(), y.size());
   double m = 0;
-  for (const auto& [name, t] : x) {
-    auto it = y.find(name);
-    if (it == y.end()) {
-      ADD_FAILURE() << "missing " << name;
-      continue;
-    }
-    m = std::max(m, (t.to(torch::kDouble) - it->second.to(torch::kDouble)).abs().max().item<double>());
+  for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    EXPECT_EQ(x[i].first, y[i].first);
+    auto d = x[i].second.to(torch::kDouble) - y[i].second.to(torch::kDouble);
+    m = std::max(m, d.abs().max().item<double>());
   }
   return m;
 }
 
 TEST(DdpTrain, TwoRanksOfBatchBEqualOneProcessOfBatch2B) {
   test::TempDir single, ddp, accum;
-  auto s = run_tdml(train_args(single.path()) + " --mode single --batch-size 32 --limit-train-batches 3");
+  auto s = run_tdml(train_args(single.path()) +
+                    " --mode single --batch-size 32 --limit-train-batches 3");
   ASSERT_EQ(s.exit_code, 0) << s.output;
   auto d = run_tdml(train_args(ddp.path()) +
                     " --mode ddp --nproc 2 --batch-size 16 --limit-train-batches 3");
@@ -118,8 +117,7 @@ TEST(DdpTrain, KilledRankMakesTheOtherExitNamingIt) {
   ::setenv("TDML_TEST_DIE_RANK", "1", 1);
   ::setenv("TDML_TEST_DIE_AFTER_STEPS", "2", 1);
   test::TempDir out;
-  auto r = run_tdml(train_args(out.path()) +
-                    " --mode ddp --nproc 2 --batch-size 16 --timeout 20");
+  auto r = run_tdml(train_args(out.path()) + " --mode ddp --nproc 2 --batch-size 16 --timeout 20");
   ::unsetenv("TDML_TEST_DIE_RANK");
   ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
   EXPECT_NE(r.exit_code, 0) << r.output;
@@ -139,8 +137,8 @@ TEST(DdpTrain, RanksStartedWithTheTorchrunEnvironmentTrainTogether) {
     cmd += "RANK=" + std::to_string(rank) + " LOCAL_RANK=" + std::to_string(rank) +
            " WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
            std::to_string(port) + " '" + test::tdml_binary() + "' " + train_args(out.path()) +
-           " --mode ddp --batch-size 16 --limit-train-batches 2 --timeout 20 > " +
-           out.path() + "/rank" + std::to_string(rank) + ".log 2>&1" + (rank ? " & " : "; ");
+           " --mode ddp --batch-size 16 --limit-train-batches 2 --timeout 20 > " + out.path() +
+           "/rank" + std::to_string(rank) + ".log 2>&1" + (rank ? " & " : "; ");
   }
   cmd += "s=$?; wait $!; exit $(( s + $? ))";
   const int status = std::system(cmd.c_str());

@@ -106,3 +106,30 @@ TEST(Trainer, Bf16AutocastTrainsToo) {
   EXPECT_TRUE(std::isfinite(r.final_eval.loss));
   EXPECT_EQ(r.metrics["run"]["amp"], "bf16");
 }
+
+TEST(Trainer, GradAccumOfTwoHalfBatchesEqualsOneWholeBatch) {
+  tdml::test::TempDir whole, halves;
+  auto a = quick_options(whole.path());
+  a.epochs = 1;
+  a.augment = false;  // same samples, same pixels in both runs
+  a.optim.name = "sgd";
+  a.optim.lr = 0.05;
+  a.limit_train_batches = 3;
+  a.save = true;
+  tdml::train::run_training(a);
+  auto b = a;
+  b.out_dir = halves.path();
+  b.batch_size = 32;
+  b.grad_accum = 2;
+  b.limit_train_batches = 6;  // micro-batches
+  tdml::train::run_training(b);
+  auto sa = tdml::models::load_tensors(whole / "checkpoint.pt");
+  auto sb = tdml::models::load_tensors(halves / "checkpoint.pt");
+  ASSERT_EQ(sa.size(), sb.size());
+  for (std::size_t i = 0; i < sa.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(sa[i].second, sb[i].second, 1e-4, 1e-5)) << sa[i].first;
+  }
+  auto doc = nlohmann::json::parse(tdml::util::read_file(halves / "metrics.json"));
+  EXPECT_EQ(doc["config"]["grad_accum"], 2);
+  EXPECT_EQ(doc["epochs"][0]["train_samples"], 6 * 32);
+}

@@ -37,9 +37,9 @@ class DdpStep : public train::PlainStep {
   void start_epoch() override;
   // Collective: gathers every rank's timing and returns (same on every rank)
   // {"world_size", "epoch_time_s_per_rank", "epoch_time_s_max", "global_samples_per_s",
-  //  "compute_s_per_rank", "comm_wait_s_per_rank", "comm_s_per_rank", "buffer_broadcast_s_per_rank",
-  //  "bytes_allreduced_per_step", "buckets", "buckets_overlapped_per_step", "synced_steps",
-  //  "exposed_comm_fraction"}.
+  //  "compute_s_per_rank", "comm_wait_s_per_rank", "comm_s_per_rank",
+  //  "buffer_broadcast_s_per_rank", "bytes_allreduced_per_step", "buckets",
+  //  "buckets_overlapped_per_step", "synced_steps", "exposed_comm_fraction"}.
   nlohmann::json epoch_stats() override;
   const GradientReducer& reducer() const { return *reducer_; }
 

@@ -22,31 +22,31 @@
 namespace tdml::dist {
 
 struct ScalingBenchOptions {
-  std::string model = "tinycnn";        // a name of models::list_models()
-  std::string data = "synthetic";       // --data of the measured train runs
-  std::int64_t global_batch = 128;      // samples per optimizer step over all workers
-  std::int64_t steps = 20;              // optimizer steps per measured run and per simulation
-  std::vector<int> nprocs;              // measured process counts; empty: 1, 2, 4 .. <= cores
-  int max_projected_n = 64;             // projection for N = 1, 2, 4 .. this
-  int max_simulated_n = 8;              // simulation for N = 1, 2, 4 .. this (batch / N >= 1)
-  double bandwidth_Bps = 0;             // link bandwidth; 0: measured busbw near the grad size
-  double latency_s = -1;                // per-step latency; < 0: measured time of the smallest size
+  std::string model = "tinycnn";    // a name of models::list_models()
+  std::string data = "synthetic";   // --data of the measured train runs
+  std::int64_t global_batch = 128;  // samples per optimizer step over all workers
+  std::int64_t steps = 20;          // optimizer steps per measured run and per simulation
+  std::vector<int> nprocs;          // measured process counts; empty: 1, 2, 4 .. <= cores
+  int max_projected_n = 64;         // projection for N = 1, 2, 4 .. this
+  int max_simulated_n = 8;          // simulation for N = 1, 2, 4 .. this (batch / N >= 1)
+  double bandwidth_Bps = 0;         // link bandwidth; 0: measured busbw near the grad size
+  double latency_s = -1;            // per-step latency; < 0: measured time of the smallest size
   std::string allreduce_sizes = "default";  // parse_bench_sizes(); "none": skip (needs both above)
-  std::string backend = "auto";         // --backend of the measured runs
-  int timeout_s = 300;                  // --timeout of the child jobs
-  std::string out_dir;                  // runs/n<k>/ and allreduce/ go here (required)
+  std::string backend = "auto";             // --backend of the measured runs
+  int timeout_s = 300;                      // --timeout of the child jobs
+  std::string out_dir;                      // runs/n<k>/ and allreduce/ go here (required)
 };
 
 struct MeasuredPoint {
   int nproc = 1;
   std::int64_t per_rank_batch = 0;
-  double epoch_s = 0;              // `steps` steps, slowest rank
-  double step_s = 0;               // epoch_s / steps
-  double samples_per_s = 0;        // global samples / epoch_s
-  double speedup = 1;              // vs the smallest nproc measured, scaled to 1 process
-  double efficiency = 1;           // speedup / nproc
-  double comm_s_per_step = 0;      // all-reduce in flight (mean over ranks)
-  double comm_wait_s_per_step = 0; // of it, exposed (not hidden behind backward)
+  double epoch_s = 0;               // `steps` steps, slowest rank
+  double step_s = 0;                // epoch_s / steps
+  double samples_per_s = 0;         // global samples / epoch_s
+  double speedup = 1;               // vs the smallest nproc measured, scaled to 1 process
+  double efficiency = 1;            // speedup / nproc
+  double comm_s_per_step = 0;       // all-reduce in flight (mean over ranks)
+  double comm_wait_s_per_step = 0;  // of it, exposed (not hidden behind backward)
   double exposed_comm_fraction = 0;
   int threads_per_rank = 0;
   std::string backend;
@@ -66,8 +66,8 @@ struct SimulatedPoint {
 struct ScalingBenchResult {
   ScalingBenchOptions options;
   double grad_bytes = 0;
-  ScalingModel link;                 // compute_s, grad_bytes, bandwidth, latency used
-  std::string link_source;           // "measured", "given" or "mixed" (one of each)
+  ScalingModel link;                    // compute_s, grad_bytes, bandwidth, latency used
+  std::string link_source;              // "measured", "given" or "mixed" (one of each)
   std::int64_t link_message_bytes = 0;  // the allreduce size the bandwidth was read at
   std::vector<MeasuredPoint> measured;
   std::vector<ScalingPoint> projected;
