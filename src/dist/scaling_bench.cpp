@@ -86,7 +86,8 @@ std::vector<AllreduceSample> measure_allreduce(const ScalingBenchOptions& o) {
   launch_workers(lo, {"tdml", "bench", "allreduce", "--sizes", o.allreduce_sizes, "--backend",
                       o.backend, "--timeout", std::to_string(o.timeout_s), "--out", dir, "-q"});
   std::vector<AllreduceSample> out;
-  for (const auto& r : read_json(dir + "/metrics.json").at("results")) {
+  const auto doc = read_json(dir + "/metrics.json");
+  for (const auto& r : doc.at("results")) {
     AllreduceSample s;
     s.bytes = r.at("bytes").get<std::int64_t>();
     s.iters = r.at("iters").get<int>();

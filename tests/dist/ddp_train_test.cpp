@@ -106,7 +106,6 @@ TEST(DdpTrain, ResumeContinuesAsIfUninterrupted) {
   ASSERT_EQ(b.exit_code, 0) << b.output;
   auto c = run_tdml(train_args(resumed.path()) + ddp + " --epochs 2 --resume");
   ASSERT_EQ(c.exit_code, 0) << c.output;
-  EXPECT_NE(c.output.find("resumed from"), std::string::npos) << c.output;
   EXPECT_LT(max_weight_diff(straight / "checkpoint.pt", resumed / "checkpoint.pt"), 2e-5);
   auto m = read_json(resumed / "metrics.json");
   ASSERT_EQ(m["epochs"].size(), 2u);

@@ -12,11 +12,13 @@ namespace tdml::dist {
 namespace {
 
 TEST(BenchScaling, WritesMeasuredProjectedSimulatedAndAllreduce) {
-  test::TempDir out;
-  auto r = test::run_tdml(
-      "bench scaling --model tinycnn --global-batch 8 --steps 2 --nprocs 1,2 --max-n 8 "
-      "--max-simulated 2 --allreduce-sizes 1K,64K --timeout 60 -q --out " +
-      out.path());
+  test::TempDir out, data;
+  auto d = test::run_tdml("data synth --train 64 --test 16 --out " + data.path());
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  auto r = test::run_tdml("bench scaling --data " + data.path() +
+                          " --model tinycnn --global-batch 8 --steps 2 --nprocs 1,2 --max-n 8 "
+                          "--max-simulated 2 --allreduce-sizes 1K,64K --timeout 60 -q --out " +
+                          out.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::ifstream f(out / "metrics.json");
   ASSERT_TRUE(f) << r.output;

@@ -115,6 +115,8 @@ TEST(Trainer, GradAccumOfTwoHalfBatchesEqualsOneWholeBatch) {
   a.optim.name = "sgd";
   a.optim.lr = 0.05;
   a.limit_train_batches = 3;
+  a.limit_test_batches = 1;
+  a.eval_batch_size = 64;
   a.save = true;
   tdml::train::run_training(a);
   auto b = a;
