@@ -15,7 +15,17 @@ void add_dist_options(cxxopts::Options& opts) {
   add("backend", "auto, gloo or nccl", cxxopts::value<std::string>()->default_value("auto"));
   add("dist-timeout", "Rendezvous/collective timeout in seconds",
       cxxopts::value<int>()->default_value("300"));
+  add("timeout", "Same as --dist-timeout (torchrun-style name)", cxxopts::value<int>());
 }
+
+namespace {
+
+std::chrono::seconds timeout_from(const cxxopts::ParseResult& r) {
+  return std::chrono::seconds(r.count("timeout") ? r["timeout"].as<int>()
+                                                 : r["dist-timeout"].as<int>());
+}
+
+}  // namespace
 
 dist::LaunchOptions launch_options_from(const cxxopts::ParseResult& r) {
   dist::LaunchOptions o;
@@ -24,7 +34,7 @@ dist::LaunchOptions launch_options_from(const cxxopts::ParseResult& r) {
   o.node_rank = r["node-rank"].as<int>();
   o.master_addr = r["master-addr"].as<std::string>();
   o.master_port = r["master-port"].as<int>();
-  o.timeout = std::chrono::seconds(r["dist-timeout"].as<int>());
+  o.timeout = timeout_from(r);
   return o;
 }
 
@@ -35,7 +45,7 @@ dist::DistOptions dist_options_from(const cxxopts::ParseResult& r) {
   o.node_rank = r["node-rank"].as<int>();
   o.master_addr = r["master-addr"].as<std::string>();
   o.master_port = r["master-port"].as<int>();
-  o.timeout = std::chrono::seconds(r["dist-timeout"].as<int>());
+  o.timeout = timeout_from(r);
   return dist::dist_options_from_env(o);
 }
 

@@ -15,6 +15,7 @@ void add_train_options(cxxopts::Options& opts) {
   opts.add_options("Optimisation")
       ("epochs", "Epochs", cxxopts::value<int>()->default_value(s(d.epochs)))
       ("batch-size", "Batch size (per rank)", cxxopts::value<std::int64_t>()->default_value(s(d.batch_size)))
+      ("grad-accum", "Micro-batches per optimizer step (gradient accumulation)", cxxopts::value<int>()->default_value("1"))
       ("optimizer", "sgd | adamw", cxxopts::value<std::string>()->default_value(d.optim.name))
       ("lr", "Peak learning rate", cxxopts::value<double>()->default_value("0.1"))
       ("momentum", "SGD momentum", cxxopts::value<double>()->default_value("0.9"))
@@ -52,6 +53,7 @@ train::TrainOptions train_options_from(const cxxopts::ParseResult& r) {
   o.limit_test_batches = r["limit-test-batches"].as<std::int64_t>();
   o.epochs = r["epochs"].as<int>();
   o.batch_size = r["batch-size"].as<std::int64_t>();
+  o.grad_accum = r["grad-accum"].as<int>();
   o.optim.name = r["optimizer"].as<std::string>();
   o.optim.lr = r["lr"].as<double>();
   o.optim.momentum = r["momentum"].as<double>();

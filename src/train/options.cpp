@@ -9,6 +9,7 @@ nlohmann::json to_json(const TrainOptions& o) {
       {"model", o.model},
       {"epochs", o.epochs},
       {"batch_size", o.batch_size},
+      {"grad_accum", o.grad_accum},
       {"optimizer",
        {{"name", o.optim.name},
         {"lr", o.optim.lr},
@@ -40,6 +41,7 @@ void validate(const TrainOptions& o) {
   auto bad = [](const std::string& what) { throw UsageError(what); };
   if (o.epochs < 1) bad("--epochs must be >= 1");
   if (o.batch_size < 1) bad("--batch-size must be >= 1");
+  if (o.grad_accum < 1) bad("--grad-accum must be >= 1");
   if (!(o.optim.lr > 0)) bad("--lr must be > 0");
   if (o.optim.name != "sgd" && o.optim.name != "adamw") {
     bad("--optimizer " + o.optim.name + ": expected sgd or adamw");

@@ -31,7 +31,7 @@ void EpochTotals::add(const torch::Tensor& logits, const torch::Tensor& labels,
 }
 
 void PlainStep::step(const data::Batch& batch, EpochTotals& totals) {
-  s_.optimizer.zero_grad();
+  if (micro_index() == 0) s_.optimizer.zero_grad();
   before_forward();
   torch::Tensor logits, loss;
   {
@@ -39,9 +39,11 @@ void PlainStep::step(const data::Batch& batch, EpochTotals& totals) {
     logits = s_.model.forward(batch.images);
     loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch.labels);
   }
-  s_.scaler.scale(loss).backward();
+  auto scaled = s_.scaler.scale(loss);
+  if (micro_count() > 1) scaled = scaled / static_cast<double>(micro_count());
+  scaled.backward();
   after_backward();
-  s_.scaler.step(s_.optimizer);
+  if (last_micro_step()) s_.scaler.step(s_.optimizer);
   totals.add(logits, batch.labels, loss);
 }
 
@@ -115,6 +117,10 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
 
   StepSetup setup{*model, *optimizer, device, amp, scaler};
   auto strategy = ctx.make_strategy ? ctx.make_strategy(setup) : std::make_unique<PlainStep>(setup);
+  if (opts.grad_accum > 1 && !strategy->supports_grad_accum()) {
+    throw UsageError("--grad-accum " + std::to_string(opts.grad_accum) +
+                     " is not supported by this training mode");
+  }
 
   // Metrics document (rank 0 writes it); resume continues the previous one.
   int first_epoch = 1;
@@ -175,7 +181,10 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
                opts.model, models::parameter_count(*model), device.str(), opts.epochs,
                opts.batch_size, ctx.world, amp_name(amp));
 
-  const std::int64_t steps_per_epoch = loader.num_batches();
+  // Optimizer steps: K micro-batches each; a shorter last group at the end of an epoch.
+  const std::int64_t batches_per_epoch = loader.num_batches();
+  const std::int64_t accum = opts.grad_accum;
+  const std::int64_t steps_per_epoch = (batches_per_epoch + accum - 1) / accum;
   const std::int64_t total_steps = steps_per_epoch * opts.epochs;
   RunResult result;
   try {
@@ -186,14 +195,20 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
       loader.start_epoch(epoch);
       EpochTotals totals;
       util::Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(opts.epochs),
-                              steps_per_epoch, "img");
+                              batches_per_epoch, "img");
       util::Stopwatch clock;
       double lr = 0;
-      while (auto batch = loader.next()) {
-        lr = lr_at(opts.schedule, opts.optim.lr, global_step, total_steps, steps_per_epoch);
-        set_lr(*optimizer, lr);
+      for (std::int64_t b = 0; auto batch = loader.next(); ++b) {
+        const std::int64_t group = b / accum * accum;
+        const int index = static_cast<int>(b - group);
+        const int count = static_cast<int>(std::min(accum, batches_per_epoch - group));
+        if (index == 0) {
+          lr = lr_at(opts.schedule, opts.optim.lr, global_step, total_steps, steps_per_epoch);
+          set_lr(*optimizer, lr);
+        }
+        strategy->set_micro_step(index, count);
         strategy->step(*batch, totals);
-        ++global_step;
+        if (index + 1 == count) ++global_step;
         progress.tick(1, batch->labels.size(0) * lo.world);
       }
       util::synchronize(device);

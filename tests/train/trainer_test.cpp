@@ -139,3 +139,32 @@ TEST(Trainer, LedgerHasABlockPerEpochAndNamesTheCheckpoint) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_EQ(r.output.rfind("ledger BROKEN at block 0", 0), 0u) << r.output;
 }
+
+TEST(Trainer, GradAccumOfTwoHalfBatchesEqualsOneWholeBatch) {
+  tdml::test::TempDir whole, halves;
+  auto a = quick_options(whole.path());
+  a.epochs = 1;
+  a.augment = false;  // same samples, same pixels in both runs
+  a.optim.name = "sgd";
+  a.optim.lr = 0.05;
+  a.limit_train_batches = 3;
+  a.limit_test_batches = 1;
+  a.eval_batch_size = 64;
+  a.save = true;
+  tdml::train::run_training(a);
+  auto b = a;
+  b.out_dir = halves.path();
+  b.batch_size = 32;
+  b.grad_accum = 2;
+  b.limit_train_batches = 6;  // micro-batches
+  tdml::train::run_training(b);
+  auto sa = tdml::models::load_tensors(whole / "checkpoint.pt");
+  auto sb = tdml::models::load_tensors(halves / "checkpoint.pt");
+  ASSERT_EQ(sa.size(), sb.size());
+  for (std::size_t i = 0; i < sa.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(sa[i].second, sb[i].second, 1e-4, 1e-5)) << sa[i].first;
+  }
+  auto doc = nlohmann::json::parse(tdml::util::read_file(halves / "metrics.json"));
+  EXPECT_EQ(doc["config"]["grad_accum"], 2);
+  EXPECT_EQ(doc["epochs"][0]["train_samples"], 6 * 32);
+}

@@ -32,7 +32,10 @@ struct ScheduleOptions {
 struct TrainOptions {
   std::string model = "smallcifarcnn";  // see tdml::models::list_models()
   int epochs = 1;
-  std::int64_t batch_size = 128;        // per process (per rank in ddp)
+  std::int64_t batch_size = 128;        // per process (per rank in ddp), per micro-batch
+  // Micro-batches per optimizer step: gradients of K batches are accumulated (loss / K) before
+  // one step (ddp: no all-reduce on the first K-1, as PyTorch's no_sync()).
+  int grad_accum = 1;
   OptimizerOptions optim;
   ScheduleOptions schedule;
   bool augment = true;                  // random crop 32 (padding 4) + horizontal flip

@@ -41,7 +41,8 @@ struct StepSetup {
 class StepStrategy {
  public:
   virtual ~StepStrategy() = default;
-  // One optimizer step on `batch`; adds the batch's loss/accuracy to `totals`.
+  // One optimizer step on `batch` (with gradient accumulation: micro-batch micro_index() of
+  // micro_count(), the step taken on the last); adds the batch's loss/accuracy to `totals`.
   virtual void step(const data::Batch& batch, EpochTotals& totals) = 0;
   // Called at the start of each epoch.
   virtual void start_epoch() {}
@@ -49,18 +50,36 @@ class StepStrategy {
   // weights so each rank evaluates the whole model).
   virtual void end_epoch() {}
   // Extra per-epoch metrics of this strategy (communication time, bubble ...), or null.
+  // Called on every rank at the same point (strategies may communicate here).
   virtual nlohmann::json epoch_stats() { return nullptr; }
   // Facts fixed for the run, merged into metrics.json's top level (pipeline: {"pipeline": ...}),
   // or null.
   virtual nlohmann::json document_extras() { return nullptr; }
+  // Whether step() honours micro_index()/micro_count() (--grad-accum > 1).
+  virtual bool supports_grad_accum() const { return false; }
+  // Set by the trainer before each step(): this batch is micro-batch `index` of `count`.
+  void set_micro_step(int index, int count) {
+    micro_index_ = index;
+    micro_count_ = count;
+  }
+  int micro_index() const { return micro_index_; }
+  int micro_count() const { return micro_count_; }
+  bool last_micro_step() const { return micro_index_ + 1 == micro_count_; }
+
+ private:
+  int micro_index_ = 0;
+  int micro_count_ = 1;
 };
 
 // Forward, cross-entropy, backward (loss-scaled for fp16), optimizer step. Subclasses hook in
-// around forward and after backward (ddp: buffer broadcast, gradient all-reduce).
+// around forward and after backward (ddp: buffer broadcast, gradient all-reduce). With
+// gradient accumulation the gradients are zeroed on the first micro-batch, each backward uses
+// loss / micro_count(), and the optimizer steps after the last.
 class PlainStep : public StepStrategy {
  public:
   explicit PlainStep(StepSetup s) : s_(s) {}
   void step(const data::Batch& batch, EpochTotals& totals) override;
+  bool supports_grad_accum() const override { return true; }
 
  protected:
   virtual void before_forward() {}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of 2-process data-parallel training on this machine (Gloo, CPU), in one
+# run, per model (TinyCNN, SmallCifarCNN by default):
+#   tdml ddp     tdml train --mode ddp --nproc 2 (threads = cores / 2 a rank), B a rank, L batches
+#   PyTorch ddp  ddp_ref.py: PyTorch Python DDP, gloo, 1 thread a rank, the same B and L
+#   tdml single  one tdml process, all cores, the same global work (2L batches of B)
+# Augmentation on in all three (the study's recipe). Times are the slowest rank's loop over the
+# batches. With --resnet50-steps N it also runs ResNet50 ddp for N steps and reports the
+# exposed (not hidden behind backward) share of the all-reduce time per step.
+# Prints a table and writes OUT/summary.json.
+# Usage: scripts/bench/ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B]
+#          [--models tinycnn,smallcifarcnn] [--resnet50-steps N] [--resnet50-batch B] [--out DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+usage="usage: ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B] [--models a,b] [--resnet50-steps N] [--resnet50-batch B] [--out DIR]"
+data=${1:?$usage}
+shift
+batches=20 bs=128 models=tinycnn,smallcifarcnn r50_steps=0 r50_bs=32 out=runs/bench-ddp
+while (($#)); do
+  case $1 in
+    --batches) batches=$2; shift 2 ;;
+    --batch-size) bs=$2; shift 2 ;;
+    --models) models=$2; shift 2 ;;
+    --resnet50-steps) r50_steps=$2; shift 2 ;;
+    --resnet50-batch) r50_bs=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "unknown option $1; $usage" >&2; exit 2 ;;
+  esac
+done
+tdml=${TDML:-$root/build/tdml}
+py=/usr/bin/python3
+"$py" -c 'import torch, torchvision' 2>/dev/null || {
+  echo "needs Debian's python3-torch and python3-torchvision (scripts/install-deps.sh --python)" >&2; exit 1; }
+# The Python reference reads the binary files themselves.
+bins=$data
+[[ -f $bins/data_batch_1.bin ]] || bins=$data/cifar-10-batches-bin
+[[ -f $bins/data_batch_1.bin ]] || { echo "no data_batch_1.bin in $data" >&2; exit 1; }
+mkdir -p "$out"
+common=(--data "$data" --epochs 1 --limit-test-batches 1 -q)
+for m in ${models//,/ }; do
+  echo "== $m: tdml ddp, 2 processes" >&2
+  "$tdml" train --mode ddp --nproc 2 --model "$m" --batch-size "$bs" \
+    --limit-train-batches "$batches" "${common[@]}" --out "$out/tdml-ddp-$m"
+  echo "== $m: PyTorch Python DDP, 2 processes, 1 thread each" >&2
+  "$py" "$here/ddp_ref.py" --data "$bins" --model "$m" --nproc 2 --batch-size "$bs" \
+    --batches "$batches" > "$out/pytorch-ddp-$m.json"
+  echo "== $m: tdml, 1 process, all cores, same global work" >&2
+  "$tdml" train --mode single --model "$m" --batch-size "$bs" \
+    --limit-train-batches $((2 * batches)) "${common[@]}" --out "$out/tdml-single-$m"
+done
+if ((r50_steps > 0)); then
+  echo "== resnet50: tdml ddp, 2 processes, $r50_steps steps of $r50_bs a rank" >&2
+  "$tdml" train --mode ddp --nproc 2 --model resnet50 --batch-size "$r50_bs" \
+    --limit-train-batches "$r50_steps" "${common[@]}" --out "$out/tdml-ddp-resnet50"
+fi
+"$py" - "$out" "$models" "$r50_steps" <<'PY'
+import json, sys
+out, models, r50 = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
+load = lambda p: json.load(open(p))
+rows = {}
+print(f"{'model':15}{'tdml ddp s':>12}{'PyTorch s':>12}{'PT/tdml':>9}{'tdml 1p s':>11}{'1p/ddp':>8}")
+for m in models:
+    d = load(f"{out}/tdml-ddp-{m}/metrics.json")["epochs"][0]
+    st = d["strategy"]
+    p = load(f"{out}/pytorch-ddp-{m}.json")
+    s = load(f"{out}/tdml-single-{m}/metrics.json")["epochs"][0]
+    r = {"tdml_ddp_s": st["epoch_time_s_max"], "tdml_ddp_per_rank_s": st["epoch_time_s_per_rank"],
+         "tdml_ddp_samples_per_s": st["global_samples_per_s"],
+         "tdml_ddp_comm_wait_s_per_step": st["comm_wait_s_per_step"],
+         "tdml_ddp_comm_s_per_step": st["comm_s_per_step"],
+         "pytorch_ddp_s": p["epoch_s"], "pytorch_ddp_per_rank_s": p["per_rank_s"],
+         "tdml_single_s": s["epoch_time_s"]}
+    r["ratio_pytorch_over_tdml"] = r["pytorch_ddp_s"] / r["tdml_ddp_s"]
+    r["ratio_single_over_ddp"] = r["tdml_single_s"] / r["tdml_ddp_s"]
+    rows[m] = r
+    print(f"{m:15}{r['tdml_ddp_s']:12.2f}{r['pytorch_ddp_s']:12.2f}{r['ratio_pytorch_over_tdml']:9.2f}"
+          f"{r['tdml_single_s']:11.2f}{r['ratio_single_over_ddp']:8.2f}")
+summary = {"models": rows}
+if r50:
+    st = load(f"{out}/tdml-ddp-resnet50/metrics.json")["epochs"][0]["strategy"]
+    summary["resnet50"] = {k: st[k] for k in ("comm_s_per_step", "comm_wait_s_per_step",
+                                               "exposed_comm_fraction", "bytes_allreduced_per_step",
+                                               "buckets", "buckets_overlapped_per_step")}
+    x = summary["resnet50"]
+    print(f"resnet50: all-reduce {x['comm_s_per_step']*1e3:.0f} ms/step, exposed "
+          f"{x['comm_wait_s_per_step']*1e3:.0f} ms/step = {100*x['exposed_comm_fraction']:.0f}% "
+          f"of it ({x['bytes_allreduced_per_step']/2**20:.1f} MiB, {x['buckets']} buckets)")
+json.dump(summary, open(f"{out}/summary.json", "w"), indent=2)
+PY

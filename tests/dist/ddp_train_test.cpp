@@ -1,0 +1,162 @@
+// `tdml train --mode ddp` end to end through the CLI: real worker processes over Gloo.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+#include "tdml/dist/launcher.h"
+#include "tdml/models/state_dict.h"
+
+namespace tdml::dist {
+namespace {
+
+using test::run_tdml;
+
+// A tiny learnable CIFAR-shaped set on disk (128 train, 32 test records), made once.
+const std::string& synth_dir() {
+  static test::TempDir dir;
+  static const bool made = [] {
+    auto r = run_tdml("data synth --train 128 --test 32 --seed 7 --out " + dir.path());
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return true;
+  }();
+  (void)made;
+  return dir.path();
+}
+
+// Common flags: TinyCNN (no BatchNorm), no augmentation, plain SGD with momentum.
+std::string train_args(const std::string& out) {
+  return "train --model tinycnn --data " + synth_dir() +
+         " --augment=false --lr 0.05 --seed 3 --limit-test-batches 1 --save -q --out " + out;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream f(path);
+  EXPECT_TRUE(f) << path;
+  return nlohmann::json::parse(f);
+}
+
+// Largest absolute difference between two checkpoints' tensors (same keys, same order).
+double max_weight_diff(const std::string& a, const std::string& b) {
+  auto x = models::load_tensors(a);
+  auto y = models::load_tensors(b);
+  EXPECT_EQ(x.size(), y.size());
+  double m = 0;
+  for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    EXPECT_EQ(x[i].first, y[i].first);
+    auto d = x[i].second.to(torch::kDouble) - y[i].second.to(torch::kDouble);
+    m = std::max(m, d.abs().max().item<double>());
+  }
+  return m;
+}
+
+TEST(DdpTrain, TwoRanksOfBatchBEqualOneProcessOfBatch2B) {
+  test::TempDir single, ddp, accum;
+  auto s = run_tdml(train_args(single.path()) +
+                    " --mode single --batch-size 32 --limit-train-batches 3");
+  ASSERT_EQ(s.exit_code, 0) << s.output;
+  auto d = run_tdml(train_args(ddp.path()) +
+                    " --mode ddp --nproc 2 --batch-size 16 --limit-train-batches 3");
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  // Gradient accumulation: 2 ranks x 2 micro-batches of 8, no all-reduce on the first.
+  auto a = run_tdml(train_args(accum.path()) +
+                    " --mode ddp --nproc 2 --batch-size 8 --grad-accum 2 --limit-train-batches 6");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+
+  // The weights moved (3 steps at lr 0.05), and moved the same way.
+  auto init = run_tdml(train_args(single.path() + "/init") +
+                       " --batch-size 32 --limit-train-batches 1 --lr 1e-12");
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  EXPECT_GT(max_weight_diff(single / "checkpoint.pt", single / "init/checkpoint.pt"), 1e-3);
+  EXPECT_LT(max_weight_diff(single / "checkpoint.pt", ddp / "checkpoint.pt"), 2e-5);
+  EXPECT_LT(max_weight_diff(single / "checkpoint.pt", accum / "checkpoint.pt"), 2e-5);
+
+  // metrics.json of the ddp run: world, backend and the communication figures.
+  auto m = read_json(ddp / "metrics.json");
+  EXPECT_EQ(m["status"], "completed");
+  EXPECT_EQ(m["run"]["mode"], "ddp");
+  EXPECT_EQ(m["run"]["world_size"], 2);
+  EXPECT_EQ(m["run"]["backend"], "gloo");
+  EXPECT_EQ(m["run"]["global_batch_size"], 32);
+  const auto& e = m["epochs"][0];
+  EXPECT_EQ(e["train_samples"], 96);  // 3 steps x 2 ranks x 16
+  const auto& st = e["strategy"];
+  ASSERT_EQ(st["epoch_time_s_per_rank"].size(), 2u);
+  EXPECT_GE(st["epoch_time_s_max"].get<double>(), st["epoch_time_s_per_rank"][1].get<double>());
+  EXPECT_GT(st["global_samples_per_s"].get<double>(), 0.0);
+  EXPECT_EQ(st["synced_steps"], 3);
+  // Every float parameter is all-reduced once per step.
+  EXPECT_EQ(st["bytes_allreduced_per_step"].get<double>(),
+            m["model"]["parameter_bytes"].get<double>());
+  ASSERT_EQ(st["comm_wait_s_per_rank"].size(), 2u);
+  // With accumulation only every second micro-batch communicates.
+  EXPECT_EQ(read_json(accum / "metrics.json")["epochs"][0]["strategy"]["synced_steps"], 3);
+}
+
+TEST(DdpTrain, ResumeContinuesAsIfUninterrupted) {
+  test::TempDir straight, resumed;
+  const std::string ddp = " --mode ddp --nproc 2 --batch-size 16 --limit-train-batches 2";
+  auto a = run_tdml(train_args(straight.path()) + ddp + " --epochs 2");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  auto b = run_tdml(train_args(resumed.path()) + ddp + " --epochs 1");
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  auto c = run_tdml(train_args(resumed.path()) + ddp + " --epochs 2 --resume");
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_LT(max_weight_diff(straight / "checkpoint.pt", resumed / "checkpoint.pt"), 2e-5);
+  auto m = read_json(resumed / "metrics.json");
+  ASSERT_EQ(m["epochs"].size(), 2u);
+  EXPECT_EQ(m["epochs"][1]["epoch"], 2);
+}
+
+TEST(DdpTrain, KilledRankMakesTheOtherExitNamingIt) {
+  ::setenv("TDML_TEST_DIE_RANK", "1", 1);
+  ::setenv("TDML_TEST_DIE_AFTER_STEPS", "2", 1);
+  test::TempDir out;
+  auto r = run_tdml(train_args(out.path()) + " --mode ddp --nproc 2 --batch-size 16 --timeout 20");
+  ::unsetenv("TDML_TEST_DIE_RANK");
+  ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 1 (pid"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("killed by signal 9"), std::string::npos) << r.output;
+  // Rank 0 failed on its own, naming the lost peer, and said so in metrics.json.
+  EXPECT_NE(r.output.find("lost connection to rank 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("then rank 0 exited with status 1"), std::string::npos) << r.output;
+  EXPECT_EQ(read_json(out / "metrics.json")["status"], "failed");
+}
+
+TEST(DdpTrain, RanksStartedWithTheTorchrunEnvironmentTrainTogether) {
+  test::TempDir out;
+  const int port = pick_free_port();
+  std::string cmd;
+  for (int rank : {1, 0}) {
+    cmd += "RANK=" + std::to_string(rank) + " LOCAL_RANK=" + std::to_string(rank) +
+           " WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+           std::to_string(port) + " '" + test::tdml_binary() + "' " + train_args(out.path()) +
+           " --mode ddp --batch-size 16 --limit-train-batches 2 --timeout 20 > " + out.path() +
+           "/rank" + std::to_string(rank) + ".log 2>&1" + (rank ? " & " : "; ");
+  }
+  cmd += "s=$?; wait $!; exit $(( s + $? ))";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << std::ifstream(out / "rank1.log").rdbuf();
+  auto m = read_json(out / "metrics.json");
+  EXPECT_EQ(m["status"], "completed");
+  EXPECT_EQ(m["run"]["world_size"], 2);
+  EXPECT_EQ(m["epochs"][0]["train_samples"], 64);
+}
+
+TEST(DdpTrain, NprocInSingleModeAndBadGradAccumAreUsageErrors) {
+  auto a = run_tdml("train --mode single --nproc 2 --data synthetic");
+  EXPECT_EQ(a.exit_code, 2) << a.output;
+  EXPECT_NE(a.output.find("--mode ddp"), std::string::npos) << a.output;
+  auto b = run_tdml("train --mode ddp --nproc 2 --grad-accum 0 --data synthetic");
+  EXPECT_EQ(b.exit_code, 2) << b.output;
+  EXPECT_NE(b.output.find("--grad-accum must be >= 1"), std::string::npos) << b.output;
+}
+
+}  // namespace
+}  // namespace tdml::dist
