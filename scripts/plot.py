@@ -221,7 +221,81 @@ def plot_train(doc, run_dir, out):
         fig.suptitle(f"First {n} test images: {right}/{n} right (green right, red wrong)")
         figs.append((save(fig, out, "samples.png"),
                      "Test images with predicted and true labels (green right, red wrong)"))
+    strat = [e.get("strategy") or {} for e in eps]
+    if eps and strat[-1].get("kind") == "pipeline":
+        figs += plot_pipeline_epochs(doc, eps, strat, tag, out)
+    if eps and "comm_s_per_rank" in strat[-1]:
+        figs += plot_ddp_epochs(eps, strat, tag, out)
     return figs
+
+
+def plot_pipeline_epochs(doc, eps, strat, tag, out):
+    """Pipeline runs: bubble theoretical vs measured per epoch, idle and memory per stage."""
+    figs = []
+    x = [e["epoch"] for e in eps]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(x, [100 * s.get("theoretical_bubble", 0) for s in strat], "k--o",
+            label="theoretical (S-1)/(M+S-1)")
+    meas = [s.get("measured_bubble") for s in strat]
+    if any(m is not None for m in meas):
+        ax.plot(x, [100 * m if m is not None else np.nan for m in meas], "s-",
+                label="measured (mean stage idle)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("bubble (% of step time)")
+    ax.set_xticks(x)
+    p = doc.get("pipeline", {})
+    ax.set_title(f"Pipeline bubble ({tag}, S={p.get('stages', '?')}, "
+                 f"M={p.get('micro_batches', '?')}, {p.get('schedule', '?')})")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    figs.append((save(fig, out, "pipeline_bubble.png"), "Bubble: theoretical vs measured"))
+
+    stages = strat[-1].get("stages", [])
+    if stages:
+        idx = [st["stage"] for st in stages]
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+        a1.bar(idx, [st.get("busy_s", 0) for st in stages], label="busy (forward + backward)")
+        a1.bar(idx, [st.get("idle_s", 0) for st in stages],
+               bottom=[st.get("busy_s", 0) for st in stages], label="idle (waiting)")
+        a1.set_xlabel("stage")
+        a1.set_ylabel("time in the last epoch (s)")
+        a1.set_xticks(idx)
+        a1.set_title("Busy and idle time per stage")
+        a1.legend(fontsize=8)
+        a2.bar(idx, [st.get("peak_activation_bytes", 0) / MIB for st in stages], color="tab:purple")
+        a2.set_xlabel("stage")
+        a2.set_ylabel("peak boundary activations (MiB)")
+        a2.set_xticks(idx)
+        a2.set_title("Peak activation memory per stage")
+        figs.append((save(fig, out, "pipeline_stages.png"),
+                     "Per stage: busy vs idle time and peak activation memory (last epoch)"))
+    return figs
+
+
+def plot_ddp_epochs(eps, strat, tag, out):
+    """DDP runs: per-rank compute vs exposed communication, and hidden share per epoch."""
+    last = strat[-1]
+    ranks = list(range(len(last["comm_s_per_rank"])))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    comp = last.get("compute_s_per_rank", [0] * len(ranks))
+    wait = last.get("comm_wait_s_per_rank", [0] * len(ranks))
+    a1.bar(ranks, comp, label="compute (incl. data wait)")
+    a1.bar(ranks, wait, bottom=comp, label="waiting on all-reduce (exposed)")
+    a1.set_xlabel("rank")
+    a1.set_ylabel("time in the last epoch (s)")
+    a1.set_xticks(ranks)
+    a1.set_title(f"Per-rank time ({last.get('backend', '?')}, {len(ranks)} ranks)")
+    a1.legend(fontsize=8)
+    x = [e["epoch"] for e in eps]
+    a2.plot(x, [100 * s.get("exposed_comm_fraction", 0) for s in strat], "o-")
+    a2.set_ylim(0, 100)
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("exposed share of all-reduce time (%)")
+    a2.set_xticks(x)
+    a2.set_title("All-reduce time not hidden behind backward")
+    a2.grid(alpha=0.3)
+    return [(save(fig, out, "ddp_communication.png"),
+             "Per-rank compute vs exposed communication, and the exposed share per epoch")]
 
 
 # ----------------------------------------------------------------------------- bench throughput
@@ -400,6 +474,79 @@ def plot_allreduce(doc, run_dir, out):
     return figs
 
 
+# ----------------------------------------------------------------------------- scaling
+
+def plot_scaling(doc, run_dir, out):
+    """tdml bench scaling: measured, projected (ring all-reduce model), simulated, link."""
+    figs = []
+    model = doc.get("model", "?")
+    backend = doc.get("backend", "?")
+    meas = doc.get("measured", [])
+    if meas:
+        n = [m["nproc"] for m in meas]
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        bars = ax.bar([str(v) for v in n], [m["epoch_s"] for m in meas], color="tab:blue")
+        bar_labels(ax, bars, "{:.2f} s")
+        ax.set_xlabel("processes")
+        ax.set_ylabel(f"time for {doc.get('steps', '?')} steps (s)")
+        ax.set_title(f"Measured time vs processes: {model}, {backend}, "
+                     f"global batch {doc.get('global_batch', '?')}")
+        ax.grid(alpha=0.3, axis="y")
+        figs.append((save(fig, out, "scaling_measured.png"),
+                     "Measured time for the same global work vs number of processes"))
+    proj = doc.get("projected", [])
+    if proj:
+        n = [p["n"] for p in proj]
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        ax.plot(n, n, "k--", label="ideal (linear)")
+        ax.plot(n, [p["speedup"] for p in proj], "o-", label="projected (ring all-reduce model)")
+        if meas:
+            ax.plot([m["nproc"] for m in meas], [m["speedup"] for m in meas], "s-",
+                    label="measured (this machine)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_xlabel("workers N")
+        ax.set_ylabel("speedup over 1 worker (x)")
+        link = doc.get("link", {})
+        bw = link.get("bandwidth_Bps", 0) / 1e9
+        ax.set_title(f"Speedup vs N: {model} ({bw:.2f} GB/s, "
+                     f"{1e3 * link.get('latency_s', 0):.2f} ms latency)")
+        ax.legend()
+        ax.grid(alpha=0.3, which="both")
+        figs.append((save(fig, out, "scaling_speedup.png"),
+                     "Projected and measured speedup against ideal linear scaling"))
+
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        ax.plot(n, [100 * p["comm_fraction"] for p in proj], "o-", color="tab:red")
+        ax.set_xscale("log", base=2)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("workers N")
+        ax.set_ylabel("communication share of a step (%)")
+        ax.set_title(f"Projected communication fraction: {model}")
+        ax.grid(alpha=0.3, which="both")
+        figs.append((save(fig, out, "scaling_comm_fraction.png"),
+                     "Share of each step spent in the all-reduce (projection)"))
+    sim = doc.get("simulated", [])
+    if sim:
+        n = [p["n"] for p in sim]
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        base = sim[0]["samples_per_s"] / max(sim[0]["n"], 1)
+        ax.plot(n, [base * v for v in n], "k--", label="ideal")
+        ax.plot(n, [p["samples_per_s"] for p in sim], "o-", label="simulated")
+        ax.set_xlabel("virtual workers N")
+        ax.set_ylabel("throughput (images/s)")
+        ax.set_title(f"Simulated throughput vs virtual N: {model}")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        figs.append((save(fig, out, "scaling_simulated.png"),
+                     "Measured single-worker step plus projected all-reduce, per virtual N"))
+    ar = doc.get("allreduce", {})
+    if ar.get("results"):
+        figs += plot_allreduce({"results": ar["results"], "backend": backend,
+                                "world": ar.get("world", "?")}, run_dir, out)
+    return figs
+
+
 # ----------------------------------------------------------------------------- fl
 
 def _nan(v):
@@ -510,7 +657,7 @@ def plot_fl(doc, run_dir, out):
     return figs
 
 
-# Kinds of metrics.json and the function drawing each. The lead adds "scaling", "pipeline" ...
+# Kinds of metrics.json and the function drawing each (train covers single, ddp and pipeline).
 PLOTTERS = {
     "train": plot_train,
     "bench.throughput": plot_throughput,
@@ -518,6 +665,7 @@ PLOTTERS = {
     "sweep": plot_sweep,
     "bench.allreduce": plot_allreduce,
     "fl": plot_fl,
+    "bench.scaling": plot_scaling,
 }
 
 
