@@ -21,6 +21,7 @@ int run_fl(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Federated learning with attacks, robust aggregation, detection");
   auto v = [](auto x) { return cxxopts::value<decltype(x)>()->default_value(std::to_string(x)); };
   auto str = [](const std::string& x) { return cxxopts::value<std::string>()->default_value(x); };
+  // clang-format off
   opts.add_options("Clients and data")
       ("data", "CIFAR-10 DIR | synthetic | auto", str("auto"))
       ("model", "tinycnn | smallcifarcnn | resnet50", str(o.model))
@@ -69,6 +70,7 @@ int run_fl(int argc, char** argv) {
       ("eval-limit", "test images per evaluation (0 = all)", v(o.eval_limit))
       ("threads", "torch intra-op threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))
       ("out", "run directory: metrics.json, fl.log", str("runs/fl"));
+  // clang-format on
   tdml::app::add_dist_options(opts);
   cxxopts::ParseResult r;
   if (!tdml::app::parse(opts, argc, argv, r)) return 0;
@@ -85,7 +87,8 @@ int run_fl(int argc, char** argv) {
   o.dirichlet_alpha = r["alpha"].as<double>();
   o.rounds = r["rounds"].as<int>();
   const auto local = r["local"].as<std::string>();
-  if (local != "gradient" && local != "train") throw UsageError("--local must be gradient or train");
+  if (local != "gradient" && local != "train")
+    throw UsageError("--local must be gradient or train");
   o.mode = local == "train" ? "local" : "gradient";
   o.server_lr = r["server-lr"].as<double>();
   o.local_epochs = r["local-epochs"].as<int>();

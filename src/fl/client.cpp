@@ -101,16 +101,17 @@ ClientUpdate ClientPool::run(int k, const RoundContext& ctx, const ClientHooks& 
     for (std::int64_t s = 0; s < n; s += o.batch_size) {
       auto [x, y] = batch(torch::arange(s, std::min(n, s + o.batch_size), torch::kInt64));
       // Sum of per-sample losses / n: the accumulated gradient is the shard average.
-      auto loss = F::cross_entropy(forward(x), y, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+      auto loss =
+          F::cross_entropy(forward(x), y, F::CrossEntropyFuncOptions().reduction(torch::kSum));
       (loss / static_cast<double>(n)).backward();
       loss_sum += loss.item<double>() / y.size(0);
       ++batches;
     }
     honest = params_.flatten_grads();
   } else {
-    torch::optim::SGD opt(model_->parameters(), torch::optim::SGDOptions(o.client_lr)
-                                                    .momentum(o.momentum)
-                                                    .weight_decay(o.weight_decay));
+    torch::optim::SGD opt(
+        model_->parameters(),
+        torch::optim::SGDOptions(o.client_lr).momentum(o.momentum).weight_decay(o.weight_decay));
     for (int e = 0; e < o.local_epochs; ++e) {
       auto sg = at::detail::createCPUGenerator(
           derive_seed(o.seed, kSaltShuffle, ctx.round * 1000 + e, k));

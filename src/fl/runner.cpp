@@ -67,8 +67,7 @@ class UpdateSource {
  public:
   virtual ~UpdateSource() = default;
   // Calls `got` with each client's update, in client order.
-  virtual void collect(const RoundContext& ctx,
-                       const std::function<void(ClientUpdate)>& got) = 0;
+  virtual void collect(const RoundContext& ctx, const std::function<void(ClientUpdate)>& got) = 0;
 };
 
 class InProcessSource : public UpdateSource {
@@ -89,9 +88,9 @@ class InProcessSource : public UpdateSource {
 constexpr int kTagsPerClient = 3;
 
 void send_update(dist::Comm& comm, const ClientUpdate& u) {
-  auto head = torch::tensor({static_cast<double>(u.samples), u.loss,
-                             static_cast<double>(u.attestation.size())},
-                            torch::kFloat64);
+  auto head = torch::tensor(
+      {static_cast<double>(u.samples), u.loss, static_cast<double>(u.attestation.size())},
+      torch::kFloat64);
   comm.send(head, 0, kTagsPerClient * u.client);
   auto body = torch::cat({u.update.to(torch::kFloat32).cpu(), u.buffers.to(torch::kFloat32).cpu()});
   comm.send(body, 0, kTagsPerClient * u.client + 1);
@@ -232,18 +231,19 @@ nlohmann::json RoundRecord::to_json() const {
   };
   nlohmann::json refused = nlohmann::json::array();
   for (const auto& c : clients) {
-    nlohmann::json j = {{"id", c.id},
-                        {"attack", c.attack},
-                        {"malicious", c.attack != "none"},
-                        {"samples", c.samples},
-                        {"loss", c.loss},
-                        {"mean", c.mean},
-                        {"std", c.std},
-                        {"norm", c.norm},
-                        {"refused", c.refused.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.refused)},
-                        {"rejected", in(a.rejected, c.id)},
-                        {"clipped", in(a.clipped, c.id)},
-                        {"flagged", in(a.flagged, c.id)}};
+    nlohmann::json j = {
+        {"id", c.id},
+        {"attack", c.attack},
+        {"malicious", c.attack != "none"},
+        {"samples", c.samples},
+        {"loss", c.loss},
+        {"mean", c.mean},
+        {"std", c.std},
+        {"norm", c.norm},
+        {"refused", c.refused.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.refused)},
+        {"rejected", in(a.rejected, c.id)},
+        {"clipped", in(a.clipped, c.id)},
+        {"flagged", in(a.flagged, c.id)}};
     if (!c.refused.empty()) refused.push_back(c.id);
     if (auto it = score_of.find(c.id); it != score_of.end()) {
       j["distance"] = it->second->distance;
@@ -336,8 +336,9 @@ RunResult run_server(ClientPool& pool, UpdateSource& source, const data::Dataset
                               o.clients, "img");
       source.collect(ctx, [&](ClientUpdate u) {
         const auto st = update_stats(u.update);
-        ClientRecord cr{u.client, plan.of(u.client).to_string(), u.samples, u.loss,
-                        st.mean,  st.std,                        st.norm,   ""};
+        ClientRecord cr{
+            u.client, plan.of(u.client).to_string(), u.samples, u.loss, st.mean, st.std, st.norm,
+            ""};
         if (hooks.admit) cr.refused = hooks.admit(ctx, u);
         if (cr.refused.empty()) {
           admitted.push_back(u.update.to(o.device));
@@ -354,7 +355,8 @@ RunResult run_server(ClientPool& pool, UpdateSource& source, const data::Dataset
       });
       progress.finish();
       rec.client_seconds = client_watch.seconds();
-      if (admitted.empty()) throw Error("fl round " + std::to_string(round) + ": every update refused");
+      if (admitted.empty())
+        throw Error("fl round " + std::to_string(round) + ": every update refused");
 
       // 4-5. Robust aggregation, the server step, the buffers' median.
       util::Stopwatch server_watch;
@@ -434,7 +436,8 @@ RunResult run_federated(const data::Dataset& train, const data::Dataset& test,
     InProcessSource source(pool, hooks.client);
     return run_server(pool, source, test, o, data_description, hooks.server, 1);
   }
-  if (comm->world() < 2) throw UsageError("fl: --nproc needs at least 2 processes (server + clients)");
+  if (comm->world() < 2)
+    throw UsageError("fl: --nproc needs at least 2 processes (server + clients)");
   if (comm->rank() != 0) {
     run_client_rank(pool, o, hooks.client, *comm);
     return {};

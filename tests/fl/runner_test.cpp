@@ -1,5 +1,7 @@
 // The federated run end to end on small synthetic data: in-process vs over a c10d group, the
 // admit hook, metrics.json, and the CLI with real worker processes.
+#include "tdml/fl/runner.h"
+
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
@@ -7,13 +9,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/test_support.h"
 #include "tdml/data/synthetic.h"
 #include "tdml/dist/process_group.h"
-#include "tdml/fl/runner.h"
 #include "tdml/ledger/hash.h"
 #include "tdml/models/state_dict.h"
 #include "tdml/util/fs.h"
-#include "test_support.h"
 
 namespace tdml::fl {
 namespace {
@@ -42,7 +43,7 @@ RunnerOptions small_options() {
 }
 
 TEST(FlRunner, MultiProcessGroupGivesTheSameGlobalModelAsInProcess) {
-  const int threads = at::get_num_threads();
+  const int prev_threads = at::get_num_threads();
   at::set_num_threads(1);  // CPU kernels reduce in a thread-count dependent order
   SmallData d;
   const auto o = small_options();
@@ -52,10 +53,10 @@ TEST(FlRunner, MultiProcessGroupGivesTheSameGlobalModelAsInProcess) {
 
   auto comms = dist::make_local_group(3);
   std::vector<RunResult> results(3);
-  std::vector<std::thread> threads;
+  std::vector<std::thread> workers;
   std::vector<std::string> errors(3);
   for (int r = 0; r < 3; ++r) {
-    threads.emplace_back([&, r] {
+    workers.emplace_back([&, r] {
       at::set_num_threads(1);
       try {
         results[r] = run_federated(d.train, d.test, o, "", {}, comms[r]);
@@ -64,7 +65,7 @@ TEST(FlRunner, MultiProcessGroupGivesTheSameGlobalModelAsInProcess) {
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : workers) t.join();
   for (const auto& e : errors) EXPECT_EQ(e, "");
   ASSERT_EQ(results[0].rounds.size(), 2u);
   EXPECT_TRUE(results[1].rounds.empty());  // client ranks report nothing
@@ -76,7 +77,7 @@ TEST(FlRunner, MultiProcessGroupGivesTheSameGlobalModelAsInProcess) {
   auto other = o;
   other.seed = 7;
   EXPECT_NE(run_federated(d.train, d.test, other).final_model_hash, local.final_model_hash);
-  at::set_num_threads(threads);
+  at::set_num_threads(prev_threads);
 }
 
 TEST(FlRunner, AdmitHookRefusesAnUpdateBeforeAggregation) {
@@ -95,7 +96,8 @@ TEST(FlRunner, AdmitHookRefusesAnUpdateBeforeAggregation) {
     return u.client == 2 ? "bad signature" : "";
   };
   auto res = run_federated(d.train, d.test, o, "", hooks);
-  EXPECT_EQ(seen, (std::vector<std::string>{"signed:1:0", "signed:1:1", "signed:1:2", "signed:1:3"}));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"signed:1:0", "signed:1:1", "signed:1:2", "signed:1:3"}));
   const auto& agg = res.rounds[0].aggregation;
   EXPECT_EQ(agg.aggregated, (std::vector<int>{0, 1, 3}));
   EXPECT_EQ(res.rounds[0].clients[2].refused, "bad signature");
@@ -151,12 +153,14 @@ TEST(FlCli, WritesMetricsAndMultiProcessMatchesInProcess) {
   ASSERT_EQ(one["rounds"].size(), 2u);
   EXPECT_EQ(one["final_model_hash"], multi["final_model_hash"]);
   const auto& r1 = one["rounds"][0];
-  for (const char* key : {"test_accuracy", "samples_per_s", "clip_ratio", "aggregate_variance",
-                          "comm_bytes_up", "comm_bytes_down", "detection", "clients", "model_hash"}) {
+  for (const char* key :
+       {"test_accuracy", "samples_per_s", "clip_ratio", "aggregate_variance", "comm_bytes_up",
+        "comm_bytes_down", "detection", "clients", "model_hash"}) {
     EXPECT_TRUE(r1.contains(key)) << key;
   }
   EXPECT_EQ(r1["clients"][0]["attack"], "mean-shift");
-  EXPECT_TRUE(util::read_file(dir.path() + "/one/fl.log").find("fl round 2/2") != std::string::npos);
+  EXPECT_TRUE(util::read_file(dir.path() + "/one/fl.log").find("fl round 2/2") !=
+              std::string::npos);
 }
 
 }  // namespace

@@ -28,15 +28,15 @@ struct RunnerOptions {
   std::int64_t batch_size = 128;        // client batch size (both modes)
   bool augment = true;                  // random crop 4 + flip on client batches
   train::AmpMode amp = train::AmpMode::kOff;  // bf16 autocast of the clients' forward passes
-  std::uint64_t seed = 123;             // partition, model init, attacks, shuffling
-  int malicious = -1;                   // malicious clients; -1: int(clients * fraction)
-  double malicious_fraction = 0.33;     // used when malicious = -1 (study: 0.33 -> 1 of 6)
+  std::uint64_t seed = 123;                   // partition, model init, attacks, shuffling
+  int malicious = -1;                         // malicious clients; -1: int(clients * fraction)
+  double malicious_fraction = 0.33;           // used when malicious = -1 (study: 0.33 -> 1 of 6)
   std::string attacks = "backdoor,zero,mean-shift,gaussian";  // mix cycled over malicious
-  AttackOptions attack;                 // attack parameters (shift, sigma, boost, trigger ...)
-  ServerOptions server;                 // rule, clipping, detection
-  std::int64_t eval_limit = 0;          // test images evaluated each round (0 = all)
-  std::string out_dir;                  // DIR for metrics.json + fl.log ("" = write nothing)
-  torch::Device device = torch::kCPU;   // where the model and batches live
+  AttackOptions attack;                // attack parameters (shift, sigma, boost, trigger ...)
+  ServerOptions server;                // rule, clipping, detection
+  std::int64_t eval_limit = 0;         // test images evaluated each round (0 = all)
+  std::string out_dir;                 // DIR for metrics.json + fl.log ("" = write nothing)
+  torch::Device device = torch::kCPU;  // where the model and batches live
 
   bool local() const { return mode == "local"; }
   // server_lr with the -1 default resolved.
