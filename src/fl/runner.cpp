@@ -1,52 +1,29 @@
 #include "tdml/fl/runner.h"
 
+#include <ATen/Parallel.h>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
+#include <limits>
 #include <map>
 #include <optional>
 
 #include "tdml/data/transforms.h"
-#include "tdml/fl/partition.h"
-#include "tdml/fl/seed.h"
-#include "tdml/fl/update.h"
-#include "tdml/models/model.h"
+#include "tdml/dist/process_group.h"
+#include "tdml/ledger/hash.h"
+#include "tdml/metrics/metrics_file.h"
+#include "tdml/models/state_dict.h"
 #include "tdml/util/error.h"
-#include "tdml/util/fs.h"
+#include "tdml/util/log.h"
 #include "tdml/util/timer.h"
 
 namespace tdml::fl {
 namespace {
 
-constexpr std::uint64_t kSaltShuffle = 0x7368;  // "sh"
-constexpr std::uint64_t kSaltAugment = 0x6175;  // "au"
-
 nlohmann::json opt_json(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-}
-
-// One client's pass over its shard: batches of its rows, poisoned/relabelled as its attack says.
-struct ClientData {
-  torch::Tensor rows;      // int64 rows of the train set
-  torch::Tensor labels;    // int64, what it trains on (label-flipped if so)
-  torch::Tensor poisoned;  // bool, per row of the shard (backdoor)
-};
-
-struct Batch {
-  torch::Tensor images, labels;
-};
-
-Batch client_batch(const data::Dataset& train, const ClientData& c, const torch::Tensor& pos,
-                   const RunnerOptions& o, const AttackPlan& plan, at::Generator& gen,
-                   bool poison) {
-  auto imgs = train.images.index_select(0, c.rows.index_select(0, pos));
-  if (o.augment) imgs = data::random_crop_flip(imgs, 4, true, gen);
-  Batch b{data::normalize(imgs.to(o.device)), c.labels.index_select(0, pos).to(o.device)};
-  if (poison) {
-    auto pb = poison_batch(b.images, b.labels, c.poisoned.index_select(0, pos), plan.options());
-    b = {pb.images, pb.labels};
-  }
-  return b;
 }
 
 struct Eval {
@@ -85,7 +62,164 @@ Eval evaluate(models::Model& model, const data::Dataset& test, const RunnerOptio
   return r;
 }
 
+// Where a round's updates come from: computed here, or received from the client ranks.
+class UpdateSource {
+ public:
+  virtual ~UpdateSource() = default;
+  // Calls `got` with each client's update, in client order.
+  virtual void collect(const RoundContext& ctx, const std::function<void(ClientUpdate)>& got) = 0;
+};
+
+class InProcessSource : public UpdateSource {
+ public:
+  InProcessSource(ClientPool& pool, const ClientHooks& hooks) : pool_(pool), hooks_(hooks) {}
+  void collect(const RoundContext& ctx, const std::function<void(ClientUpdate)>& got) override {
+    for (int k = 0; k < pool_.clients(); ++k) got(pool_.run(k, ctx, hooks_));
+  }
+
+ private:
+  ClientPool& pool_;
+  const ClientHooks& hooks_;
+};
+
+// Wire format of one update, client rank -> rank 0, tags 3k, 3k+1, 3k+2:
+//   float64 [3] {samples, loss, attestation bytes}; float32 [d + b] {update, buffers};
+//   uint8 [attestation bytes] when non-empty.
+constexpr int kTagsPerClient = 3;
+
+void send_update(dist::Comm& comm, const ClientUpdate& u) {
+  auto head = torch::tensor(
+      {static_cast<double>(u.samples), u.loss, static_cast<double>(u.attestation.size())},
+      torch::kFloat64);
+  comm.send(head, 0, kTagsPerClient * u.client);
+  auto body = torch::cat({u.update.to(torch::kFloat32).cpu(), u.buffers.to(torch::kFloat32).cpu()});
+  comm.send(body, 0, kTagsPerClient * u.client + 1);
+  if (!u.attestation.empty()) {
+    auto att = torch::empty({static_cast<std::int64_t>(u.attestation.size())}, torch::kUInt8);
+    std::memcpy(att.data_ptr(), u.attestation.data(), u.attestation.size());
+    comm.send(att, 0, kTagsPerClient * u.client + 2);
+  }
+}
+
+ClientUpdate recv_update(dist::Comm& comm, int k, std::int64_t d, std::int64_t b) {
+  const int src = client_rank(k, comm.world());
+  auto head = torch::empty({3}, torch::kFloat64);
+  comm.recv(head, src, kTagsPerClient * k);
+  auto body = torch::empty({d + b}, torch::kFloat32);
+  comm.recv(body, src, kTagsPerClient * k + 1);
+  ClientUpdate u;
+  u.client = k;
+  u.samples = static_cast<std::int64_t>(head[0].item<double>());
+  u.loss = head[1].item<double>();
+  u.update = body.slice(0, 0, d);
+  u.buffers = body.slice(0, d, d + b);
+  if (const auto len = static_cast<std::int64_t>(head[2].item<double>()); len > 0) {
+    auto att = torch::empty({len}, torch::kUInt8);
+    comm.recv(att, src, kTagsPerClient * k + 2);
+    u.attestation.assign(static_cast<const char*>(att.data_ptr()), len);
+  }
+  return u;
+}
+
+// The global state as one tensor (what rank 0 broadcasts).
+torch::Tensor pack_state(const RoundContext& ctx) {
+  return torch::cat({ctx.global_params.cpu(), ctx.global_buffers.cpu()});
+}
+
+class RemoteSource : public UpdateSource {
+ public:
+  RemoteSource(dist::Comm& comm, int clients, std::int64_t d, std::int64_t b)
+      : comm_(comm), clients_(clients), d_(d), b_(b) {}
+  void collect(const RoundContext& ctx, const std::function<void(ClientUpdate)>& got) override {
+    std::vector<torch::Tensor> state{pack_state(ctx)};
+    comm_.broadcast(state, 0);
+    for (int k = 0; k < clients_; ++k) got(recv_update(comm_, k, d_, b_));
+  }
+
+ private:
+  dist::Comm& comm_;
+  int clients_;
+  std::int64_t d_, b_;
+};
+
+// Client ranks: each round, receive the global state, run this rank's clients, send updates.
+void run_client_rank(ClientPool& pool, const RunnerOptions& o, const ClientHooks& hooks,
+                     dist::Comm& comm) {
+  const auto d = pool.params().numel(), b = pool.buffers().numel();
+  std::vector<int> mine;
+  for (int k = 0; k < o.clients; ++k) {
+    if (client_rank(k, comm.world()) == comm.rank()) mine.push_back(k);
+  }
+  spdlog::info("fl rank {}: clients {}", comm.rank(), fmt::join(mine, ","));
+  for (int round = 1; round <= o.rounds; ++round) {
+    std::vector<torch::Tensor> state{torch::empty({d + b}, torch::kFloat32)};
+    comm.broadcast(state, 0);
+    RoundContext ctx{round, state[0].slice(0, 0, d).to(o.device),
+                     state[0].slice(0, d, d + b).to(o.device)};
+    for (int k : mine) send_update(comm, pool.run(k, ctx, hooks));
+  }
+}
+
+// Maps the positions the server saw back to client ids (when some were refused).
+void remap_ids(RoundAggregation& a, const std::vector<int>& ids, int clients) {
+  auto map = [&](std::vector<int>& v) {
+    for (int& x : v) x = ids[x];
+  };
+  map(a.rejected);
+  map(a.flagged);
+  map(a.excluded);
+  map(a.aggregated);
+  map(a.selected);
+  map(a.clipped);
+  for (auto& s : a.scores) s.client = ids[s.client];
+  std::vector<double> norms(clients, std::numeric_limits<double>::quiet_NaN());
+  for (std::size_t i = 0; i < a.norms.size(); ++i) norms[ids[i]] = a.norms[i];
+  a.norms = std::move(norms);
+}
+
+nlohmann::json config_json(const RunnerOptions& o, const AttackPlan& plan,
+                           const RobustServer& server, int world) {
+  return {{"clients", o.clients},
+          {"per_client", o.per_client},
+          {"partition", o.partition},
+          {"dirichlet_alpha", o.dirichlet_alpha},
+          {"rounds", o.rounds},
+          {"mode", o.local() ? "train" : "gradient"},
+          {"server_lr", o.effective_server_lr()},
+          {"local_epochs", o.local_epochs},
+          {"local_lr", o.client_lr},
+          {"momentum", o.momentum},
+          {"weight_decay", o.weight_decay},
+          {"batch_size", o.batch_size},
+          {"augment", o.augment},
+          {"amp", train::amp_name(o.amp)},
+          {"seed", o.seed},
+          {"malicious", plan.malicious_clients()},
+          {"attacks", o.attacks},
+          {"shift", o.attack.shift},
+          {"sigma", o.attack.sigma},
+          {"boost", o.attack.boost},
+          {"poison_rate", o.attack.poison_rate},
+          {"trigger_size", o.attack.trigger_size},
+          {"target", o.attack.target},
+          {"aggregator", server.rule().name()},
+          {"trim", o.server.aggregator.trim},
+          {"f", o.server.aggregator.f},
+          {"max_norm", o.server.clip_norm},
+          {"detect", o.server.detect},
+          {"detect_k", o.server.detection.k},
+          {"exclude_flagged", o.server.detection.exclude_flagged},
+          {"eval_limit", o.eval_limit},
+          {"processes", world},
+          {"threads", at::get_num_threads()}};
+}
+
 }  // namespace
+
+int client_rank(int client, int world) {
+  TDML_CHECK(world >= 2, "fl: a multi-process run needs at least 2 ranks (server + clients)");
+  return 1 + client % (world - 1);
+}
 
 nlohmann::json RoundRecord::to_json() const {
   const auto& a = aggregation;
@@ -95,18 +229,22 @@ nlohmann::json RoundRecord::to_json() const {
   auto in = [](const std::vector<int>& v, int x) {
     return std::find(v.begin(), v.end(), x) != v.end();
   };
+  nlohmann::json refused = nlohmann::json::array();
   for (const auto& c : clients) {
-    nlohmann::json j = {{"id", c.id},
-                        {"attack", c.attack},
-                        {"malicious", c.attack != "none"},
-                        {"samples", c.samples},
-                        {"loss", c.loss},
-                        {"mean", c.mean},
-                        {"std", c.std},
-                        {"norm", c.norm},
-                        {"rejected", in(a.rejected, c.id)},
-                        {"clipped", in(a.clipped, c.id)},
-                        {"flagged", in(a.flagged, c.id)}};
+    nlohmann::json j = {
+        {"id", c.id},
+        {"attack", c.attack},
+        {"malicious", c.attack != "none"},
+        {"samples", c.samples},
+        {"loss", c.loss},
+        {"mean", c.mean},
+        {"std", c.std},
+        {"norm", c.norm},
+        {"refused", c.refused.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.refused)},
+        {"rejected", in(a.rejected, c.id)},
+        {"clipped", in(a.clipped, c.id)},
+        {"flagged", in(a.flagged, c.id)}};
+    if (!c.refused.empty()) refused.push_back(c.id);
     if (auto it = score_of.find(c.id); it != score_of.end()) {
       j["distance"] = it->second->distance;
       j["cosine_to_reference"] = it->second->cosine_to_reference;
@@ -125,6 +263,7 @@ nlohmann::json RoundRecord::to_json() const {
                       {"test_accuracy", test_accuracy},
                       {"test_loss", test_loss},
                       {"clip_ratio", a.clip_ratio},
+                      {"refused", refused},
                       {"rejected", a.rejected},
                       {"flagged", a.flagged},
                       {"excluded", a.excluded},
@@ -136,6 +275,7 @@ nlohmann::json RoundRecord::to_json() const {
                       {"comm_bytes_down", comm.down},
                       {"comm_mib_up", comm.up / 1048576.0},
                       {"comm_mib_down", comm.down / 1048576.0},
+                      {"model_hash", model_hash},
                       {"detection",
                        {{"precision", opt_json(detection.precision)},
                         {"recall", opt_json(detection.recall)},
@@ -149,188 +289,161 @@ nlohmann::json RoundRecord::to_json() const {
   return j;
 }
 
-RunResult run_federated(const data::Dataset& train, const data::Dataset& test,
-                        const RunnerOptions& o, const std::string& data_description) {
-  if (o.mode != "gradient" && o.mode != "local") {
-    throw UsageError("fl: --mode must be gradient or local, got '" + o.mode + "'");
-  }
-  if (o.rounds < 1 || o.clients < 1 || o.batch_size < 1) {
-    throw UsageError("fl: rounds, clients and batch size must be >= 1");
-  }
-  const bool local = o.mode == "local";
-  const double server_lr = o.server_lr >= 0 ? o.server_lr : (local ? 1.0 : 0.3);
+namespace {
 
-  // Clients, their data and their roles.
-  Partition part;
-  if (o.partition == "iid") {
-    part = iid_partition(train.size(), o.clients, o.per_client, o.seed);
-  } else if (o.partition == "dirichlet") {
-    DirichletOptions d;
-    d.alpha = o.dirichlet_alpha;
-    d.seed = o.seed;
-    part = dirichlet_partition(train.labels, o.clients, train.num_classes, d);
-  } else {
-    throw UsageError("fl: --partition must be iid or dirichlet, got '" + o.partition + "'");
-  }
-  const int malicious =
-      o.malicious >= 0 ? o.malicious : malicious_count(o.clients, o.malicious_fraction);
-  AttackPlan plan(o.clients, malicious,
-                  malicious > 0 ? parse_attack_mix(o.attacks) : std::vector<ClientAttack>{},
-                  o.attack, o.seed);
-  std::vector<ClientData> cdata(o.clients);
-  for (int k = 0; k < o.clients; ++k) {
-    cdata[k].rows = part[k];
-    cdata[k].labels =
-        plan.training_labels(k, train.labels.index_select(0, part[k]), train.num_classes);
-    cdata[k].poisoned = plan.poisoned_mask(k, part[k].numel());
-  }
-
-  torch::manual_seed(o.seed);
-  auto model = models::make_model(o.model, train.num_classes);
-  model->to(o.device);
-  const auto params = FlatLayout::parameters(*model);
-  const auto buffers = FlatLayout::float_buffers(*model);
+// The server loop (in-process, or rank 0 of a group).
+RunResult run_server(ClientPool& pool, UpdateSource& source, const data::Dataset& test,
+                     const RunnerOptions& o, const std::string& data_description,
+                     const ServerHooks& hooks, int world) {
+  const auto& params = pool.params();
+  const auto& buffers = pool.buffers();
+  const auto& plan = pool.plan();
+  auto& model = pool.model();
   RobustServer server(o.server);
-  spdlog::info("fl: {} clients ({} malicious: {}), {} mode, rule {}, clip {}, {} params", o.clients,
-               malicious, o.attacks, o.mode, server.rule().name(), o.server.clip_norm,
-               params.numel());
+  const double server_lr = o.effective_server_lr();
+
+  std::unique_ptr<metrics::MetricsFile> mf;
+  if (!o.out_dir.empty()) {
+    mf = std::make_unique<metrics::MetricsFile>(o.out_dir, "fl");
+    util::add_log_file(o.out_dir + "/fl.log");
+    auto& d = mf->doc();
+    d["data"] = data_description;
+    d["model"] = {{"name", o.model}, {"parameters", params.numel()}, {"buffers", buffers.numel()}};
+    d["config"] = config_json(o, plan, server, world);
+    d["rounds"] = nlohmann::json::array();
+    mf->flush();
+  }
+  spdlog::info("fl: {} clients ({} malicious: {}), {} mode, rule {}, clip {}, {} params, {}",
+               o.clients, plan.malicious_clients().size(), o.attacks,
+               o.local() ? "train" : "gradient", server.rule().name(), o.server.clip_norm,
+               params.numel(), world > 1 ? std::to_string(world) + " processes" : "in-process");
 
   RunResult result;
-  nlohmann::json doc = {{"command", "fl"},
-                        {"data", data_description},
-                        {"model", o.model},
-                        {"parameters", params.numel()},
-                        {"buffers", buffers.numel()},
-                        {"config",
-                         {{"clients", o.clients},
-                          {"per_client", o.per_client},
-                          {"partition", o.partition},
-                          {"dirichlet_alpha", o.dirichlet_alpha},
-                          {"rounds", o.rounds},
-                          {"mode", o.mode},
-                          {"server_lr", server_lr},
-                          {"local_epochs", o.local_epochs},
-                          {"client_lr", o.client_lr},
-                          {"batch_size", o.batch_size},
-                          {"augment", o.augment},
-                          {"seed", o.seed},
-                          {"malicious", plan.malicious_clients()},
-                          {"attacks", o.attacks},
-                          {"rule", server.rule().name()},
-                          {"clip_norm", o.server.clip_norm},
-                          {"exclude_flagged", o.server.detection.exclude_flagged}}},
-                        {"rounds", nlohmann::json::array()}};
+  try {
+    for (int round = 1; round <= o.rounds; ++round) {
+      util::Stopwatch round_watch;
+      RoundRecord rec;
+      rec.round = round;
+      const RoundContext ctx{round, params.flatten(), buffers.flatten()};
 
-  for (int round = 1; round <= o.rounds; ++round) {
-    util::Stopwatch round_watch;
-    RoundRecord rec;
-    rec.round = round;
-    const auto global_params = params.flatten();
-    const auto global_buffers = buffers.flatten();
-    std::vector<torch::Tensor> sent, client_buffers;
-    std::vector<double> weights;
+      // 1-3. Collect every client's update; the admit hook may refuse some.
+      std::vector<ClientUpdate> updates;
+      std::vector<torch::Tensor> admitted;
+      std::vector<double> weights;
+      std::vector<int> ids;
+      util::Stopwatch client_watch;
+      util::Progress progress("round " + std::to_string(round) + "/" + std::to_string(o.rounds),
+                              o.clients, "img");
+      source.collect(ctx, [&](ClientUpdate u) {
+        const auto st = update_stats(u.update);
+        ClientRecord cr{
+            u.client, plan.of(u.client).to_string(), u.samples, u.loss, st.mean, st.std, st.norm,
+            ""};
+        if (hooks.admit) cr.refused = hooks.admit(ctx, u);
+        if (cr.refused.empty()) {
+          admitted.push_back(u.update.to(o.device));
+          weights.push_back(static_cast<double>(u.samples));
+          ids.push_back(u.client);
+        } else {
+          spdlog::warn("fl round {}: client {} refused: {}", round, u.client, cr.refused);
+        }
+        const auto n = u.samples * (o.local() ? o.local_epochs : 1);
+        rec.samples += n;
+        progress.tick(1, n);
+        rec.clients.push_back(cr);
+        updates.push_back(std::move(u));
+      });
+      progress.finish();
+      rec.client_seconds = client_watch.seconds();
+      if (admitted.empty())
+        throw Error("fl round " + std::to_string(round) + ": every update refused");
 
-    util::Stopwatch client_watch;
-    for (int k = 0; k < o.clients; ++k) {
-      params.assign(global_params);
-      buffers.assign(global_buffers);
-      model->train();
-      const auto& c = cdata[k];
-      const auto n = c.rows.numel();
-      const bool poison = plan.of(k).data == DataAttack::kBackdoor;
-      auto gen = at::detail::createCPUGenerator(derive_seed(o.seed, kSaltAugment, round, k));
-      double loss_sum = 0;
-      std::int64_t batches = 0;
-      torch::Tensor honest;
-      if (!local) {
-        model->zero_grad();
-        for (std::int64_t s = 0; s < n; s += o.batch_size) {
-          auto pos = torch::arange(s, std::min(n, s + o.batch_size), torch::kInt64);
-          auto b = client_batch(train, c, pos, o, plan, gen, poison);
-          // Sum of per-sample losses / n: the accumulated gradient is the shard average.
-          auto loss = torch::nn::functional::cross_entropy(
-              model->forward(b.images), b.labels,
-              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-          (loss / static_cast<double>(n)).backward();
-          loss_sum += loss.item<double>() / pos.numel();
-          ++batches;
-        }
-        honest = params.flatten_grads();
-      } else {
-        torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(o.client_lr)
-                                                       .momentum(o.momentum)
-                                                       .weight_decay(o.weight_decay));
-        for (int e = 0; e < o.local_epochs; ++e) {
-          auto sg = at::detail::createCPUGenerator(
-              derive_seed(o.seed, kSaltShuffle, round * 1000 + e, k));
-          auto order = torch::randperm(n, sg, torch::kInt64);
-          for (std::int64_t s = 0; s < n; s += o.batch_size) {
-            auto b = client_batch(train, c, order.slice(0, s, std::min(n, s + o.batch_size)), o,
-                                  plan, gen, poison);
-            opt.zero_grad();
-            auto loss = torch::nn::functional::cross_entropy(model->forward(b.images), b.labels);
-            loss.backward();
-            opt.step();
-            loss_sum += loss.item<double>();
-            ++batches;
-          }
-        }
-        honest = params.flatten() - global_params;
+      // 4-5. Robust aggregation, the server step, the buffers' median.
+      util::Stopwatch server_watch;
+      rec.aggregation = server.aggregate(admitted, weights);
+      auto& agg = rec.aggregation;
+      remap_ids(agg, ids, o.clients);
+      params.assign(ctx.global_params);
+      params.add(agg.update, o.local() ? server_lr : -server_lr);
+      if (buffers.numel() > 0) {
+        std::vector<torch::Tensor> kept;
+        for (int k : agg.aggregated) kept.push_back(updates[k].buffers.to(o.device));
+        auto stacked = torch::stack(kept);
+        buffers.assign(std::get<0>(stacked.kthvalue((stacked.size(0) - 1) / 2 + 1, 0)));
       }
-      auto update = plan.apply_update(k, round, honest);
-      sent.push_back(update);
-      client_buffers.push_back(buffers.flatten());
-      weights.push_back(static_cast<double>(n));
-      rec.samples += n * (local ? o.local_epochs : 1);
-      auto st = update_stats(update);
-      rec.clients.push_back({k, plan.of(k).to_string(), n, batches ? loss_sum / batches : 0,
-                             st.mean, st.std, st.norm});
+      auto detected = agg.flagged;
+      detected.insert(detected.end(), agg.rejected.begin(), agg.rejected.end());
+      rec.detection = detection_quality(detected, plan.malicious_clients());
+      rec.aggregate_variance = aggregate_variance(agg.update);
+      rec.aggregate_norm = agg.update.norm().item<double>();
+      rec.comm = round_communication(o.clients, o.clients, params.numel());
+      rec.comm.down += static_cast<std::int64_t>(o.clients) * buffers.numel() * 4;
+      rec.model_hash = ledger::model_hash(models::state_dict(model));
+      rec.server_seconds = server_watch.seconds();
+
+      // 6. Evaluation.
+      util::Stopwatch eval_watch;
+      auto ev = evaluate(model, test, o, plan.any_backdoor(), plan.options());
+      rec.eval_seconds = eval_watch.seconds();
+      rec.test_accuracy = ev.accuracy;
+      rec.test_loss = ev.loss;
+      rec.backdoor = plan.any_backdoor();
+      rec.asr_non_target = ev.asr_non_target;
+      rec.asr_all = ev.asr_all;
+      rec.seconds = round_watch.seconds();
+      rec.samples_per_s = rec.client_seconds > 0 ? rec.samples / rec.client_seconds : 0;
+
+      spdlog::info(
+          "fl round {}/{}: acc {:.4f}{} | clip {:.2f} flagged [{}] rejected [{}]{} | "
+          "{:.1f} s ({:.0f} samples/s)",
+          round, o.rounds, rec.test_accuracy,
+          rec.backdoor ? fmt::format(" asr {:.3f}", rec.asr_non_target) : "", agg.clip_ratio,
+          fmt::join(agg.flagged, ","), fmt::join(agg.rejected, ","),
+          rec.detection.precision || rec.detection.recall
+              ? fmt::format(" P {:.2f} R {:.2f}", rec.detection.precision.value_or(0),
+                            rec.detection.recall.value_or(0))
+              : "",
+          rec.seconds, rec.samples_per_s);
+      if (hooks.on_round) hooks.on_round(ctx, rec, updates);
+      if (mf) {
+        mf->doc()["rounds"].push_back(rec.to_json());
+        mf->doc()["final_model_hash"] = rec.model_hash;
+        mf->flush();
+      }
+      result.final_model_hash = rec.model_hash;
+      result.rounds.push_back(std::move(rec));
     }
-    rec.client_seconds = client_watch.seconds();
-
-    util::Stopwatch server_watch;
-    rec.aggregation = server.aggregate(sent, weights);
-    const auto& agg = rec.aggregation;
-    params.assign(global_params);
-    params.add(agg.update, local ? server_lr : -server_lr);
-    if (buffers.numel() > 0) {
-      std::vector<torch::Tensor> kept;
-      for (int k : agg.aggregated) kept.push_back(client_buffers[k]);
-      auto stacked = torch::stack(kept);
-      buffers.assign(std::get<0>(stacked.kthvalue((stacked.size(0) - 1) / 2 + 1, 0)));
+    if (mf) {
+      mf->finish("completed");
+      result.json = mf->doc();
+      spdlog::info("metrics: {}", mf->path());
     }
-    auto detected = agg.flagged;
-    detected.insert(detected.end(), agg.rejected.begin(), agg.rejected.end());
-    rec.detection = detection_quality(detected, plan.malicious_clients());
-    rec.aggregate_variance = aggregate_variance(agg.update);
-    rec.aggregate_norm = agg.update.norm().item<double>();
-    rec.comm = round_communication(o.clients, o.clients, params.numel());
-    rec.comm.down += static_cast<std::int64_t>(o.clients) * buffers.numel() * 4;
-    rec.server_seconds = server_watch.seconds();
-
-    util::Stopwatch eval_watch;
-    auto ev = evaluate(*model, test, o, plan.any_backdoor(), plan.options());
-    rec.eval_seconds = eval_watch.seconds();
-    rec.test_accuracy = ev.accuracy;
-    rec.test_loss = ev.loss;
-    rec.backdoor = plan.any_backdoor();
-    rec.asr_non_target = ev.asr_non_target;
-    rec.asr_all = ev.asr_all;
-    rec.seconds = round_watch.seconds();
-    rec.samples_per_s = rec.client_seconds > 0 ? rec.samples / rec.client_seconds : 0;
-
-    spdlog::info(
-        "fl round {}/{}: acc {:.4f}{} clip {:.2f} flagged {} rejected {} {:.1f} s "
-        "({:.0f} samples/s)",
-        round, o.rounds, rec.test_accuracy,
-        rec.backdoor ? fmt::format(" asr {:.3f}", rec.asr_non_target) : "", agg.clip_ratio,
-        agg.flagged.size(), agg.rejected.size(), rec.seconds, rec.samples_per_s);
-    doc["rounds"].push_back(rec.to_json());
-    if (!o.metrics_path.empty()) util::write_file_atomic(o.metrics_path, doc.dump(2) + "\n");
-    result.rounds.push_back(std::move(rec));
+  } catch (const std::exception& e) {
+    if (mf) mf->finish("failed", e.what());
+    throw;
   }
-  result.json = std::move(doc);
   return result;
+}
+
+}  // namespace
+
+RunResult run_federated(const data::Dataset& train, const data::Dataset& test,
+                        const RunnerOptions& o, const std::string& data_description,
+                        const RunHooks& hooks, std::shared_ptr<dist::Comm> comm) {
+  o.validate();
+  ClientPool pool(train, o);
+  if (!comm) {
+    InProcessSource source(pool, hooks.client);
+    return run_server(pool, source, test, o, data_description, hooks.server, 1);
+  }
+  if (comm->world() < 2)
+    throw UsageError("fl: --nproc needs at least 2 processes (server + clients)");
+  if (comm->rank() != 0) {
+    run_client_rank(pool, o, hooks.client, *comm);
+    return {};
+  }
+  RemoteSource source(*comm, o.clients, pool.params().numel(), pool.buffers().numel());
+  return run_server(pool, source, test, o, data_description, hooks.server, comm->world());
 }
 
 }  // namespace tdml::fl

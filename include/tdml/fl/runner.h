@@ -1,59 +1,47 @@
 #pragma once
-// The federated-learning simulation (`tdml fl`): N clients simulated one after another in one
-// process, reusing ONE model instance (the global state is loaded into it before each client,
-// never rebuilt), a robust server (server.h), attacks (attacks.h) and per-round metrics.
+// The federated-learning run (`tdml fl`): a server loop over rounds, with the clients either
+// simulated one after another in this process (ClientPool, one shared model) or spread over the
+// ranks of a c10d group (`--nproc N`, or ranks on other machines joining MASTER_ADDR:PORT).
 //
-// Two client modes:
-//  - gradient (the study): each client computes the average gradient of the loss over its whole
-//    shard at the global model; the server applies params -= server_lr * aggregate.
-//  - local (FedAvg): each client trains local_epochs of SGD on its shard from the global model
-//    and sends (local params - global params); the server applies params += server_lr * agg.
-// BatchNorm buffers (the study's pitfall: they stayed at their initial values, so evaluation sat
-// at 10%): in both modes every client runs its shard through the model in train mode, and the
-// server sets the global floating-point buffers to the coordinate-wise median (lower middle) of
-// the buffers of the clients whose update entered the aggregation. They are not clipped and not
-// part of the update the attacks act on. num_batches_tracked is left as it is.
-// Metrics: one JSON object per round (schema in the README / RoundRecord::to_json), written
-// atomically to metrics_path after every round when set.
-// Errors: tdml::Error / UsageError (bad options, a rule's precondition failing in a round).
+// A round:
+//   1. the server takes the global state (parameters + float buffers) -> RoundContext;
+//   2. every client computes its ClientUpdate from it (client.h); over c10d rank 0 broadcasts
+//      the state and receives each update point-to-point from the client's rank;
+//   3. ServerHooks::admit sees each update (id, flat update, samples, attestation) and may
+//      refuse it: a refused update never reaches detection or the rule ("refused" in metrics);
+//   4. RobustServer::aggregate (server.h): NaN/Inf rejection, detection, clipping, the rule;
+//   5. params  = global + server_lr * agg (local mode) or global - server_lr * agg (gradient);
+//      buffers = coordinate-wise median (lower middle) of the buffers of the aggregated clients
+//      (the study's pitfall: BatchNorm statistics never left their initial values);
+//   6. evaluation on the test set (accuracy, loss, backdoor success rates), metrics.
+// Placement over c10d: rank 0 is the server only; client k runs on rank 1 + k % (world - 1).
+// Every rank builds the same ClientPool (same options and seed), so the model init, partition
+// and attack plan agree without being sent. For the same seed and thread count the global model
+// is bit-identical to the in-process run (each round's model_hash in metrics.json shows it).
+// Metrics: DIR/metrics.json (metrics::MetricsFile, kind "fl", status running/completed/failed)
+// rewritten after every round, and DIR/fl.log. Schema: RoundRecord::to_json / README.
+// Errors: tdml::Error / UsageError (bad options, a rule's precondition failing in a round, a
+// lost rank).
 #include <torch/torch.h>
 
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tdml/data/dataset.h"
-#include "tdml/fl/attacks.h"
+#include "tdml/fl/client.h"
+#include "tdml/fl/options.h"
 #include "tdml/fl/round_stats.h"
 #include "tdml/fl/server.h"
 
-namespace tdml::fl {
+namespace tdml::dist {
+class Comm;
+}
 
-struct RunnerOptions {
-  std::string model = "smallcifarcnn";  // models::make_model name
-  int clients = 6;                      // simulated clients
-  std::int64_t per_client = 6000;       // iid: samples per client (0 = train size / clients)
-  std::string partition = "iid";        // iid | dirichlet
-  double dirichlet_alpha = 0.5;         // dirichlet: concentration
-  int rounds = 3;                       // communication rounds
-  std::string mode = "gradient";        // gradient | local (FedAvg)
-  double server_lr = -1;                // -1: 0.3 in gradient mode (study), 1.0 in local mode
-  int local_epochs = 1;                 // local: epochs of SGD per round
-  double client_lr = 0.05;              // local: SGD learning rate
-  double momentum = 0.9;                // local: SGD momentum (fresh every round)
-  double weight_decay = 5e-4;           // local: SGD weight decay
-  std::int64_t batch_size = 128;        // client batch size (both modes)
-  bool augment = true;                  // random crop 4 + flip on client batches
-  std::uint64_t seed = 123;             // partition, model init, attacks, shuffling
-  int malicious = -1;                   // malicious clients; -1: int(clients * fraction)
-  double malicious_fraction = 0.33;     // used when malicious = -1 (study: 0.33 -> 1 of 6)
-  std::string attacks = "backdoor,zero,mean-shift,gaussian";  // mix cycled over malicious
-  AttackOptions attack;                // attack parameters (shift, sigma, boost, trigger ...)
-  ServerOptions server;                // rule, clipping, detection
-  std::int64_t eval_limit = 0;         // test images evaluated each round (0 = all)
-  std::string metrics_path;            // JSON file rewritten after every round ("" = none)
-  torch::Device device = torch::kCPU;  // where the model and batches live
-};
+namespace tdml::fl {
 
 struct ClientRecord {
   int id = 0;
@@ -61,6 +49,7 @@ struct ClientRecord {
   std::int64_t samples = 0;
   double loss = 0;                     // mean training loss over its batches this round
   double mean = 0, std = 0, norm = 0;  // of the update it SENT (after any attack)
+  std::string refused;                 // why ServerHooks::admit refused it ("" = admitted)
 };
 
 struct RoundRecord {
@@ -79,20 +68,41 @@ struct RoundRecord {
   double aggregate_variance = 0;
   double aggregate_norm = 0;
   CommBytes comm;                // bytes up (updates) and down (model + buffers)
-  RoundAggregation aggregation;  // rejected / flagged / clipped / scores ...
+  RoundAggregation aggregation;  // rejected / flagged / clipped / scores ... (client ids)
   DetectionQuality detection;    // against the known malicious set
   std::vector<ClientRecord> clients;
+  std::string model_hash;  // ledger::model_hash of the global state dict after the round
   nlohmann::json to_json() const;
 };
 
-struct RunResult {
-  std::vector<RoundRecord> rounds;
-  nlohmann::json json;  // the whole metrics document
+struct ServerHooks {
+  // Called on the server for every received update, in client order, before detection and
+  // aggregation. Returns "" to admit it, or the reason it is refused (e.g. "bad signature").
+  std::function<std::string(const RoundContext&, const ClientUpdate&)> admit;
+  // Called once a round is complete (its record filled, the new global model in place).
+  std::function<void(const RoundContext&, const RoundRecord&, const std::vector<ClientUpdate>&)>
+      on_round;
 };
 
-// Runs the simulation. train/test: the data sets (uint8 images); `data_description` goes into
-// the metrics ("CIFAR-10 from ...", "synthetic ...").
+struct RunHooks {
+  ClientHooks client;  // runs where the clients run (their ranks under c10d)
+  ServerHooks server;  // runs on the server (rank 0)
+};
+
+struct RunResult {
+  std::vector<RoundRecord> rounds;  // empty on client ranks
+  nlohmann::json json;              // the whole metrics document (null on client ranks)
+  std::string final_model_hash;     // server only
+};
+
+// Runs the federated training. train/test: the data sets (uint8 images); `data_description`
+// goes into the metrics. comm: null = in-process simulation; otherwise this rank's communicator
+// (world >= 2): rank 0 runs the server (and returns the metrics), the others run their clients.
 RunResult run_federated(const data::Dataset& train, const data::Dataset& test,
-                        const RunnerOptions& opts, const std::string& data_description = "");
+                        const RunnerOptions& opts, const std::string& data_description = "",
+                        const RunHooks& hooks = {}, std::shared_ptr<dist::Comm> comm = nullptr);
+
+// The rank that runs client `client` in a group of `world` ranks (rank 0 is the server).
+int client_rank(int client, int world);
 
 }  // namespace tdml::fl

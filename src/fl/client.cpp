@@ -1,0 +1,141 @@
+#include "tdml/fl/client.h"
+
+#include "tdml/data/transforms.h"
+#include "tdml/fl/seed.h"
+#include "tdml/util/error.h"
+
+namespace tdml::fl {
+namespace {
+
+constexpr std::uint64_t kSaltShuffle = 0x7368;  // "sh"
+constexpr std::uint64_t kSaltAugment = 0x6175;  // "au"
+
+Partition make_partition(const data::Dataset& train, const RunnerOptions& o) {
+  if (o.partition == "iid") return iid_partition(train.size(), o.clients, o.per_client, o.seed);
+  DirichletOptions d;
+  d.alpha = o.dirichlet_alpha;
+  d.seed = o.seed;
+  return dirichlet_partition(train.labels, o.clients, train.num_classes, d);
+}
+
+AttackPlan make_plan(const RunnerOptions& o) {
+  const int malicious =
+      o.malicious >= 0 ? o.malicious : malicious_count(o.clients, o.malicious_fraction);
+  if (malicious > o.clients) {
+    throw UsageError("fl: --malicious " + std::to_string(malicious) + " exceeds --clients " +
+                     std::to_string(o.clients));
+  }
+  return AttackPlan(o.clients, malicious,
+                    malicious > 0 ? parse_attack_mix(o.attacks) : std::vector<ClientAttack>{},
+                    o.attack, o.seed);
+}
+
+std::shared_ptr<models::Model> make_seeded_model(const RunnerOptions& o, int num_classes) {
+  torch::manual_seed(o.seed);
+  auto m = models::make_model(o.model, num_classes);
+  m->to(o.device);
+  return m;
+}
+
+}  // namespace
+
+void RunnerOptions::validate() const {
+  if (mode != "gradient" && mode != "local") {
+    throw UsageError("fl: mode must be gradient or local, got '" + mode + "'");
+  }
+  if (partition != "iid" && partition != "dirichlet") {
+    throw UsageError("fl: --partition must be iid or dirichlet, got '" + partition + "'");
+  }
+  if (rounds < 1 || clients < 1 || batch_size < 1 || local_epochs < 1) {
+    throw UsageError("fl: rounds, clients, batch size and local epochs must be >= 1");
+  }
+}
+
+ClientPool::ClientPool(const data::Dataset& train, const RunnerOptions& opts)
+    : train_(train),
+      opts_(opts),
+      plan_(make_plan(opts)),
+      model_(make_seeded_model(opts, train.num_classes)),
+      params_(FlatLayout::parameters(*model_)),
+      buffers_(FlatLayout::float_buffers(*model_)) {
+  opts_.validate();
+  auto part = make_partition(train, opts_);
+  for (int k = 0; k < opts_.clients; ++k) {
+    rows_.push_back(part[k]);
+    labels_.push_back(
+        plan_.training_labels(k, train.labels.index_select(0, part[k]), train.num_classes));
+    poisoned_.push_back(plan_.poisoned_mask(k, part[k].numel()));
+  }
+}
+
+ClientUpdate ClientPool::run(int k, const RoundContext& ctx, const ClientHooks& hooks) {
+  TDML_CHECK(k >= 0 && k < clients(), "fl: no client " << k);
+  const auto& o = opts_;
+  params_.assign(ctx.global_params);
+  buffers_.assign(ctx.global_buffers);
+  model_->train();
+  const auto& rows = rows_[k];
+  const auto n = rows.numel();
+  const bool poison = plan_.of(k).data == DataAttack::kBackdoor;
+  auto gen = at::detail::createCPUGenerator(derive_seed(o.seed, kSaltAugment, ctx.round, k));
+  // One batch of the client's shard at positions `pos`, poisoned as its attack says.
+  auto batch = [&](const torch::Tensor& pos) {
+    auto imgs = train_.images.index_select(0, rows.index_select(0, pos));
+    if (o.augment) imgs = data::random_crop_flip(imgs, 4, true, gen);
+    auto x = data::normalize(imgs.to(o.device));
+    auto y = labels_[k].index_select(0, pos).to(o.device);
+    if (!poison) return std::make_pair(x, y);
+    auto pb = poison_batch(x, y, poisoned_[k].index_select(0, pos), plan_.options());
+    return std::make_pair(pb.images, pb.labels);
+  };
+  auto forward = [&](const torch::Tensor& x) {
+    train::AutocastGuard amp(o.amp, o.device.type());
+    return model_->forward(x).to(torch::kFloat32);
+  };
+  namespace F = torch::nn::functional;
+  double loss_sum = 0;
+  std::int64_t batches = 0;
+  torch::Tensor honest;
+  if (!o.local()) {
+    model_->zero_grad();
+    for (std::int64_t s = 0; s < n; s += o.batch_size) {
+      auto [x, y] = batch(torch::arange(s, std::min(n, s + o.batch_size), torch::kInt64));
+      // Sum of per-sample losses / n: the accumulated gradient is the shard average.
+      auto loss =
+          F::cross_entropy(forward(x), y, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+      (loss / static_cast<double>(n)).backward();
+      loss_sum += loss.item<double>() / y.size(0);
+      ++batches;
+    }
+    honest = params_.flatten_grads();
+  } else {
+    torch::optim::SGD opt(
+        model_->parameters(),
+        torch::optim::SGDOptions(o.client_lr).momentum(o.momentum).weight_decay(o.weight_decay));
+    for (int e = 0; e < o.local_epochs; ++e) {
+      auto sg = at::detail::createCPUGenerator(
+          derive_seed(o.seed, kSaltShuffle, ctx.round * 1000 + e, k));
+      auto order = torch::randperm(n, sg, torch::kInt64);
+      for (std::int64_t s = 0; s < n; s += o.batch_size) {
+        auto [x, y] = batch(order.slice(0, s, std::min(n, s + o.batch_size)));
+        opt.zero_grad();
+        auto loss = F::cross_entropy(forward(x), y);
+        loss.backward();
+        opt.step();
+        loss_sum += loss.item<double>();
+        ++batches;
+      }
+    }
+    honest = params_.flatten() - ctx.global_params;
+  }
+  ClientUpdate u;
+  u.client = k;
+  u.update = plan_.apply_update(k, ctx.round, honest);
+  u.buffers = buffers_.flatten();
+  u.samples = n;
+  u.loss = batches ? loss_sum / batches : 0;
+  if (hooks.attest) u.attestation = hooks.attest(ctx, u);
+  return u;
+}
+
+}  // namespace tdml::fl

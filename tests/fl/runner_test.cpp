@@ -1,0 +1,167 @@
+// The federated run end to end on small synthetic data: in-process vs over a c10d group, the
+// admit hook, metrics.json, and the CLI with real worker processes.
+#include "tdml/fl/runner.h"
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/test_support.h"
+#include "tdml/data/synthetic.h"
+#include "tdml/dist/process_group.h"
+#include "tdml/ledger/hash.h"
+#include "tdml/models/state_dict.h"
+#include "tdml/util/fs.h"
+
+namespace tdml::fl {
+namespace {
+
+using test::run_tdml;
+using test::TempDir;
+
+struct SmallData {
+  data::Dataset train = data::make_synthetic(240, data::Split::kTrain);
+  data::Dataset test = data::make_synthetic(100, data::Split::kTest);
+};
+
+RunnerOptions small_options() {
+  RunnerOptions o;
+  o.model = "tinycnn";
+  o.clients = 4;
+  o.per_client = 40;
+  o.rounds = 2;
+  o.mode = "local";
+  o.batch_size = 20;
+  o.malicious = 1;
+  o.attacks = "backdoor";
+  o.server.aggregator.rule = "median";
+  o.eval_limit = 50;
+  return o;
+}
+
+TEST(FlRunner, MultiProcessGroupGivesTheSameGlobalModelAsInProcess) {
+  const int prev_threads = at::get_num_threads();
+  at::set_num_threads(1);  // CPU kernels reduce in a thread-count dependent order
+  SmallData d;
+  const auto o = small_options();
+  const auto local = run_federated(d.train, d.test, o);
+  ASSERT_EQ(local.rounds.size(), 2u);
+  ASSERT_EQ(local.final_model_hash.size(), 64u);
+
+  auto comms = dist::make_local_group(3);
+  std::vector<RunResult> results(3);
+  std::vector<std::thread> workers;
+  std::vector<std::string> errors(3);
+  for (int r = 0; r < 3; ++r) {
+    workers.emplace_back([&, r] {
+      at::set_num_threads(1);
+      try {
+        results[r] = run_federated(d.train, d.test, o, "", {}, comms[r]);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+  ASSERT_EQ(results[0].rounds.size(), 2u);
+  EXPECT_TRUE(results[1].rounds.empty());  // client ranks report nothing
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(results[0].rounds[r].model_hash, local.rounds[r].model_hash) << "round " << r + 1;
+    EXPECT_DOUBLE_EQ(results[0].rounds[r].test_accuracy, local.rounds[r].test_accuracy);
+  }
+  // The hash moves with the model: a different seed gives another one.
+  auto other = o;
+  other.seed = 7;
+  EXPECT_NE(run_federated(d.train, d.test, other).final_model_hash, local.final_model_hash);
+  at::set_num_threads(prev_threads);
+}
+
+TEST(FlRunner, AdmitHookRefusesAnUpdateBeforeAggregation) {
+  SmallData d;
+  auto o = small_options();
+  o.rounds = 1;
+  RunHooks hooks;
+  hooks.client.attest = [](const RoundContext& ctx, const ClientUpdate& u) {
+    return "signed:" + std::to_string(ctx.round) + ":" + std::to_string(u.client);
+  };
+  std::vector<std::string> seen;
+  hooks.server.admit = [&](const RoundContext& ctx, const ClientUpdate& u) -> std::string {
+    EXPECT_EQ(u.update.numel(), ctx.global_params.numel());
+    EXPECT_EQ(u.samples, 40);
+    seen.push_back(u.attestation);
+    return u.client == 2 ? "bad signature" : "";
+  };
+  auto res = run_federated(d.train, d.test, o, "", hooks);
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"signed:1:0", "signed:1:1", "signed:1:2", "signed:1:3"}));
+  const auto& agg = res.rounds[0].aggregation;
+  EXPECT_EQ(agg.aggregated, (std::vector<int>{0, 1, 3}));
+  EXPECT_EQ(res.rounds[0].clients[2].refused, "bad signature");
+  EXPECT_TRUE(std::isnan(agg.norms[2]));
+  EXPECT_FALSE(std::isnan(agg.norms[3]));
+}
+
+TEST(FlRunner, GradientModeMovesBatchNormBuffersOffTheirInit) {
+  SmallData d;
+  auto o = small_options();
+  o.model = "smallcifarcnn";
+  o.mode = "gradient";
+  o.rounds = 1;
+  o.clients = 3;
+  o.per_client = 20;
+  o.malicious = 0;
+  TempDir dir;
+  o.out_dir = dir.path();
+  run_federated(d.train, d.test, o);
+  auto doc = nlohmann::json::parse(util::read_file(dir.path() + "/metrics.json"));
+  EXPECT_EQ(doc["status"], "completed");
+  EXPECT_EQ(doc["kind"], "fl");
+  ASSERT_EQ(doc["rounds"].size(), 1u);
+  EXPECT_EQ(doc["rounds"][0]["clients"].size(), 3u);
+  // A fresh BatchNorm has running_var = 1 everywhere; after the round the median of the clients'
+  // statistics is in place, so the model hash differs from the init's and buffers moved.
+  torch::manual_seed(o.seed);
+  auto fresh = models::make_model(o.model, 10);
+  auto trained = run_federated(d.train, d.test, [&] {
+    auto p = o;
+    p.out_dir.clear();
+    p.server_lr = 0;  // parameters do not move: only the buffers can change the hash
+    return p;
+  }());
+  EXPECT_NE(trained.final_model_hash, ledger::model_hash(models::state_dict(*fresh)));
+}
+
+TEST(FlCli, WritesMetricsAndMultiProcessMatchesInProcess) {
+  TempDir dir;
+  const std::string common =
+      "fl --data synthetic --model tinycnn --clients 4 --per-client 40 --rounds 2 --local train "
+      "--batch-size 20 --attack mean-shift --malicious 1 --aggregator median --eval-limit 50 "
+      "--threads 1 -q --out ";
+  auto a = run_tdml(common + dir.path() + "/one");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  auto b = run_tdml(common + dir.path() + "/multi --nproc 3");
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  auto one = nlohmann::json::parse(util::read_file(dir.path() + "/one/metrics.json"));
+  auto multi = nlohmann::json::parse(util::read_file(dir.path() + "/multi/metrics.json"));
+  EXPECT_EQ(one["status"], "completed");
+  EXPECT_EQ(multi["status"], "completed");
+  EXPECT_EQ(multi["config"]["processes"], 3);
+  ASSERT_EQ(one["rounds"].size(), 2u);
+  EXPECT_EQ(one["final_model_hash"], multi["final_model_hash"]);
+  const auto& r1 = one["rounds"][0];
+  for (const char* key :
+       {"test_accuracy", "samples_per_s", "clip_ratio", "aggregate_variance", "comm_bytes_up",
+        "comm_bytes_down", "detection", "clients", "model_hash"}) {
+    EXPECT_TRUE(r1.contains(key)) << key;
+  }
+  EXPECT_EQ(r1["clients"][0]["attack"], "mean-shift");
+  EXPECT_TRUE(util::read_file(dir.path() + "/one/fl.log").find("fl round 2/2") !=
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace tdml::fl
