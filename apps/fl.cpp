@@ -2,10 +2,14 @@
 // in this process, or over c10d with --nproc N (rank 0 = server).
 #include <ATen/Parallel.h>
 
+#include <sstream>
 #include <thread>
+
+#include <spdlog/spdlog.h>
 
 #include "command.h"
 #include "dist_options.h"
+#include "tdml/fl/ledger_hooks.h"
 #include "tdml/data/source.h"
 #include "tdml/dist/launcher.h"
 #include "tdml/dist/process_group.h"
@@ -60,7 +64,7 @@ int run_fl(int argc, char** argv) {
       ("trim", "trimmed-mean: fraction cut at each end", v(o.server.aggregator.trim))
       ("allow-no-trim", "accept a trim that removes nothing (= mean)")
       ("median-average", "even count: average the two middle values instead of the lower")
-      ("f", "krum / multi-krum: Byzantine clients assumed", v(o.server.aggregator.f))
+      ("f,krum-f", "krum / multi-krum: Byzantine clients assumed (also --f)", v(o.server.aggregator.f))
       ("multi-krum-m", "multi-krum: updates averaged (0 = n - f)", v(o.server.aggregator.multi_krum_m))
       ("max-norm", "L2 clip of every update before aggregation (0 = off)", v(o.server.clip_norm))
       ("no-detect", "no detection scores")
@@ -69,15 +73,29 @@ int run_fl(int argc, char** argv) {
   opts.add_options("Output")
       ("eval-limit", "test images per evaluation (0 = all)", v(o.eval_limit))
       ("threads", "torch intra-op threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))
-      ("out", "run directory: metrics.json, fl.log", str("runs/fl"));
+      ("out", "run directory: metrics.json, fl.log", str("runs/fl"))
+      ("ledger", "append a signed block per round to this ledger (e.g. runs/fl/ledger.jsonl)", str(""))
+      ("keys", "ledger keys from `tdml keys gen` (default: fresh keys in --out/keys)", str(""))
+      ("sign", "fresh ledger keys: ed25519 | hmac", str("ed25519"))
+      ("forge-client", "demo/test: these clients sign with a wrong key (e.g. 2,5)", str(""));
   // clang-format on
   tdml::app::add_dist_options(opts);
+  // cxxopts needs two letters for a long option: accept the study's `--f N` / `--f=N` spelling.
+  std::vector<std::string> args(argv, argv + argc);
+  for (auto& a : args) {
+    if (a == "--f" || a.rfind("--f=", 0) == 0) a = "--krum-f" + a.substr(3);
+  }
+  std::vector<char*> av;
+  for (auto& a : args) av.push_back(a.data());
   cxxopts::ParseResult r;
-  if (!tdml::app::parse(opts, argc, argv, r)) return 0;
+  if (!tdml::app::parse(opts, argc, av.data(), r)) return 0;
 
   const auto launch = tdml::app::launch_options_from(r);
   const bool worker = tdml::dist::is_worker_process();
   if (!worker && (launch.nproc > 1 || launch.nnodes > 1)) {
+    if (!r["ledger"].as<std::string>().empty()) {
+      tdml::fl::check_fl_ledger_keys(r["keys"].as<std::string>(), true, r["clients"].as<int>());
+    }
     return tdml::dist::launch_workers(launch);
   }
   o.model = r["model"].as<std::string>();
@@ -115,7 +133,7 @@ int run_fl(int argc, char** argv) {
   o.server.aggregator.trim = r["trim"].as<double>();
   o.server.aggregator.allow_no_trim = r.count("allow-no-trim") > 0;
   o.server.aggregator.median_average_middle = r.count("median-average") > 0;
-  o.server.aggregator.f = r["f"].as<int>();
+  o.server.aggregator.f = r["krum-f"].as<int>();
   o.server.aggregator.multi_krum_m = r["multi-krum-m"].as<int>();
   o.server.clip_norm = r["max-norm"].as<double>();
   o.server.detect = !r.count("no-detect");
@@ -140,9 +158,29 @@ int run_fl(int argc, char** argv) {
     }
     if (comm->rank() != 0) o.out_dir.clear();
   }
+  std::unique_ptr<tdml::fl::FlLedgerRun> ledger;
+  if (!r["ledger"].as<std::string>().empty()) {
+    tdml::fl::FlLedgerOptions lo;
+    std::stringstream forged(r["forge-client"].as<std::string>());
+    for (std::string c; std::getline(forged, c, ',');) {
+      if (c.empty() || c.find_first_not_of("0123456789") != std::string::npos)
+        throw UsageError("--forge-client " + r["forge-client"].as<std::string>() +
+                         ": expected client ids such as 2,5");
+      lo.forging_clients.insert(std::stoi(c));
+    }
+    ledger = tdml::fl::open_fl_ledger(r["ledger"].as<std::string>(), r["keys"].as<std::string>(),
+                                      r["sign"].as<std::string>(), o, !comm || comm->rank() == 0,
+                                      comm != nullptr, lo);
+  }
   auto data = tdml::data::load_data(r["data"].as<std::string>());
   try {
-    tdml::fl::run_federated(data.train, data.test, o, data.description, {}, comm);
+    tdml::fl::run_federated(data.train, data.test, o, data.description,
+                            ledger ? ledger->ledger->hooks() : tdml::fl::RunHooks{}, comm);
+    if (ledger && ledger->run.ledger) {
+      spdlog::info("ledger: {} blocks appended to {}, {:.3f} s spent signing, verifying and "
+                   "appending", ledger->ledger->blocks(), ledger->run.ledger->path(),
+                   ledger->ledger->seconds());
+    }
   } catch (const std::exception& e) {
     if (worker) tdml::dist::write_elastic_error_file(e.what());
     throw;

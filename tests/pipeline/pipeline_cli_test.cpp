@@ -46,7 +46,7 @@ TEST(PipelineCli, BadPipelineOptionsExit2) {
       {"train --mode pipeline --pipeline-schedule zb",
        "pipeline schedule zb: expected gpipe or 1f1b"},
       {"train --mode pipeline --stages 2 --nproc 3", "--nproc must equal --stages"},
-      {"train --mode tensor", "expected single or pipeline"},
+      {"train --mode tensor", "expected single, ddp or pipeline"},
   };
   for (const auto& c : cases) {
     auto r = run_tdml(c.args);
