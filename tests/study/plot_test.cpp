@@ -87,7 +87,11 @@ INSTANTIATE_TEST_SUITE_P(
                                {"allreduce_bandwidth.png", "allreduce_time.png"}},
                       KindCase{"fl",
                                {"fl_accuracy.png", "fl_client_scatter.png", "fl_clip_reject.png",
-                                "fl_variance.png", "fl_communication.png", "fl_detection.png"}}),
+                                "fl_variance.png", "fl_communication.png", "fl_detection.png"}},
+                      KindCase{"bench_scaling",
+                               {"scaling_measured.png", "scaling_speedup.png",
+                                "scaling_comm_fraction.png", "scaling_simulated.png",
+                                "allreduce_bandwidth.png", "allreduce_time.png"}}),
     [](const auto& info) { return info.param.kind; });
 
 TEST(Plot, SummaryComparesRuns) {
