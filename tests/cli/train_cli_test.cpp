@@ -56,6 +56,7 @@ TEST(TrainCli, TrainThenEvalTheCheckpoint) {
 }
 
 TEST(InfoCli, ReportsGlooAndJson) {
+  TDML_REQUIRE_GLOO();
   auto r = run_tdml("info --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = nlohmann::json::parse(r.output);
