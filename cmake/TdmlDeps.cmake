@@ -31,8 +31,9 @@ target_include_directories(tdml_deps INTERFACE ${CXXOPTS_INCLUDE_DIR})
 target_compile_definitions(tdml_deps INTERFACE USE_DISTRIBUTED)
 
 # c10d's Gloo backend: its header is guarded by USE_C10D_GLOO (Debian's TorchConfig does not
-# define it) and needs gloo's headers, which Debian has (libgloo-dev) but PyTorch wheels lack.
-# Without them tdml builds without Gloo: `--backend gloo` then fails with a clear message.
+# define it; a 2.x wheel's does) and needs gloo's headers, which Debian has (libgloo-dev) but
+# PyTorch wheels lack. tdml's code tests TDML_HAS_GLOO, set only when the headers are found;
+# without them tdml builds without Gloo and `--backend gloo` fails with a clear message.
 option(TDML_WITH_GLOO "Use c10d's Gloo backend when gloo's headers are found" ON)
 set(TDML_HAS_GLOO OFF)
 if(TDML_WITH_GLOO)

@@ -3,7 +3,7 @@
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef USE_C10D_GLOO  // defined by CMake only where gloo's headers exist (not in PyTorch wheels)
+#ifdef TDML_HAS_GLOO  // set by CMake only where gloo's headers exist (not in PyTorch wheels)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #if defined(TDML_HAS_CUDA) && defined(USE_C10D_NCCL)
@@ -109,7 +109,7 @@ BackendKind resolve(BackendKind kind) {
   return BackendKind::kGloo;
 }
 
-#ifndef USE_C10D_GLOO
+#ifndef TDML_HAS_GLOO
 [[noreturn]] void no_gloo(const char* what) {
   throw Error(std::string(what) +
               ": this tdml was built without c10d's Gloo backend (gloo's headers were not found "
@@ -118,7 +118,7 @@ BackendKind resolve(BackendKind kind) {
 }
 #endif
 
-#ifdef USE_C10D_GLOO
+#ifdef TDML_HAS_GLOO
 std::shared_ptr<::gloo::transport::Device> gloo_device(const DistOptions& o) {
   // One node: bind where the store is (127.0.0.1 by default). Several: this host's own address,
   // or the interface named by GLOO_SOCKET_IFNAME as PyTorch does.
@@ -149,7 +149,7 @@ c10::intrusive_ptr<compat::C10dBackend> make_backend(BackendKind kind,
     throw Error("--backend nccl: this tdml was built without CUDA/NCCL; use --backend gloo");
 #endif
   }
-#ifdef USE_C10D_GLOO
+#ifdef TDML_HAS_GLOO
   auto opts = c10d::ProcessGroupGloo::Options::create(o.timeout);
   opts->devices.push_back(gloo_device(o));
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, o.rank, o.world, opts);
@@ -416,7 +416,7 @@ std::shared_ptr<Comm> init_process_group(const DistOptions& o) {
 
 std::vector<std::shared_ptr<Comm>> make_local_group(int world, std::chrono::milliseconds timeout) {
   TDML_CHECK(world >= 1, "make_local_group: world must be >= 1, got " << world);
-#ifndef USE_C10D_GLOO
+#ifndef TDML_HAS_GLOO
   (void)timeout;
   no_gloo("make_local_group (ranks as threads over Gloo)");
 #else

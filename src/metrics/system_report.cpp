@@ -4,7 +4,7 @@
 #include <sys/utsname.h>
 
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
-#ifdef USE_C10D_GLOO  // defined by CMake only where gloo's headers exist (not in PyTorch wheels)
+#ifdef TDML_HAS_GLOO  // set by CMake only where gloo's headers exist (not in PyTorch wheels)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #include <torch/torch.h>
@@ -54,7 +54,7 @@ std::string command_output(const std::string& cmd) {
 
 // A real one-rank Gloo group over an in-memory store: init + all-reduce.
 nlohmann::json gloo_probe() {
-#ifndef USE_C10D_GLOO
+#ifndef TDML_HAS_GLOO
   return {{"available", false},
           {"init_test", "not built (gloo headers not found at configure time)"}};
 #else

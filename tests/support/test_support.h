@@ -4,7 +4,7 @@
 
 // Skips the calling test when tdml was built without c10d's Gloo backend (a PyTorch wheel's
 // LibTorch ships no gloo headers; see cmake/TdmlDeps.cmake). Use inside a TEST body.
-#ifdef USE_C10D_GLOO
+#ifdef TDML_HAS_GLOO
 #define TDML_REQUIRE_GLOO() static_cast<void>(0)
 #else
 #define TDML_REQUIRE_GLOO() GTEST_SKIP() << "tdml was built without c10d's Gloo backend"
