@@ -18,7 +18,7 @@ prefix="$torch_prefix"
 args=()
 if [ -n "${DEPS_DEBS:-}" ]; then
   deps=${DEPS_PREFIX:-/tmp/tdml-deps}
-  mkdir -p "$deps"
+  rm -rf "$deps" && mkdir -p "$deps"  # stale packages from an earlier run must not linger
   for f in "$DEPS_DEBS"/*.deb; do dpkg -x "$f" "$deps"; done
   prefix="$deps/usr;$prefix"
   [ -f "$deps/usr/include/cxxopts.hpp" ] && args+=("-DCXXOPTS_INCLUDE_DIR=$deps/usr/include")
