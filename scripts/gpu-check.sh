@@ -18,8 +18,12 @@ step() {
   echo "### exit $? after $((SECONDS - t0)) s" >>"$log"
 }
 step 120 "$b/tdml" info
-step 120 "$b/tdml" bench allreduce --backend nccl --nproc 1 --out "$runs/allreduce-nccl"
-step 60 "$b/tdml" bench allreduce --backend gloo --nproc 1 --sizes small --out "$runs/allreduce-gloo"
+# One rank as torchrun would start it (the launcher needs --nproc >= 2; NCCL wants a GPU per rank).
+one_rank=(env RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1
+  MASTER_PORT=29533)
+step 120 "${one_rank[@]}" "$b/tdml" bench allreduce --backend nccl --out "$runs/allreduce-nccl"
+step 60 "${one_rank[@]}" "$b/tdml" bench allreduce --backend gloo --sizes small \
+  --out "$runs/allreduce-gloo"
 for amp in off,bf16 fp16; do
   step 300 "$b/tdml" bench throughput --model all --amp "$amp" --device cuda --out "$runs/tp-$amp"
 done
