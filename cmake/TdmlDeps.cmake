@@ -24,18 +24,18 @@ if(TARGET fmt::fmt)
     target_include_directories(tdml_deps SYSTEM BEFORE INTERFACE ${TDML_FMT_INCLUDE_DIRS})
   endif()
 endif()
-target_link_libraries(tdml_deps INTERFACE
-  spdlog::spdlog nlohmann_json::nlohmann_json
-  ${TORCH_LIBRARIES} OpenSSL::Crypto CURL::libcurl ZLIB::ZLIB Threads::Threads)
-target_include_directories(tdml_deps INTERFACE ${CXXOPTS_INCLUDE_DIR})
 # PyTorch wheels from 2.5 on export libstdc++ symbols they link statically, std::filesystem's
 # among them (pytorch/pytorch#133437). Listed first, libtorch_cpu then supplies those symbols to
 # tdml too, and std::filesystem calls crashed (seen with 2.11: every test using a temp dir).
 # Naming libstdc++ before everything else makes the dynamic linker find the real one first, as
-# it does in Python (which loads libstdc++ before torch).
+# it does in Python (which loads libstdc++ before torch): the library list starts with it.
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND Torch_VERSION VERSION_GREATER_EQUAL 2.5)
-  target_link_options(tdml_deps INTERFACE "LINKER:--no-as-needed" "-lstdc++")
+  target_link_libraries(tdml_deps INTERFACE stdc++)
 endif()
+target_link_libraries(tdml_deps INTERFACE
+  spdlog::spdlog nlohmann_json::nlohmann_json
+  ${TORCH_LIBRARIES} OpenSSL::Crypto CURL::libcurl ZLIB::ZLIB Threads::Threads)
+target_include_directories(tdml_deps INTERFACE ${CXXOPTS_INCLUDE_DIR})
 target_compile_definitions(tdml_deps INTERFACE USE_DISTRIBUTED)
 
 # c10d's Gloo backend: its header is guarded by USE_C10D_GLOO (Debian's TorchConfig does not
