@@ -42,6 +42,16 @@ std::vector<std::int64_t> parse_bench_sizes(const std::string& spec) {
   return out;
 }
 
+// NCCL works on CUDA tensors and its collectives complete asynchronously on the GPU: wait for
+// the device before reading the clock.
+void sync_device(bool on_gpu) {
+#ifdef TDML_HAS_CUDA
+  if (on_gpu) torch::cuda::synchronize();
+#else
+  (void)on_gpu;
+#endif
+}
+
 int iters_for_size(std::int64_t bytes) {
   return static_cast<int>(std::clamp<std::int64_t>((512LL << 20) / bytes, 10, 1000));
 }
@@ -50,9 +60,12 @@ std::vector<AllreduceSample> run_allreduce_bench(Comm& comm, const AllreduceBenc
   std::vector<AllreduceSample> out;
   std::int64_t step = 0;
   const double n = comm.world();
+  const bool on_gpu = comm.kind() == BackendKind::kNccl;  // the current device (set per rank)
+  const auto dev = on_gpu ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   for (const auto bytes : o.sizes) {
-    auto t = torch::ones({bytes / 4}, torch::kFloat32);
+    auto t = torch::ones({bytes / 4}, torch::TensorOptions(torch::kFloat32).device(dev));
     for (int i = 0; i < o.warmup; ++i) comm.all_reduce(t);
+    sync_device(on_gpu);
     AllreduceSample s;
     s.bytes = bytes;
     s.iters = o.iters > 0 ? o.iters : iters_for_size(bytes);
@@ -62,7 +75,8 @@ std::vector<AllreduceSample> run_allreduce_bench(Comm& comm, const AllreduceBenc
       maybe_die_for_test(comm.rank(), step++);
       comm.all_reduce(t);
     }
-    auto elapsed = torch::tensor({sw.seconds()}, torch::kFloat64);
+    sync_device(on_gpu);
+    auto elapsed = torch::tensor({sw.seconds()}, torch::kFloat64).to(dev);
     const double slowest = torch::stack(comm.all_gather(elapsed)).max().item<double>();
     s.time_us = slowest / s.iters * 1e6;
     s.algbw_gbs = bytes / (slowest / s.iters) / 1e9;

@@ -2,8 +2,10 @@
 
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef TDML_HAS_GLOO  // set by CMake only where gloo's headers exist (not in PyTorch wheels)
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #if defined(TDML_HAS_CUDA) && defined(USE_C10D_NCCL)
 #include <c10/cuda/CUDAFunctions.h>
 
@@ -107,6 +109,16 @@ BackendKind resolve(BackendKind kind) {
   return BackendKind::kGloo;
 }
 
+#ifndef TDML_HAS_GLOO
+[[noreturn]] void no_gloo(const char* what) {
+  throw Error(std::string(what) +
+              ": this tdml was built without c10d's Gloo backend (gloo's headers were not found "
+              "at configure time; PyTorch wheels do not ship them); use --backend nccl on GPUs, "
+              "or build against a LibTorch with gloo headers (Debian: libgloo-dev)");
+}
+#endif
+
+#ifdef TDML_HAS_GLOO
 std::shared_ptr<::gloo::transport::Device> gloo_device(const DistOptions& o) {
   // One node: bind where the store is (127.0.0.1 by default). Several: this host's own address,
   // or the interface named by GLOO_SOCKET_IFNAME as PyTorch does.
@@ -118,6 +130,7 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const DistOptions& o) {
   }
   return c10d::ProcessGroupGloo::createDeviceForHostname(o.master_addr);
 }
+#endif
 
 c10::intrusive_ptr<compat::C10dBackend> make_backend(BackendKind kind,
                                                      const c10::intrusive_ptr<c10d::Store>& store,
@@ -136,9 +149,13 @@ c10::intrusive_ptr<compat::C10dBackend> make_backend(BackendKind kind,
     throw Error("--backend nccl: this tdml was built without CUDA/NCCL; use --backend gloo");
 #endif
   }
+#ifdef TDML_HAS_GLOO
   auto opts = c10d::ProcessGroupGloo::Options::create(o.timeout);
   opts->devices.push_back(gloo_device(o));
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, o.rank, o.world, opts);
+#else
+  no_gloo("--backend gloo");
+#endif
 }
 
 }  // namespace
@@ -399,6 +416,10 @@ std::shared_ptr<Comm> init_process_group(const DistOptions& o) {
 
 std::vector<std::shared_ptr<Comm>> make_local_group(int world, std::chrono::milliseconds timeout) {
   TDML_CHECK(world >= 1, "make_local_group: world must be >= 1, got " << world);
+#ifndef TDML_HAS_GLOO
+  (void)timeout;
+  no_gloo("make_local_group (ranks as threads over Gloo)");
+#else
   c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::HashStore>();
   std::vector<std::shared_ptr<Comm>> comms(world);
   std::vector<std::exception_ptr> errors(world);
@@ -420,6 +441,7 @@ std::vector<std::shared_ptr<Comm>> make_local_group(int world, std::chrono::mill
     if (e) std::rethrow_exception(e);
   }
   return comms;
+#endif
 }
 
 void run_local_ranks(int world, const std::function<void(Comm&)>& fn,

@@ -4,7 +4,9 @@
 #include <sys/utsname.h>
 
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
+#ifdef TDML_HAS_GLOO  // set by CMake only where gloo's headers exist (not in PyTorch wheels)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -52,6 +54,10 @@ std::string command_output(const std::string& cmd) {
 
 // A real one-rank Gloo group over an in-memory store: init + all-reduce.
 nlohmann::json gloo_probe() {
+#ifndef TDML_HAS_GLOO
+  return {{"available", false},
+          {"init_test", "not built (gloo headers not found at configure time)"}};
+#else
   try {
     auto store = c10::make_intrusive<c10d::HashStore>();
     auto opts = c10d::ProcessGroupGloo::Options::create();
@@ -63,6 +69,7 @@ nlohmann::json gloo_probe() {
   } catch (const std::exception& e) {
     return {{"available", true}, {"init_test", std::string("failed: ") + e.what()}};
   }
+#endif
 }
 
 nlohmann::json gpus() {
@@ -130,7 +137,10 @@ nlohmann::json system_report() {
 #ifdef USE_C10D_NCCL
                 {"nccl", {{"available", true}}},
 #else
-                {"nccl", {{"available", false}, {"reason", "LibTorch built without CUDA"}}},
+                {"nccl",
+                 {{"available", false},
+                  {"reason", kCompiledWithCuda ? "nccl.h not found at configure time"
+                                               : "LibTorch built without CUDA"}}},
 #endif
                 {"mpi", {{"available", false}, {"reason", "tdml does not build c10d's MPI backend"}}}}},
       {"env", env},

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_support.h"
 #include "tdml/util/error.h"
 
 namespace tdml::dist {
@@ -44,6 +45,7 @@ Data make_data(int steps, int batch) {
 }
 
 TEST(Ddp, TwoRanksOnHalfBatchesMatchOneProcessOnTheWholeBatch) {
+  TDML_REQUIRE_GLOO();
   const int steps = 4, world = 2, per_rank = 6;
   auto data = make_data(steps, world * per_rank);
   // Reference: one process, concatenated batch.
@@ -85,6 +87,7 @@ TEST(Ddp, TwoRanksOnHalfBatchesMatchOneProcessOnTheWholeBatch) {
 }
 
 TEST(Ddp, SmallBucketsLaunchInReverseOrderAndOverlapBackward) {
+  TDML_REQUIRE_GLOO();
   auto models = std::vector<Mlp>{make_mlp(1), make_mlp(1)};
   auto data = make_data(1, 8);
   std::vector<StepStats> stats(2);
@@ -118,6 +121,7 @@ TEST(Ddp, SmallBucketsLaunchInReverseOrderAndOverlapBackward) {
 }
 
 TEST(Ddp, NoSyncAccumulatesLocallyThenAveragesTheSum) {
+  TDML_REQUIRE_GLOO();
   const int world = 2, micro = 2, b = 4;
   auto data = make_data(world * micro, b);  // data.x[r * micro + m]
   auto ref = make_mlp(3);
@@ -157,6 +161,7 @@ TEST(Ddp, NoSyncAccumulatesLocallyThenAveragesTheSum) {
 }
 
 TEST(Ddp, UnusedParameterIsReportedByNameInsteadOfHanging) {
+  TDML_REQUIRE_GLOO();
   std::vector<Mlp> models{make_mlp(1, true), make_mlp(1, true)};
   auto data = make_data(1, 4);
   std::vector<std::string> errors(2);
@@ -181,6 +186,7 @@ TEST(Ddp, UnusedParameterIsReportedByNameInsteadOfHanging) {
 }
 
 TEST(Ddp, FindUnusedParametersTreatsMissingGradientsAsZero) {
+  TDML_REQUIRE_GLOO();
   std::vector<Mlp> models{make_mlp(1, true), make_mlp(1, true)};
   auto data = make_data(1, 4);
   std::vector<StepStats> stats(2);
@@ -201,6 +207,7 @@ TEST(Ddp, FindUnusedParametersTreatsMissingGradientsAsZero) {
 }
 
 TEST(Ddp, BroadcastBuffersCopiesRankZerosBatchNormStatistics) {
+  TDML_REQUIRE_GLOO();
   std::vector<torch::nn::BatchNorm1d> bns{torch::nn::BatchNorm1d(3), torch::nn::BatchNorm1d(3)};
   torch::manual_seed(5);
   auto x0 = torch::randn({8, 3}) + 2.0;

@@ -18,10 +18,13 @@ namespace {
 
 using test::run_tdml;
 
+// Two CPU ranks on one machine: Gloo (auto would pick NCCL on a GPU machine, one GPU per rank).
 TEST(Launcher, TwoWorkerBenchWritesMetricsAndPrefixesOutput) {
+  TDML_REQUIRE_GLOO();
   test::TempDir dir;
-  auto r =
-      run_tdml("bench allreduce --nproc 2 --sizes small --iters 20 --warmup 2 --out " + dir.path());
+  auto r = run_tdml(
+      "bench allreduce --backend gloo --nproc 2 --sizes small --iters 20 --warmup 2 --out " +
+      dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("[rank 0]"), std::string::npos) << r.output;
   std::ifstream f(dir / "metrics.json");
@@ -39,10 +42,11 @@ TEST(Launcher, TwoWorkerBenchWritesMetricsAndPrefixesOutput) {
 }
 
 TEST(Launcher, KilledWorkerMakesTheOthersFailNamingTheLostRank) {
+  TDML_REQUIRE_GLOO();
   ::setenv("TDML_TEST_DIE_RANK", "1", 1);
   ::setenv("TDML_TEST_DIE_AFTER_STEPS", "30", 1);
   auto r = run_tdml(
-      "bench allreduce --nproc 2 --sizes small --iters 20 --warmup 1 "
+      "bench allreduce --backend gloo --nproc 2 --sizes small --iters 20 --warmup 1 "
       "--dist-timeout 30");
   ::unsetenv("TDML_TEST_DIE_RANK");
   ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");

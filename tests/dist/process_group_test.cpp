@@ -19,6 +19,7 @@ namespace tdml::dist {
 namespace {
 
 TEST(ProcessGroup, AllReduceBroadcastGatherAndPointToPointOverThreeRanks) {
+  TDML_REQUIRE_GLOO();
   std::vector<torch::Tensor> sums(3), avgs(3), bcast(3), recvd(3);
   std::vector<std::vector<torch::Tensor>> gathered(3);
   run_local_ranks(3, [&](Comm& comm) {
@@ -57,6 +58,7 @@ TEST(ProcessGroup, AllReduceBroadcastGatherAndPointToPointOverThreeRanks) {
 }
 
 TEST(ProcessGroup, LostPeerIsAnErrorNamingItsRank) {
+  TDML_REQUIRE_GLOO();
   auto comms = make_local_group(2, std::chrono::seconds(10));
   std::string error;
   std::thread peer([&] { comms[1].reset(); });  // rank 1 goes away
@@ -72,6 +74,7 @@ TEST(ProcessGroup, LostPeerIsAnErrorNamingItsRank) {
 }
 
 TEST(ProcessGroup, PortInUseIsAClearError) {
+  TDML_REQUIRE_GLOO();
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;

@@ -2,6 +2,14 @@
 // Helpers shared by the tests: scratch directories and running the `tdml` binary.
 #include <string>
 
+// Skips the calling test when tdml was built without c10d's Gloo backend (a PyTorch wheel's
+// LibTorch ships no gloo headers; see cmake/TdmlDeps.cmake). Use inside a TEST body.
+#ifdef TDML_HAS_GLOO
+#define TDML_REQUIRE_GLOO() static_cast<void>(0)
+#else
+#define TDML_REQUIRE_GLOO() GTEST_SKIP() << "tdml was built without c10d's Gloo backend"
+#endif
+
 namespace tdml::test {
 
 // A fresh directory under the system temp dir, removed (recursively) on destruction.
