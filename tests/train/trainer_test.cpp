@@ -23,6 +23,7 @@ tdml::train::TrainOptions quick_options(const std::string& out) {
   o.limit_train_batches = 12;
   o.limit_test_batches = 2;
   o.threads = 2;
+  o.device = "cpu";  // bit-exact resume holds on CPU; cuDNN kernels are not deterministic
   o.seed = 7;
   o.out_dir = out;
   return o;
