@@ -39,7 +39,12 @@ else
   E=2 LIM="" SMALL=100 PER=2000 ROUNDS=3 IT=5
 fi
 
-done_already() { [[ -f $1/metrics.json ]] && grep -q '"status": *"completed"' "$1/metrics.json"; }
+done_already() {  # metrics.json written and, where the command tracks a status, "completed"
+  local f=$1/metrics.json
+  [[ -f $f ]] || return 1
+  grep -q '"status"' "$f" || return 0
+  grep -q '"status": *"completed"' "$f"
+}
 step() {  # step NAME tdml-args...: runs `tdml ARGS --out OUT/NAME` unless already completed
   local name=$1; shift
   if done_already "$out/$name"; then echo "== $name: done already, skipped" | tee -a "$log"; return; fi
