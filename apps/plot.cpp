@@ -1,5 +1,6 @@
 // tdml plot: a run's metrics.json as PNGs + index.html (runs scripts/plot.py with matplotlib).
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -23,8 +24,11 @@ int run_process(const std::vector<std::string>& args, bool quiet) {
   if (pid < 0) throw Error("tdml plot: fork failed");
   if (pid == 0) {
     if (quiet) {
-      std::freopen("/dev/null", "w", stdout);
-      std::freopen("/dev/null", "w", stderr);
+      const int null = ::open("/dev/null", O_WRONLY);
+      if (null >= 0) {
+        ::dup2(null, STDOUT_FILENO);
+        ::dup2(null, STDERR_FILENO);
+      }
     }
     ::execv(argv[0], argv.data());
     ::_exit(127);

@@ -1,5 +1,7 @@
 #include "tdml/fl/client.h"
 
+#include <mutex>
+
 #include "tdml/data/transforms.h"
 #include "tdml/fl/seed.h"
 #include "tdml/util/error.h"
@@ -31,8 +33,13 @@ AttackPlan make_plan(const RunnerOptions& o) {
 }
 
 std::shared_ptr<models::Model> make_seeded_model(const RunnerOptions& o, int num_classes) {
+  // Initialisation draws from torch's process-wide generator: seeding and building must not
+  // interleave with another run in the same process (ranks as threads share the generator).
+  static std::mutex init_mutex;
+  std::unique_lock<std::mutex> lock(init_mutex);
   torch::manual_seed(o.seed);
   auto m = models::make_model(o.model, num_classes);
+  lock.unlock();
   m->to(o.device);
   return m;
 }
