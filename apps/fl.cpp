@@ -42,7 +42,8 @@ int run_fl(int argc, char** argv) {
       ("weight-decay", "train: client SGD weight decay", v(o.weight_decay))
       ("batch-size", "client batch size", v(o.batch_size))
       ("no-augment", "no crop/flip on client batches")
-      ("amp", "off | bf16 (autocast of the clients' forward)", str("off"))
+      ("amp", "off | bf16 (autocast of the clients' and the evaluation's forward)", str("off"))
+      ("channels-last", "NHWC weights and batches (with --amp bf16: the CPU fast path)")
       ("seed", "seed of partition, init, attacks, shuffling", v(o.seed));
   opts.add_options("Attacks")
       ("malicious", "malicious clients, the first ones (-1: int(clients * fraction))", v(o.malicious))
@@ -72,6 +73,7 @@ int run_fl(int argc, char** argv) {
       ("detect-k", "distance/norm threshold in robust standard deviations", v(o.server.detection.k));
   opts.add_options("Output")
       ("eval-limit", "test images per evaluation (0 = all)", v(o.eval_limit))
+      ("eval-trigger", "measure the backdoor trigger's success rate even with no backdoor client (baseline)")
       ("threads", "torch intra-op threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))
       ("out", "run directory: metrics.json, fl.log", str("runs/fl"))
       ("ledger", "append a signed block per round to this ledger (e.g. runs/fl/ledger.jsonl)", str(""))
@@ -116,6 +118,7 @@ int run_fl(int argc, char** argv) {
   o.batch_size = r["batch-size"].as<std::int64_t>();
   o.augment = !r.count("no-augment");
   o.amp = tdml::train::parse_amp(r["amp"].as<std::string>(), o.device);
+  o.channels_last = r.count("channels-last") > 0;
   o.seed = r["seed"].as<std::uint64_t>();
   o.malicious = r["malicious"].as<int>();
   o.malicious_fraction = r["malicious-fraction"].as<double>();
@@ -141,6 +144,7 @@ int run_fl(int argc, char** argv) {
   o.server.detection.k = r["detect-k"].as<double>();
   o.server.detection.norm_k = o.server.detection.k;
   o.eval_limit = r["eval-limit"].as<std::int64_t>();
+  o.eval_trigger = r.count("eval-trigger") > 0;
   o.out_dir = r["out"].as<std::string>();
   o.validate();
   const int threads = r["threads"].as<int>();

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of one federated round, the study's own configuration: 6 clients x
 # 6,000 CIFAR-10 samples, gradient mode, client 0 backdoored, clip 5.0, coordinate median,
-# server lr 0.3 -- `tdml fl` (fp32, and bf16 autocast) against the study's way in PyTorch Python
-# (fl_ref.py: per-image DataLoader, a model rebuilt per client), in one run on one machine.
+# server lr 0.3 -- `tdml fl --channels-last` (fp32, and bf16 autocast) against the study's way in
+# PyTorch Python (fl_ref.py: per-image DataLoader, a model rebuilt per client, NCHW), in one run
+# on one machine. Channels-last changes the layout, not the precision (fp32 stays fp32).
 # Compared: clients + aggregation time of a round (evaluation excluded on both sides).
 # Prints a table and writes OUT/summary.json.
 # Usage: scripts/bench/fl_vs_pytorch.sh CIFAR_DIR [--clients 6] [--per-client 6000]
@@ -30,7 +31,7 @@ py=/usr/bin/python3
 mkdir -p "$out"
 fl_args=(--data "$data" --model smallcifarcnn --clients "$clients" --per-client "$per"
          --rounds "$rounds" --local gradient --attack backdoor --malicious 1 --max-norm 5
-         --aggregator median --server-lr 0.3 --seed 123 --eval-limit 1000 -q)
+         --aggregator median --server-lr 0.3 --seed 123 --eval-limit 1000 --channels-last -q)
 echo "== PyTorch Python (per-image DataLoader, 2 workers, model rebuilt per client)" >&2
 "$py" "$here/fl_ref.py" --data "$data" --clients "$clients" --per-client "$per" \
   --rounds "$rounds" > "$out/pytorch.json"

@@ -4,6 +4,7 @@
 
 #include "tdml/data/transforms.h"
 #include "tdml/fl/seed.h"
+#include "tdml/train/trainer.h"
 #include "tdml/util/error.h"
 
 namespace tdml::fl {
@@ -41,6 +42,7 @@ std::shared_ptr<models::Model> make_seeded_model(const RunnerOptions& o, int num
   auto m = models::make_model(o.model, num_classes);
   lock.unlock();
   m->to(o.device);
+  if (o.channels_last) train::to_channels_last(*m);
   return m;
 }
 
@@ -90,6 +92,7 @@ ClientUpdate ClientPool::run(int k, const RoundContext& ctx, const ClientHooks& 
     auto imgs = train_.images.index_select(0, rows.index_select(0, pos));
     if (o.augment) imgs = data::random_crop_flip(imgs, 4, true, gen);
     auto x = data::normalize(imgs.to(o.device));
+    if (o.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     auto y = labels_[k].index_select(0, pos).to(o.device);
     if (!poison) return std::make_pair(x, y);
     auto pb = poison_batch(x, y, poisoned_[k].index_select(0, pos), plan_.options());

@@ -40,14 +40,19 @@ Eval evaluate(models::Model& model, const data::Dataset& test, const RunnerOptio
   for (std::int64_t s = 0; s < n; s += 500) {
     const auto e = std::min(n, s + 500);
     auto x = data::normalize(test.images.slice(0, s, e).to(o.device));
+    if (o.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     auto y = test.labels.slice(0, s, e).to(o.device);
-    auto logits = model.forward(x);
+    auto forward = [&](const torch::Tensor& in) {
+      train::AutocastGuard amp(o.amp, o.device.type());
+      return model.forward(in).to(torch::kFloat32);
+    };
+    auto logits = forward(x);
     loss += torch::nn::functional::cross_entropy(
                 logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                 .item<double>();
     correct += (logits.argmax(1) == y).sum().item<std::int64_t>();
     if (backdoor) {
-      auto hit = model.forward(stamp_trigger(x, ao)).argmax(1) == ao.target;
+      auto hit = forward(stamp_trigger(x, ao)).argmax(1) == ao.target;
       auto nt = y != ao.target;
       hit_all += hit.sum().item<std::int64_t>();
       hit_nt += (hit & nt).sum().item<std::int64_t>();
@@ -193,6 +198,8 @@ nlohmann::json config_json(const RunnerOptions& o, const AttackPlan& plan,
           {"batch_size", o.batch_size},
           {"augment", o.augment},
           {"amp", train::amp_name(o.amp)},
+          {"channels_last", o.channels_last},
+          {"eval_trigger", o.eval_trigger},
           {"seed", o.seed},
           {"malicious", plan.malicious_clients()},
           {"attacks", o.attacks},
@@ -383,11 +390,12 @@ RunResult run_server(ClientPool& pool, UpdateSource& source, const data::Dataset
 
       // 6. Evaluation.
       util::Stopwatch eval_watch;
-      auto ev = evaluate(model, test, o, plan.any_backdoor(), plan.options());
+      const bool trigger = plan.any_backdoor() || o.eval_trigger;
+      auto ev = evaluate(model, test, o, trigger, plan.options());
       rec.eval_seconds = eval_watch.seconds();
       rec.test_accuracy = ev.accuracy;
       rec.test_loss = ev.loss;
-      rec.backdoor = plan.any_backdoor();
+      rec.backdoor = trigger;
       rec.asr_non_target = ev.asr_non_target;
       rec.asr_all = ev.asr_all;
       rec.seconds = round_watch.seconds();

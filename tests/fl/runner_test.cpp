@@ -135,6 +135,49 @@ TEST(FlRunner, GradientModeMovesBatchNormBuffersOffTheirInit) {
   EXPECT_NE(trained.final_model_hash, ledger::model_hash(models::state_dict(*fresh)));
 }
 
+TEST(FlRunner, ChannelsLastClientSendsTheSameUpdateAsContiguous) {
+  // The fast path changes memory layout only: the update (a gradient, and a weight delta after
+  // local SGD) matches the NCHW client's to float tolerance, and both differ from zero.
+  SmallData d;
+  for (const std::string mode : {"gradient", "local"}) {
+    auto o = small_options();
+    o.model = "smallcifarcnn";
+    o.mode = mode;
+    o.malicious = 0;
+    auto cl = o;
+    cl.channels_last = true;
+    ClientPool plain(d.train, o), fast(d.train, cl);
+    RoundContext ctx{1, plain.params().flatten(), plain.buffers().flatten()};
+    auto a = plain.run(1, ctx), b = fast.run(1, ctx);
+    ASSERT_GT(a.update.abs().max().item<double>(), 0) << mode;
+    // Summation order differs between the layouts (NHWC BatchNorm backward: ~0.5%, as in
+    // PyTorch; see Models.ChannelsLastGivesTheSameGradientsAsContiguous): relative L2 error.
+    auto rel = [](const torch::Tensor& x, const torch::Tensor& y) {
+      return ((x - y).norm() / y.norm()).item<double>();
+    };
+    EXPECT_LT(rel(b.update, a.update), 2e-2) << mode;
+    EXPECT_LT(rel(b.buffers, a.buffers), 1e-5) << mode;
+  }
+}
+
+TEST(FlRunner, EvalTriggerReportsTheBaselineWithoutABackdoorClient) {
+  SmallData d;
+  auto o = small_options();
+  o.rounds = 1;
+  o.malicious = 0;
+  const auto plain = run_federated(d.train, d.test, o).rounds[0];
+  EXPECT_FALSE(plain.backdoor);
+  o.eval_trigger = true;
+  const auto r = run_federated(d.train, d.test, o).rounds[0];
+  EXPECT_TRUE(r.backdoor);
+  EXPECT_GE(r.asr_all, 0.0);
+  EXPECT_LE(r.asr_all, 1.0);
+  EXPECT_LE(r.asr_non_target, 1.0);
+  // Measuring the trigger changes nothing else.
+  EXPECT_EQ(r.model_hash, plain.model_hash);
+  EXPECT_DOUBLE_EQ(r.test_accuracy, plain.test_accuracy);
+}
+
 TEST(FlCli, WritesMetricsAndMultiProcessMatchesInProcess) {
   TempDir dir;
   const std::string common =

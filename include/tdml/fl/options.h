@@ -27,7 +27,8 @@ struct RunnerOptions {
   double weight_decay = 5e-4;           // local: SGD weight decay
   std::int64_t batch_size = 128;        // client batch size (both modes)
   bool augment = true;                  // random crop 4 + flip on client batches
-  train::AmpMode amp = train::AmpMode::kOff;  // bf16 autocast of the clients' forward passes
+  train::AmpMode amp = train::AmpMode::kOff;  // bf16 autocast of forward passes (clients, eval)
+  bool channels_last = false;                 // NHWC conv weights and batches (CPU/GPU fast path)
   std::uint64_t seed = 123;                   // partition, model init, attacks, shuffling
   int malicious = -1;                         // malicious clients; -1: int(clients * fraction)
   double malicious_fraction = 0.33;           // used when malicious = -1 (study: 0.33 -> 1 of 6)
@@ -35,6 +36,8 @@ struct RunnerOptions {
   AttackOptions attack;                // attack parameters (shift, sigma, boost, trigger ...)
   ServerOptions server;                // rule, clipping, detection
   std::int64_t eval_limit = 0;         // test images evaluated each round (0 = all)
+  bool eval_trigger = false;           // measure the trigger's success rate without a backdoor
+                                       // client too (the baseline an attack is compared with)
   std::string out_dir;                 // DIR for metrics.json + fl.log ("" = write nothing)
   torch::Device device = torch::kCPU;  // where the model and batches live
 
