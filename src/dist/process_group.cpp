@@ -238,6 +238,15 @@ PendingOp::~PendingOp() {
   }
 }
 
+void PendingOp::abort() noexcept {
+  if (!work_) return;
+  auto work = std::move(work_);
+  try {
+    if (!work->isCompleted()) work->abort();
+  } catch (...) {  // a backend without abort: the op is dropped unfinished
+  }
+}
+
 void PendingOp::wait() {
   TDML_CHECK(work_, "PendingOp::wait on an empty or already waited operation");
   auto work = std::move(work_);

@@ -199,19 +199,33 @@ DistributedPipelineStep::DistributedPipelineStep(train::StepSetup setup, Pipelin
   exec_ = std::make_unique<StageExecutor>(stages_[comm_->rank()], s_.device, s_.amp);
 }
 
-torch::Tensor DistributedPipelineStep::recv(std::vector<std::int64_t> shape, int src, int tag,
-                                            const char* what, int m) {
-  auto buf = torch::empty(shape, torch::TensorOptions().device(s_.device).dtype(torch::kFloat));
+DistributedPipelineStep::Incoming DistributedPipelineStep::post_recv(
+    std::vector<std::int64_t> shape, int src, int tag, const char* what, int m) {
+  Incoming in;
+  in.buffer = torch::empty(shape, torch::TensorOptions().device(s_.device).dtype(torch::kFloat));
+  std::vector<torch::Tensor> ts{in.buffer};
+  try {
+    in.op = dist::PendingOp(comm_->backend().recv(ts, src, tag), comm_.get(),
+                            std::string("recv of the ") + what, nullptr, src);
+  } catch (const std::exception& e) {
+    throw Error("pipeline stage " + std::to_string(comm_->rank()) +
+                ": posting the receive of the " + what + " of micro-batch " + std::to_string(m) +
+                " from stage " + std::to_string(src) + ": " + e.what());
+  }
+  return in;
+}
+
+torch::Tensor DistributedPipelineStep::wait_recv(Incoming& in, int src, const char* what, int m) {
   util::Stopwatch clock;
   try {
-    comm_->recv(buf, src, tag);
+    in.op.wait();
   } catch (const std::exception& e) {
     throw Error("pipeline stage " + std::to_string(comm_->rank()) + ": waiting for the " + what +
                 " of micro-batch " + std::to_string(m) + " from stage " + std::to_string(src) +
                 ": " + e.what());
   }
   exec_->stats().idle_s += clock.seconds();
-  return buf;
+  return std::move(in.buffer);
 }
 
 namespace {
@@ -264,30 +278,55 @@ void DistributedPipelineStep::step(const data::Batch& batch, train::EpochTotals&
   std::vector<Outgoing> sends;
   auto& st = exec_->stats();
   util::Stopwatch clock;
-  for (const Action& a : stage_actions(o_.schedule, r, S, M)) {
-    const int m = a.micro;
-    const int act_tag = 2 * m, grad_tag = 2 * m + 1;
-    if (a.op == Op::kForward) {
-      auto in = first ? images[m]
-                      : recv(with_batch(sizes[m], info_[r - 1].output_shape), r - 1, act_tag,
-                             "activation", m);
-      auto out = exec_->forward(m, in, !first);
-      if (last) {
-        logits[m] = out;
-        losses[m] = weighted_loss(out, labels[m], B);
-      } else {
-        sends.push_back(send_async(*comm_, out.detach(), r + 1, act_tag,
-                                   "send of micro-batch " + std::to_string(m) + " activation"));
-      }
-    } else {
-      auto g = last ? exec_->backward_from_loss(m, losses[m])
-                    : exec_->backward(m, recv(with_batch(sizes[m], info_[r].output_shape), r + 1,
-                                              grad_tag, "gradient", m));
-      if (!first) {
-        sends.push_back(send_async(*comm_, g, r - 1, grad_tag,
-                                   "send of micro-batch " + std::to_string(m) + " gradient"));
+  // Receives: activations from stage r-1, gradients from stage r+1, tag 2m / 2m+1.
+  std::vector<Incoming> acts(M), grads(M);
+  auto post_act = [&](int m) {
+    acts[m] =
+        post_recv(with_batch(sizes[m], info_[r - 1].output_shape), r - 1, 2 * m, "activation", m);
+  };
+  auto post_grad = [&](int m) {
+    grads[m] =
+        post_recv(with_batch(sizes[m], info_[r].output_shape), r + 1, 2 * m + 1, "gradient", m);
+  };
+  const bool prepost = comm_->kind() == dist::BackendKind::kGloo;
+  try {
+    if (prepost) {
+      for (int m = 0; m < M; ++m) {
+        if (!first) post_act(m);
+        if (!last) post_grad(m);
       }
     }
+    for (const Action& a : stage_actions(o_.schedule, r, S, M)) {
+      const int m = a.micro;
+      const int act_tag = 2 * m, grad_tag = 2 * m + 1;
+      if (a.op == Op::kForward) {
+        if (!first && !prepost) post_act(m);
+        auto in = first ? images[m] : wait_recv(acts[m], r - 1, "activation", m);
+        auto out = exec_->forward(m, in, !first);
+        if (last) {
+          logits[m] = out;
+          losses[m] = weighted_loss(out, labels[m], B);
+        } else {
+          sends.push_back(send_async(*comm_, out.detach(), r + 1, act_tag,
+                                     "send of micro-batch " + std::to_string(m) + " activation"));
+        }
+      } else {
+        if (!last && !prepost) post_grad(m);
+        auto g = last ? exec_->backward_from_loss(m, losses[m])
+                      : exec_->backward(m, wait_recv(grads[m], r + 1, "gradient", m));
+        if (!first) {
+          sends.push_back(send_async(*comm_, g, r - 1, grad_tag,
+                                     "send of micro-batch " + std::to_string(m) + " gradient"));
+        }
+      }
+    }
+  } catch (...) {
+    // Ops still posted would otherwise be waited for (up to the timeout) on the way out.
+    for (auto* v : {&acts, &grads}) {
+      for (auto& in : *v) in.op.abort();
+    }
+    for (auto& out : sends) out.op.abort();
+    throw;
   }
   util::Stopwatch wait_clock;
   try {

@@ -149,6 +149,30 @@ TEST(DdpTrain, RanksStartedWithTheTorchrunEnvironmentTrainTogether) {
   EXPECT_EQ(m["epochs"][0]["train_samples"], 64);
 }
 
+TEST(DdpTrain, RealTorchrunLaunchesTheWorkers) {
+  // PyTorch's own launcher (python3-torch's torchrun): the agent hosts the store
+  // (TORCHELASTIC_USE_AGENT_STORE) and tdml must join it, not start its own.
+  TDML_REQUIRE_GLOO();
+  if (std::system("command -v torchrun > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "no torchrun on PATH (Debian: python3-torch)";
+  }
+  test::TempDir out;
+  // Debian's torchrun 1.13 under Python 3.11 cannot parse the default "--redirects 0" (its Std
+  // IntFlag lookup skips the zero member): "--redirects 2 --tee 2" avoids the broken path.
+  const std::string cmd =
+      "torchrun --nnodes 1 --nproc_per_node 2 --master_port " + std::to_string(pick_free_port()) +
+      " --redirects 2 --tee 2 --no_python '" + test::tdml_binary() + "' " + train_args(out.path()) +
+      " --mode ddp --batch-size 16 --limit-train-batches 2 --timeout 30 > " + out.path() +
+      "/torchrun.log 2>&1";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << std::ifstream(out / "torchrun.log").rdbuf();
+  auto m = read_json(out / "metrics.json");
+  EXPECT_EQ(m["status"], "completed");
+  EXPECT_EQ(m["run"]["world_size"], 2);
+  EXPECT_EQ(m["epochs"][0]["train_samples"], 64);
+}
+
 TEST(DdpTrain, NprocInSingleModeAndBadGradAccumAreUsageErrors) {
   auto a = run_tdml("train --mode single --nproc 2 --data synthetic");
   EXPECT_EQ(a.exit_code, 2) << a.output;

@@ -87,6 +87,9 @@ class PendingOp {
   // Runs fn on the completing thread when the collective finishes (or now if it has); used for
   // timing. Returns false when the backend offers no completion future (fn never runs).
   bool on_complete(std::function<void()> fn);
+  // Gives up on an unfinished point-to-point op (Gloo: a posted receive stops waiting) so that
+  // an error path does not block on it until the timeout; a no-op when empty.
+  void abort() noexcept;
 
  private:
   c10::intrusive_ptr<c10d::Work> work_;

@@ -78,7 +78,17 @@ class DistributedPipelineStep : public train::StepStrategy {
   StageExecutor& executor() { return *exec_; }
 
  private:
-  torch::Tensor recv(std::vector<std::int64_t> shape, int src, int tag, const char* what, int m);
+  // A receive posted ahead of use: with Gloo every step posts all of its receives before the
+  // schedule runs, so a tensor arrives while the stage computes (NCCL orders point-to-point ops
+  // of a rank pair on one stream, where that would deadlock: there a receive is posted when
+  // needed).
+  struct Incoming {
+    torch::Tensor buffer;
+    dist::PendingOp op;
+  };
+  Incoming post_recv(std::vector<std::int64_t> shape, int src, int tag, const char* what, int m);
+  // Waits for it (the wait counts as this stage's idle time) and returns the tensor.
+  torch::Tensor wait_recv(Incoming& in, int src, const char* what, int m);
 
   train::StepSetup s_;
   PipelineOptions o_;
