@@ -92,7 +92,8 @@ int run_train_pipeline(const cxxopts::ParseResult& r) {
   auto comm = dist::init_process_group(dist_options_from(r));
   ctx.rank = comm->rank();
   ctx.world = comm->world();
-  ctx.shard_train_data = false;  // every stage sees the same batches
+  ctx.shard_train_data = false;                   // every stage sees the same batches
+  ctx.labels_only_train_data = comm->rank() > 0;  // only stage 0 consumes images
   ctx.all_reduce_sum = [comm](torch::Tensor& t) { comm->all_reduce(t); };
   ctx.run_info = {{"mode", "pipeline"},
                   {"world_size", comm->world()},

@@ -561,7 +561,7 @@ def plot_fl(doc, run_dir, out):
     if not rounds:
         return []
     cfg = doc.get("config", {})
-    rule = cfg.get("rule", "?")
+    rule = cfg.get("aggregator", "?")
     x = [r["round"] for r in rounds]
     n_clients = max(1, len(rounds[0].get("clients", [])) or cfg.get("clients", 1))
     figs = []
@@ -616,7 +616,8 @@ def plot_fl(doc, run_dir, out):
     ax.set_ylabel("% of clients")
     ax.set_ylim(-5, 105)
     ax.set_xticks(x)
-    ax.set_title(f"Clip and reject ratios per round (clip norm {cfg.get('clip_norm', '?')})")
+    clip = cfg.get("max_norm", "?")
+    ax.set_title(f"Clip and reject ratios per round (clip norm {'off' if clip == 0 else clip})")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     figs.append((save(fig, out, "fl_clip_reject.png"), "Clip, reject, flag and exclude ratios"))
@@ -690,7 +691,7 @@ def run_summary(doc, path):
         rs = doc.get("rounds", [])
         if not rs:
             return None
-        rule = doc.get("config", {}).get("rule", "?")
+        rule = doc.get("config", {}).get("aggregator", "?")
         return (f"{name}\n(fl, {rule})", np.mean([r["seconds"] for r in rs]),
                 np.mean([r["samples_per_s"] for r in rs]), "round",
                 [(r["round"], r["test_accuracy"]) for r in rs])

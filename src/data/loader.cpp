@@ -153,6 +153,11 @@ Batch Loader::make_batch(std::int64_t b) const {
   const std::int64_t len = std::min(opts_.batch_size, order_.size(0) - start);
   Batch out;
   out.index = order_.narrow(0, start, len);
+  if (opts_.labels_only) {
+    out.labels = data_.labels.index_select(0, out.index);
+    if (opts_.device.is_cuda()) out.labels = out.labels.pin_memory();
+    return out;
+  }
   torch::Tensor images = data_.images.index_select(0, out.index);
   if (opts_.augment) {
     at::Generator gen = batch_generator(opts_, epoch_, b);
@@ -190,8 +195,10 @@ std::optional<Batch> Loader::next() {
     cv_.notify_all();
   }
   if (opts_.device.is_cuda()) {
-    batch.images = to_layout(normalize(batch.images.to(opts_.device, /*non_blocking=*/true)),
-                             opts_.channels_last);
+    if (batch.images.defined()) {
+      batch.images = to_layout(normalize(batch.images.to(opts_.device, /*non_blocking=*/true)),
+                               opts_.channels_last);
+    }
     batch.labels = batch.labels.to(opts_.device, /*non_blocking=*/true);
   }
   return batch;

@@ -103,6 +103,7 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
   lo.device = device;
   lo.channels_last = opts.channels_last;
   lo.limit_batches = opts.limit_train_batches;
+  lo.labels_only = ctx.labels_only_train_data;
   data::Loader loader(splits.train, lo);
 
   EvalOptions eo;
@@ -225,7 +226,8 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
       strategy->end_epoch();
       model->eval();
       util::Stopwatch eval_clock;
-      auto ev = evaluate([&](const torch::Tensor& x) { return model->forward(x); }, splits.test, eo);
+      auto ev =
+          evaluate([&](const torch::Tensor& x) { return model->forward(x); }, splits.test, eo);
       nlohmann::json rec = {
           {"epoch", epoch},
           {"lr", lr},
@@ -244,12 +246,12 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
       };
       if (ctx.world > 1) rec["epoch_time_s_mean_over_ranks"] = t[3].item<double>() / ctx.world;
       if (auto extra = strategy->epoch_stats(); !extra.is_null()) rec["strategy"] = extra;
-      spdlog::info("epoch {}/{}: train loss {:.4f} acc {:.3f} | test loss {:.4f} acc {:.3f} | "
-                   "{:.1f} s, {:.0f} img/s, data wait {:.1f}%",
-                   epoch, opts.epochs, rec["train_loss"].get<double>(),
-                   rec["train_acc"].get<double>(), ev.loss, ev.accuracy, train_s,
-                   rec["samples_per_s"].get<double>(),
-                   train_s > 0 ? 100.0 * loader.wait_seconds() / train_s : 0.0);
+      spdlog::info(
+          "epoch {}/{}: train loss {:.4f} acc {:.3f} | test loss {:.4f} acc {:.3f} | "
+          "{:.1f} s, {:.0f} img/s, data wait {:.1f}%",
+          epoch, opts.epochs, rec["train_loss"].get<double>(), rec["train_acc"].get<double>(),
+          ev.loss, ev.accuracy, train_s, rec["samples_per_s"].get<double>(),
+          train_s > 0 ? 100.0 * loader.wait_seconds() / train_s : 0.0);
       result.final_eval = ev;
       if (ctx.on_epoch_end) ctx.on_epoch_end(rec, *model);
       if (writer) {

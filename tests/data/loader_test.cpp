@@ -198,6 +198,28 @@ TEST_F(LoaderTest, ChannelsLastOption) {
   EXPECT_TRUE(torch::allclose(b->images, normalize(data_.images.index_select(0, b->index))));
 }
 
+TEST_F(LoaderTest, LabelsOnlyGivesTheSameLabelsAndRowsWithoutImages) {
+  // A pipeline stage after the first: the same batches (rows, labels, order) as the full
+  // loader, but no image is read, augmented or normalised.
+  LoaderOptions o;
+  o.batch_size = 16;
+  o.augment = true;
+  o.seed = 5;
+  Loader full(data_, o);
+  o.labels_only = true;
+  Loader lean(data_, o);
+  for (int e : {0, 1}) {
+    auto a = epoch(full, e), b = epoch(lean, e);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(a[i].images.defined());
+      EXPECT_FALSE(b[i].images.defined());
+      EXPECT_TRUE(torch::equal(a[i].index, b[i].index)) << "epoch " << e << " batch " << i;
+      EXPECT_TRUE(torch::equal(a[i].labels, b[i].labels));
+    }
+  }
+}
+
 TEST_F(LoaderTest, DestroyedMidEpochShutsDownWorkers) {
   LoaderOptions o;
   o.batch_size = 2;

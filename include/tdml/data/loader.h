@@ -31,10 +31,11 @@ struct LoaderOptions {
   torch::Device device = torch::kCPU;  // batches are moved here (pinned + non_blocking on CUDA)
   bool channels_last = false;          // return images in channels-last memory format
   std::int64_t limit_batches = 0;      // stop each epoch after this many batches (0 = all)
+  bool labels_only = false;  // batches carry labels and rows, no images (pipeline stages > 0)
 };
 
 struct Batch {
-  torch::Tensor images;  // float [B,3,32,32], normalised, on the device
+  torch::Tensor images;  // float [B,3,32,32], normalised, on the device (undefined: labels_only)
   torch::Tensor labels;  // int64 [B], on the device
   torch::Tensor index;   // int64 [B], rows of the data set (CPU)
 };

@@ -7,10 +7,9 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tdml/data/loader.h"
 #include "tdml/models/model.h"
@@ -98,6 +97,9 @@ struct TrainContext {
   // false: every rank reads the whole training set, the same batches (pipeline stages); true:
   // the loader shards it over ranks (data parallelism).
   bool shard_train_data = true;
+  // true: this rank's training batches need no images (a pipeline stage after the first only
+  // needs the labels): the loader skips reading, augmenting and normalising them.
+  bool labels_only_train_data = false;
   // Merged into metrics.json "run" (mode, world_size, backend ...).
   nlohmann::json run_info = {{"mode", "single"}, {"world_size", 1}};
   // Called on every rank after each epoch's record is complete (ledger, extra logging).
