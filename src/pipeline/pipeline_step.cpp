@@ -204,13 +204,17 @@ DistributedPipelineStep::Incoming DistributedPipelineStep::post_recv(
   Incoming in;
   in.buffer = torch::empty(shape, torch::TensorOptions().device(s_.device).dtype(torch::kFloat));
   std::vector<torch::Tensor> ts{in.buffer};
+  const std::string op = "recv from rank " + std::to_string(src);
   try {
-    in.op = dist::PendingOp(comm_->backend().recv(ts, src, tag), comm_.get(),
-                            std::string("recv of the ") + what, nullptr, src);
+    try {
+      in.op = dist::PendingOp(comm_->backend().recv(ts, src, tag), comm_.get(), op, nullptr, src);
+    } catch (const std::exception& e) {
+      comm_->rethrow(op, e, src);  // names the peer: "... lost connection to rank P"
+    }
   } catch (const std::exception& e) {
-    throw Error("pipeline stage " + std::to_string(comm_->rank()) +
-                ": posting the receive of the " + what + " of micro-batch " + std::to_string(m) +
-                " from stage " + std::to_string(src) + ": " + e.what());
+    throw Error("pipeline stage " + std::to_string(comm_->rank()) + ": waiting for the " + what +
+                " of micro-batch " + std::to_string(m) + " from stage " + std::to_string(src) +
+                ": " + e.what());
   }
   return in;
 }
