@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole study end to end on this machine (reduced sizes, so a 2-core CPU finishes in about
-# an hour), leaving every run directory and a report with every picture:
+# The whole study end to end on this machine (reduced sizes: a 2-core CPU finishes in about 17
+# minutes, measured on real CIFAR-10; budget: under an hour), leaving every run directory and a
+# report with every picture:
 #   runs/study/<step>/            one tdml run each (metrics.json, logs, plots/)
 #   runs/study/report/index.html  links every run's figures, plus the summary comparison
 # Usage: scripts/reproduce-study.sh [CIFAR_DIR] [--out DIR] [--quick]
