@@ -17,39 +17,16 @@ import socket
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
-import torchvision.transforms as T
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cifar_ref import CifarBin, read_train, transform  # noqa: E402
 from tdml_models import make_model  # noqa: E402
-
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
-
-
-def read_bins(files):
-    raw = np.concatenate([np.fromfile(f, dtype=np.uint8) for f in files]).reshape(-1, 3073)
-    return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
-
-
-class CifarBin(Dataset):
-    def __init__(self, images, labels, transform):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        img = Image.fromarray(self.images[i].transpose(1, 2, 0))
-        return self.transform(img), int(self.labels[i])
-
 
 def worker(rank, a, port, results):
     torch.set_num_threads(a.threads)
@@ -57,9 +34,8 @@ def worker(rank, a, port, results):
                             world_size=a.nproc)
     torch.manual_seed(a.seed)
     d = a.data
-    x, y = read_bins([f"{d}/data_batch_{i}.bin" for i in range(1, 6)])
-    tf = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if a.augment else []
-    data = CifarBin(x, y, T.Compose(tf + [T.ToTensor(), T.Normalize(MEAN, STD)]))
+    x, y = read_train(d)
+    data = CifarBin(x, y, transform(a.augment))
     sampler = DistributedSampler(data, num_replicas=a.nproc, rank=rank, shuffle=True,
                                  seed=a.seed, drop_last=True)
     loader = DataLoader(data, batch_size=a.batch_size, sampler=sampler, num_workers=a.workers,

@@ -16,36 +16,13 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Subset
-import torchvision.transforms as T
+from torch.utils.data import DataLoader, Subset
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cifar_ref import CifarBin, read_train, transform  # noqa: E402
 from tdml_models import make_model  # noqa: E402
-
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
-
-
-def read_bins(files):
-    raw = np.concatenate([np.fromfile(f, dtype=np.uint8) for f in files]).reshape(-1, 3073)
-    return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
-
-
-class CifarBin(Dataset):
-    def __init__(self, images, labels, transform):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        img = Image.fromarray(self.images[i].transpose(1, 2, 0))
-        return self.transform(img), int(self.labels[i]), i
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
@@ -61,10 +38,8 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    xtr, ytr = read_bins([f"{a.data}/data_batch_{i}.bin" for i in range(1, 6)])
-    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                    T.Normalize(MEAN, STD)])
-    full = CifarBin(xtr, ytr, tf)
+    xtr, ytr = read_train(a.data)
+    full = CifarBin(xtr, ytr, transform(augment=True), with_index=True)
     perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(a.seed))
     shards = [perm[k * a.per_client:(k + 1) * a.per_client].tolist() for k in range(a.clients)]
     poisoned = set(shards[0][i] for i in torch.randperm(a.per_client)[: int(0.2 * a.per_client)])

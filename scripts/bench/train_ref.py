@@ -13,37 +13,13 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
-import torchvision.transforms as T
+from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cifar_ref import CifarBin, read_test, read_train, transform  # noqa: E402
 from tdml_models import make_model  # noqa: E402
-
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
-
-
-def read_bins(files):
-    raw = np.concatenate([np.fromfile(f, dtype=np.uint8) for f in files]).reshape(-1, 3073)
-    return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
-
-
-class CifarBin(Dataset):
-    def __init__(self, images, labels, transform):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        img = Image.fromarray(self.images[i].transpose(1, 2, 0))
-        return self.transform(img), int(self.labels[i])
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
@@ -61,11 +37,9 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     d = a.data
-    xtr, ytr = read_bins([f"{d}/data_batch_{i}.bin" for i in range(1, 6)])
-    xte, yte = read_bins([f"{d}/test_batch.bin"])
-    train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                          T.Normalize(MEAN, STD)])
-    test_tf = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])
+    xtr, ytr = read_train(d)
+    xte, yte = read_test(d)
+    train_tf, test_tf = transform(augment=True), transform(augment=False)
     train = DataLoader(CifarBin(xtr, ytr, train_tf), batch_size=a.batch_size, shuffle=True,
                        num_workers=a.workers, drop_last=False, persistent_workers=a.workers > 0)
     test = DataLoader(CifarBin(xte, yte, test_tf), batch_size=500, num_workers=a.workers)
