@@ -7,8 +7,7 @@
 # Usage: scripts/bench/accuracy_seeds.sh CIFAR_DIR [--seeds "0 1 2 3 4"] [--amp off|bf16]
 #          [--no-python] [--out DIR]
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+source "$(dirname "$0")/common.sh"
 usage='usage: accuracy_seeds.sh CIFAR_DIR [--seeds "0 1 2 3 4"] [--amp off|bf16] [--no-python] [--out DIR]'
 data=${1:?$usage}
 shift
@@ -22,13 +21,10 @@ while (($#)); do
     *) echo "unknown option $1; $usage" >&2; exit 2 ;;
   esac
 done
-tdml=${TDML:-$root/build/tdml}
-py=/usr/bin/python3
 cl=false; pycl=""
 if [[ $amp == bf16 ]]; then cl=true; pycl=--channels-last; fi
 if ((python)); then
-  "$py" -c 'import torch, torchvision' 2>/dev/null || {
-    echo "needs Debian's python3-torch and python3-torchvision (scripts/install-deps.sh --python)" >&2; exit 1; }
+  need_torch_python
 fi
 mkdir -p "$out"
 for s in $seeds; do

@@ -11,8 +11,7 @@
 # Usage: scripts/bench/ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B]
 #          [--models tinycnn,smallcifarcnn] [--resnet50-steps N] [--resnet50-batch B] [--out DIR]
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+source "$(dirname "$0")/common.sh"
 usage="usage: ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B] [--models a,b] [--resnet50-steps N] [--resnet50-batch B] [--out DIR]"
 data=${1:?$usage}
 shift
@@ -28,10 +27,7 @@ while (($#)); do
     *) echo "unknown option $1; $usage" >&2; exit 2 ;;
   esac
 done
-tdml=${TDML:-$root/build/tdml}
-py=/usr/bin/python3
-"$py" -c 'import torch, torchvision' 2>/dev/null || {
-  echo "needs Debian's python3-torch and python3-torchvision (scripts/install-deps.sh --python)" >&2; exit 1; }
+need_torch_python
 # The Python reference reads the binary files themselves.
 bins=$data
 [[ -f $bins/data_batch_1.bin ]] || bins=$data/cifar-10-batches-bin

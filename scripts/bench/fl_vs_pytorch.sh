@@ -9,8 +9,7 @@
 # Usage: scripts/bench/fl_vs_pytorch.sh CIFAR_DIR [--clients 6] [--per-client 6000]
 #          [--rounds 1] [--out DIR] [--no-bf16]
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+source "$(dirname "$0")/common.sh"
 data=${1:?usage: fl_vs_pytorch.sh CIFAR_DIR [--clients N] [--per-client N] [--rounds N] [--out DIR] [--no-bf16]}
 shift
 clients=6 per=6000 rounds=1 out=runs/bench-fl bf16=1
@@ -24,10 +23,7 @@ while (($#)); do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-tdml=${TDML:-$root/build/tdml}
-py=/usr/bin/python3
-"$py" -c 'import torch, torchvision' 2>/dev/null || {
-  echo "needs Debian's python3-torch and python3-torchvision (scripts/install-deps.sh --python)" >&2; exit 1; }
+need_torch_python
 mkdir -p "$out"
 fl_args=(--data "$data" --model smallcifarcnn --clients "$clients" --per-client "$per"
          --rounds "$rounds" --local gradient --attack backdoor --malicious 1 --max-norm 5

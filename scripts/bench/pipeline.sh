@@ -13,8 +13,7 @@
 #          [--micro 4] [--stages 2] [--epochs 1] [--limit N] [--threads T] [--bubble-micro "8 16"]
 #          [--out DIR]
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+source "$(dirname "$0")/common.sh"
 data=auto model=smallcifarcnn batch=128 micro=4 stages=2 epochs=1 limit=0 threads=0
 bubble_micro="8 16" out=runs/bench-pipeline
 while (($#)); do
@@ -32,8 +31,6 @@ while (($#)); do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-tdml=${TDML:-$root/build/tdml}
-py=/usr/bin/python3
 mkdir -p "$out"
 common=(--data "$data" --batch-size "$batch" --epochs "$epochs" --limit-train-batches "$limit"
         --limit-test-batches 2 --seed 0 -q)

@@ -6,8 +6,7 @@
 # OUT/summary.json.
 # Usage: scripts/bench/train_vs_pytorch.sh CIFAR_DIR [--amp off|bf16] [--limit N] [--out DIR]
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+source "$(dirname "$0")/common.sh"
 data=${1:?usage: train_vs_pytorch.sh CIFAR_DIR [--amp off|bf16] [--limit N] [--out DIR]}
 shift
 amp=off limit=0 out=runs/bench-train model=smallcifarcnn
@@ -20,10 +19,7 @@ while (($#)); do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-tdml=${TDML:-$root/build/tdml}
-py=/usr/bin/python3
-"$py" -c 'import torch, torchvision' 2>/dev/null || {
-  echo "needs Debian's python3-torch and python3-torchvision (scripts/install-deps.sh --python)" >&2; exit 1; }
+need_torch_python
 cl=false; pycl=""
 if [[ $amp == bf16 ]]; then cl=true; pycl=--channels-last; fi
 mkdir -p "$out"
