@@ -34,6 +34,21 @@ void check_options(const LoaderOptions& o) {
              "loader: device " << o.device << " requested but CUDA is not available");
 }
 
+// labels[index] as a plain loop (int64 [B]), page-locked for CUDA.
+torch::Tensor gather_labels(const torch::Tensor& labels, const torch::Tensor& index, bool pinned) {
+  const torch::Tensor l = labels.contiguous();
+  const std::int64_t n = l.size(0), b = index.size(0);
+  torch::Tensor out = torch::empty({b}, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(pinned));
+  const std::int64_t* rows = index.data_ptr<std::int64_t>();
+  const std::int64_t* src = l.data_ptr<std::int64_t>();
+  std::int64_t* dst = out.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < b; ++i) {
+    TDML_CHECK(rows[i] >= 0 && rows[i] < n, "loader: row " << rows[i] << " outside the data set");
+    dst[i] = src[rows[i]];
+  }
+  return out;
+}
+
 // Channels-last after normalising: converting the float NCHW result is much cheaper than
 // normalising a channels-last uint8 tensor (a slow broadcast in LibTorch's CPU kernels).
 torch::Tensor to_layout(torch::Tensor images, bool channels_last) {
@@ -148,29 +163,27 @@ void Loader::start_epoch(int epoch) {
   }
 }
 
+// Runs on the worker threads: only plain loops and allocations here, no ATen op that could
+// start an OpenMP team of its own (see transforms.h).
 Batch Loader::make_batch(std::int64_t b) const {
   const std::int64_t start = b * opts_.batch_size;
   const std::int64_t len = std::min(opts_.batch_size, order_.size(0) - start);
+  const bool cuda = opts_.device.is_cuda();
   Batch out;
   out.index = order_.narrow(0, start, len);
-  if (opts_.labels_only) {
-    out.labels = data_.labels.index_select(0, out.index);
-    if (opts_.device.is_cuda()) out.labels = out.labels.pin_memory();
-    return out;
-  }
-  torch::Tensor images = data_.images.index_select(0, out.index);
+  out.labels = gather_labels(data_.labels, out.index, cuda);
+  if (opts_.labels_only) return out;
+  std::optional<CropFlip> aug;
   if (opts_.augment) {
     at::Generator gen = batch_generator(opts_, epoch_, b);
-    images = random_crop_flip(images, 4, /*flip=*/true, gen);
+    aug = draw_crop_flip(len, 4, /*flip=*/true, gen);
   }
-  out.labels = data_.labels.index_select(0, out.index);
-  if (opts_.device.is_cuda()) {
-    // Normalised on the GPU after an asynchronous copy of the 4x smaller uint8 batch (next()).
-    out.images = images.pin_memory();
-    out.labels = out.labels.pin_memory();
-  } else {
-    out.images = to_layout(normalize(images), opts_.channels_last);
-  }
+  GatherOptions g;
+  // On CUDA the 4x smaller uint8 batch is copied asynchronously and normalised there (next()).
+  g.normalize = !cuda;
+  g.channels_last = !cuda && opts_.channels_last;
+  g.pinned = cuda;
+  out.images = gather_images(data_.images, out.index, aug, g);
   return out;
 }
 

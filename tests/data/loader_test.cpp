@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <set>
 
 #include "tdml/data/synthetic.h"
@@ -219,6 +220,37 @@ TEST_F(LoaderTest, LabelsOnlyGivesTheSameLabelsAndRowsWithoutImages) {
     }
   }
 }
+
+#ifdef __linux__
+std::size_t threads_in_process() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// The workers assemble batches with plain loops. An ATen parallel op on a worker thread would
+// start an OpenMP team of its own (one more thread), and with more OpenMP threads than cores
+// libgomp stops spin-waiting: the training thread's team then sleeps and wakes through the
+// kernel on every parallel region.
+TEST_F(LoaderTest, WorkerThreadsStartNoThreadTeamOfTheirOwn) {
+  const int saved = at::get_num_threads();
+  at::set_num_threads(2);
+  torch::ones({1 << 22}).mul_(2);  // the calling thread's team of 2 now exists
+  const std::size_t base = threads_in_process();
+  Dataset big = make_synthetic(512, Split::kTrain);
+  LoaderOptions o;
+  o.batch_size = 64;  // big enough for ATen's kernels to go parallel
+  o.augment = true;
+  o.prefetch = 2;
+  o.workers = 1;
+  o.channels_last = true;
+  Loader l(big, o);
+  l.start_epoch(1);
+  ASSERT_TRUE(l.next());  // the worker has made batches and waits: it is alive
+  EXPECT_EQ(threads_in_process(), base + 1) << "the loader started more than its worker thread";
+  at::set_num_threads(saved);
+}
+#endif
 
 TEST_F(LoaderTest, DestroyedMidEpochShutsDownWorkers) {
   LoaderOptions o;

@@ -22,6 +22,31 @@ TEST(Transforms, NormalizeUsesCifarStatistics) {
   EXPECT_NEAR(y[0][2][1][2].item<float>(), (128 / 255.0 - 0.4465) / 0.2616, 1e-5);
 }
 
+TEST(Transforms, NormalizeOnTheCpuIsTheTensorFormulaBitForBit) {
+  auto x = random_images(5, 3);
+  auto f = torch::TensorOptions().dtype(torch::kFloat);
+  torch::Tensor scale = torch::empty({3}, f), bias = torch::empty({3}, f);
+  for (int c = 0; c < 3; ++c) {
+    scale[c] = 1.0 / (255.0 * kCifarStd[c]);
+    bias[c] = -kCifarMean[c] / kCifarStd[c];
+  }
+  auto want = x.to(torch::kFloat).mul(scale.view({1, 3, 1, 1})).add(bias.view({1, 3, 1, 1}));
+  EXPECT_TRUE(torch::equal(normalize(x), want));
+}
+
+TEST(Transforms, GatherImagesPicksRowsAndHonoursLayout) {
+  auto x = random_images(10, 8);
+  auto idx = torch::tensor({7, 0, 7, 3}, torch::kInt64);
+  GatherOptions o;
+  o.normalize = true;
+  o.channels_last = true;
+  auto y = gather_images(x, idx, std::nullopt, o);
+  EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(torch::equal(y, normalize(x.index_select(0, idx))));
+  auto bad = torch::tensor({10}, torch::kInt64);
+  EXPECT_THROW(gather_images(x, bad, std::nullopt, o), std::exception);
+}
+
 // Reference: the crop/flip of one image written the obvious way, from the drawn offsets.
 torch::Tensor crop_reference(const torch::Tensor& img, int dy, int dx, bool flip) {
   auto padded = torch::constant_pad_nd(img, {4, 4, 4, 4}, 0);
