@@ -43,6 +43,11 @@ pipeline::PipelineOptions pipeline_options_from(const cxxopts::ParseResult& r) {
     o.schedule = pipeline::parse_schedule(r["schedule"].as<std::string>());
   }
   o.split.method = pipeline::parse_split_method(r["split"].as<std::string>());
+  // --split time times the blocks at the micro-batch size the stages will run.
+  const auto batch = r["batch-size"].as<std::int64_t>();
+  if (batch > 0 && o.micro_batches > 0) {
+    o.split.time_batch = std::max<std::int64_t>(1, (batch + o.micro_batches - 1) / o.micro_batches);
+  }
   return o;
 }
 

@@ -7,20 +7,25 @@
 # Augmentation on in all three (the study's recipe). Times are the slowest rank's loop over the
 # batches. With --resnet50-steps N it also runs ResNet50 ddp for N steps and reports the
 # exposed (not hidden behind backward) share of the all-reduce time per step.
+# With --repeats R the three runs of each model are repeated R times, interleaved (ddp, PyTorch,
+# single, ddp, ...), and the table shows the medians: on a shared 2-core machine one run of a
+# 20-second epoch varies by +-5%, more than the differences being measured.
 # Prints a table and writes OUT/summary.json.
 # Usage: scripts/bench/ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B]
-#          [--models tinycnn,smallcifarcnn] [--resnet50-steps N] [--resnet50-batch B] [--out DIR]
+#          [--models tinycnn,smallcifarcnn] [--repeats R] [--resnet50-steps N] [--resnet50-batch B]
+#          [--out DIR]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-usage="usage: ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B] [--models a,b] [--resnet50-steps N] [--resnet50-batch B] [--out DIR]"
+usage="usage: ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B] [--models a,b] [--repeats R] [--resnet50-steps N] [--resnet50-batch B] [--out DIR]"
 data=${1:?$usage}
 shift
-batches=20 bs=128 models=tinycnn,smallcifarcnn r50_steps=0 r50_bs=32 out=runs/bench-ddp
+batches=20 bs=128 models=tinycnn,smallcifarcnn repeats=1 r50_steps=0 r50_bs=32 out=runs/bench-ddp
 while (($#)); do
   case $1 in
     --batches) batches=$2; shift 2 ;;
     --batch-size) bs=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
+    --repeats) repeats=$2; shift 2 ;;
     --resnet50-steps) r50_steps=$2; shift 2 ;;
     --resnet50-batch) r50_bs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
@@ -35,44 +40,59 @@ bins=$data
 mkdir -p "$out"
 common=(--data "$data" --epochs 1 --limit-test-batches 1 -q)
 for m in ${models//,/ }; do
-  echo "== $m: tdml ddp, 2 processes" >&2
-  "$tdml" train --mode ddp --nproc 2 --model "$m" --batch-size "$bs" \
-    --limit-train-batches "$batches" "${common[@]}" --out "$out/tdml-ddp-$m"
-  echo "== $m: PyTorch Python DDP, 2 processes, 1 thread each" >&2
-  "$py" "$here/ddp_ref.py" --data "$bins" --model "$m" --nproc 2 --batch-size "$bs" \
-    --batches "$batches" > "$out/pytorch-ddp-$m.json"
-  echo "== $m: tdml, 1 process, all cores, same global work" >&2
-  "$tdml" train --mode single --model "$m" --batch-size "$bs" \
-    --limit-train-batches $((2 * batches)) "${common[@]}" --out "$out/tdml-single-$m"
+  for ((k = 1; k <= repeats; k++)); do
+    echo "== $m (run $k/$repeats): tdml ddp, 2 processes" >&2
+    "$tdml" train --mode ddp --nproc 2 --model "$m" --batch-size "$bs" \
+      --limit-train-batches "$batches" "${common[@]}" --out "$out/tdml-ddp-$m-$k"
+    echo "== $m (run $k/$repeats): PyTorch Python DDP, 2 processes, 1 thread each" >&2
+    "$py" "$here/ddp_ref.py" --data "$bins" --model "$m" --nproc 2 --batch-size "$bs" \
+      --batches "$batches" > "$out/pytorch-ddp-$m-$k.json"
+    echo "== $m (run $k/$repeats): tdml, 1 process, all cores, same global work" >&2
+    "$tdml" train --mode single --model "$m" --batch-size "$bs" \
+      --limit-train-batches $((2 * batches)) "${common[@]}" --out "$out/tdml-single-$m-$k"
+  done
 done
 if ((r50_steps > 0)); then
   echo "== resnet50: tdml ddp, 2 processes, $r50_steps steps of $r50_bs a rank" >&2
   "$tdml" train --mode ddp --nproc 2 --model resnet50 --batch-size "$r50_bs" \
     --limit-train-batches "$r50_steps" "${common[@]}" --out "$out/tdml-ddp-resnet50"
 fi
-"$py" - "$out" "$models" "$r50_steps" <<'PY'
-import json, sys
-out, models, r50 = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
+"$py" - "$out" "$models" "$r50_steps" "$repeats" <<'PY'
+import json, statistics, sys
+out, models, r50, repeats = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4])
 load = lambda p: json.load(open(p))
+med = statistics.median
 rows = {}
-print(f"{'model':15}{'tdml ddp s':>12}{'PyTorch s':>12}{'PT/tdml':>9}{'tdml 1p s':>11}{'1p/ddp':>8}")
+print(f"{'model':15}{'tdml ddp s':>12}{'PyTorch s':>12}{'PT/tdml':>9}{'tdml 1p s':>11}{'1p/ddp':>8}"
+      + ("   (medians of %d interleaved runs)" % repeats if repeats > 1 else ""))
 for m in models:
-    d = load(f"{out}/tdml-ddp-{m}/metrics.json")["epochs"][0]
-    st = d["strategy"]
-    p = load(f"{out}/pytorch-ddp-{m}.json")
-    s = load(f"{out}/tdml-single-{m}/metrics.json")["epochs"][0]
-    r = {"tdml_ddp_s": st["epoch_time_s_max"], "tdml_ddp_per_rank_s": st["epoch_time_s_per_rank"],
-         "tdml_ddp_samples_per_s": st["global_samples_per_s"],
-         "tdml_ddp_comm_wait_s_per_step": st["comm_wait_s_per_step"],
-         "tdml_ddp_comm_s_per_step": st["comm_s_per_step"],
-         "pytorch_ddp_s": p["epoch_s"], "pytorch_ddp_per_rank_s": p["per_rank_s"],
-         "tdml_single_s": s["epoch_time_s"]}
+    runs = []
+    for k in range(1, repeats + 1):
+        st = load(f"{out}/tdml-ddp-{m}-{k}/metrics.json")["epochs"][0]["strategy"]
+        p = load(f"{out}/pytorch-ddp-{m}-{k}.json")
+        s = load(f"{out}/tdml-single-{m}-{k}/metrics.json")["epochs"][0]
+        runs.append({"tdml_ddp_s": st["epoch_time_s_max"],
+                     "tdml_ddp_per_rank_s": st["epoch_time_s_per_rank"],
+                     "tdml_ddp_samples_per_s": st["global_samples_per_s"],
+                     "tdml_ddp_comm_wait_s_per_step": st["comm_wait_s_per_step"],
+                     "tdml_ddp_comm_s_per_step": st["comm_s_per_step"],
+                     "pytorch_ddp_s": p["epoch_s"], "pytorch_ddp_per_rank_s": p["per_rank_s"],
+                     "tdml_single_s": s["epoch_time_s"]})
+    r = {k: med(x[k] for x in runs) for k in ("tdml_ddp_s", "pytorch_ddp_s", "tdml_single_s",
+                                               "tdml_ddp_comm_wait_s_per_step",
+                                               "tdml_ddp_comm_s_per_step")}
     r["ratio_pytorch_over_tdml"] = r["pytorch_ddp_s"] / r["tdml_ddp_s"]
     r["ratio_single_over_ddp"] = r["tdml_single_s"] / r["tdml_ddp_s"]
+    r["runs"] = runs
     rows[m] = r
     print(f"{m:15}{r['tdml_ddp_s']:12.2f}{r['pytorch_ddp_s']:12.2f}{r['ratio_pytorch_over_tdml']:9.2f}"
           f"{r['tdml_single_s']:11.2f}{r['ratio_single_over_ddp']:8.2f}")
-summary = {"models": rows}
+    if repeats > 1:
+        for k, x in enumerate(runs, 1):
+            print(f"  run {k:<10}{x['tdml_ddp_s']:12.2f}{x['pytorch_ddp_s']:12.2f}"
+                  f"{x['pytorch_ddp_s'] / x['tdml_ddp_s']:9.2f}{x['tdml_single_s']:11.2f}"
+                  f"{x['tdml_single_s'] / x['tdml_ddp_s']:8.2f}")
+summary = {"repeats": repeats, "models": rows}
 if r50:
     st = load(f"{out}/tdml-ddp-resnet50/metrics.json")["epochs"][0]["strategy"]
     summary["resnet50"] = {k: st[k] for k in ("comm_s_per_step", "comm_wait_s_per_step",
