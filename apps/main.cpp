@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "tdml/util/allocator.h"
 #include "tdml/util/error.h"
 
 namespace {
@@ -34,6 +35,7 @@ std::string first_line(const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tdml::util::keep_freed_memory();  // before the first tensor: see tdml/util/allocator.h
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
     usage(std::cout);
     return argc < 2 ? 2 : 0;

@@ -16,6 +16,7 @@
 #include "tdml/train/amp.h"
 #include "tdml/train/optim.h"
 #include "tdml/train/trainer.h"
+#include "tdml/util/allocator.h"
 #include "tdml/util/device.h"
 #include "tdml/util/error.h"
 #include "tdml/util/log.h"
@@ -174,6 +175,9 @@ StepRunner training_step_runner(const TrainingProbeOptions& o) {
     const auto& d = st->device;
     bool oom = false;
     {
+      // Freed blocks stay in the heap (util/allocator.h): hand them back first, so the peak
+      // after the reset is this probe's.
+      if (d.is_cpu()) util::release_free_memory();
       if (d.is_cpu() && !reset_peak_rss() && !st->warned) {
         st->warned = true;
         spdlog::warn("autobatch: cannot reset peak RSS; probes measure the peak since start");

@@ -10,6 +10,7 @@
 #include "tdml/metrics/metrics_file.h"
 #include "tdml/models/state_dict.h"
 #include "tdml/train/checkpoint.h"
+#include "tdml/util/allocator.h"
 #include "tdml/train/optim.h"
 #include "tdml/util/device.h"
 #include "tdml/util/error.h"
@@ -151,6 +152,7 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
     d["config"] = to_json(opts);
     d["run"] = ctx.run_info;
     d["run"]["threads"] = threads;
+    d["run"]["allocator"] = util::allocator_mode();
     d["run"]["device"] = device.str();
     d["run"]["amp"] = amp_name(amp);
     d["data"] = {{"description", splits.description},

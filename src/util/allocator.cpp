@@ -1,0 +1,43 @@
+#include "tdml/util/allocator.h"
+
+#include <cstdlib>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace tdml::util {
+namespace {
+
+std::string& mode() {
+  static std::string m = "system";
+  return m;
+}
+
+}  // namespace
+
+std::string keep_freed_memory() {
+#if defined(__GLIBC__)
+  const char* choice = std::getenv("TDML_MALLOC");
+  if (choice && std::string(choice) == "system") return mode() = "system (TDML_MALLOC=system)";
+  if (std::getenv("MALLOC_MMAP_MAX_") || std::getenv("MALLOC_TRIM_THRESHOLD_")) {
+    return mode() = "system (MALLOC_* set in the environment)";
+  }
+  // No mmap for large blocks (they come from the heap and return to it), and never shrink the
+  // heap: the next step's tensors of the same sizes reuse the same, already mapped pages.
+  const bool ok = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, -1) == 1;
+  return mode() = ok ? "keep-freed" : "system (mallopt refused)";
+#else
+  return mode() = "system (not glibc)";
+#endif
+}
+
+const std::string& allocator_mode() { return mode(); }
+
+void release_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace tdml::util
