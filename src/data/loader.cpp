@@ -38,7 +38,8 @@ void check_options(const LoaderOptions& o) {
 torch::Tensor gather_labels(const torch::Tensor& labels, const torch::Tensor& index, bool pinned) {
   const torch::Tensor l = labels.contiguous();
   const std::int64_t n = l.size(0), b = index.size(0);
-  torch::Tensor out = torch::empty({b}, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(pinned));
+  auto opts = torch::TensorOptions().dtype(torch::kInt64).pinned_memory(pinned);
+  torch::Tensor out = torch::empty({b}, opts);
   const std::int64_t* rows = index.data_ptr<std::int64_t>();
   const std::int64_t* src = l.data_ptr<std::int64_t>();
   std::int64_t* dst = out.data_ptr<std::int64_t>();

@@ -1,6 +1,7 @@
 #include "tdml/util/allocator.h"
 
 #include <cstdlib>
+#include <iostream>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -20,6 +21,10 @@ std::string keep_freed_memory() {
 #if defined(__GLIBC__)
   const char* choice = std::getenv("TDML_MALLOC");
   if (choice && std::string(choice) == "system") return mode() = "system (TDML_MALLOC=system)";
+  if (choice && *choice && std::string(choice) != "keep-freed") {
+    std::cerr << "tdml: warning: TDML_MALLOC=" << choice
+              << " is neither system nor keep-freed; using keep-freed\n";
+  }
   if (std::getenv("MALLOC_MMAP_MAX_") || std::getenv("MALLOC_TRIM_THRESHOLD_")) {
     return mode() = "system (MALLOC_* set in the environment)";
   }

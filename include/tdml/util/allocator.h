@@ -12,8 +12,9 @@
 
 namespace tdml::util {
 
-// Called by `tdml` at start-up. Does nothing where the user set TDML_MALLOC=system or glibc's
-// own MALLOC_MMAP_MAX_ / MALLOC_TRIM_THRESHOLD_, or where the C library is not glibc.
+// Called by `tdml` at start-up (TDML_MALLOC=keep-freed, the default). Does nothing where the
+// user set TDML_MALLOC=system or glibc's own MALLOC_MMAP_MAX_ / MALLOC_TRIM_THRESHOLD_, or
+// where the C library is not glibc.
 // Returns what is in force: "keep-freed" or "system (...why...)".
 std::string keep_freed_memory();
 
