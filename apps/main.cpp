@@ -23,6 +23,12 @@ void usage(std::ostream& os, const std::string& prefix = "") {
     os << "  " << c.name << std::string(c.name.size() < 20 ? 20 - c.name.size() : 1, ' ')
        << c.summary << "\n";
   }
+  if (prefix.empty()) {
+    os << "\nEnvironment:\n"
+       << "  TDML_DATA           CIFAR-10 directory for --data auto\n"
+       << "  TDML_MALLOC         keep-freed (default: freed CPU memory is reused, never unmapped)\n"
+       << "                      or system (glibc's defaults); see the README, \"CPU memory\"\n";
+  }
 }
 
 // First line of a possibly multi-line LibTorch message.

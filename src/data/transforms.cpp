@@ -1,7 +1,6 @@
 #include "tdml/data/transforms.h"
 
 #include <array>
-#include <cstring>
 
 #include "tdml/util/error.h"
 

@@ -173,11 +173,13 @@ std::vector<Stage> split_model(models::Model& model, int stages, const SplitOpti
   std::vector<double> costs;
   if (m == SplitMethod::kTime) {
     costs = measure_block_times(model, options.time_batch, options.time_repeats);
-    std::string line;
-    for (std::size_t i = 0; i < costs.size(); ++i) {
-      line += fmt::format(" {} {:.2f}", blocks[i].name, costs[i] * 1e3);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      std::string line;
+      for (std::size_t i = 0; i < costs.size(); ++i) {
+        line += fmt::format(" {} {:.2f}", blocks[i].name, costs[i] * 1e3);
+      }
+      spdlog::debug("block forward+backward ms at batch {}:{}", options.time_batch, line);
     }
-    spdlog::debug("block forward+backward ms at batch {}:{}", options.time_batch, line);
   } else {
     // Parameter-free blocks (pools) weigh a little so they do not all pile into one stage.
     for (const auto& b : blocks) {
