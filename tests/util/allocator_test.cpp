@@ -4,7 +4,11 @@
 #include <sys/resource.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace tdml::util {
 namespace {
@@ -15,31 +19,51 @@ long minor_faults() {
   return u.ru_minflt;
 }
 
-// Minor page faults of five training steps of a convolution whose output is TinyCNN's first
-// activation at batch 128 (32 MiB, at glibc's largest mmap threshold), after five warm-up steps.
-long faults_of_training_steps() {
-  torch::manual_seed(0);
-  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 64, 3).padding(1));
-  auto x = torch::randn({128, 3, 32, 32});
-  auto step = [&] {
-    conv->zero_grad();
-    torch::relu(conv(x)).mean().backward();
-  };
-  for (int i = 0; i < 5; ++i) step();
-  const long before = minor_faults();
-  for (int i = 0; i < 5; ++i) step();
-  return minor_faults() - before;
-}
+// A training step of a convolution whose output is TinyCNN's first activation at batch 128
+// (32 MiB, above glibc's largest mmap threshold).
+struct ConvSteps {
+  torch::nn::Conv2d conv{torch::nn::Conv2dOptions(3, 64, 3).padding(1)};
+  torch::Tensor x = torch::randn({128, 3, 32, 32});
+  // Minor page faults of n steps.
+  long faults(int n) {
+    const long before = minor_faults();
+    for (int i = 0; i < n; ++i) {
+      conv->zero_grad();
+      torch::relu(conv(x)).mean().backward();
+    }
+    return minor_faults() - before;
+  }
+};
 
 #if defined(__GLIBC__)
 TEST(Allocator, AFreedLargeTensorIsReusedWithoutPageFaults) {
+  torch::manual_seed(0);
+  ConvSteps steps;
+  // glibc's defaults (set explicitly, whatever ran before in this process): every 32 MiB
+  // tensor is a fresh mmap, each of its 8,192 pages faulted and zeroed by the kernel, every step.
+  ASSERT_EQ(mallopt(M_MMAP_MAX, 65536), 1);
+  ASSERT_EQ(mallopt(M_TRIM_THRESHOLD, 128 * 1024), 1);
+  steps.faults(2);
+  const long system_step = steps.faults(3) / 3;
+  EXPECT_GT(system_step, 8192);
+
   unsetenv("TDML_MALLOC");
   ASSERT_EQ(keep_freed_memory(), "keep-freed");
   EXPECT_EQ(allocator_mode(), "keep-freed");
-  // Each 32 MiB tensor is 8,192 pages: glibc's default maps fresh ones for every allocation
-  // (each faulted and zeroed by the kernel), about 245,000 faults for these five steps here;
-  // kept in the heap they are reused.
-  EXPECT_LT(faults_of_training_steps(), 2000);
+  steps.faults(5);  // the heap grows to its high-water mark
+  // Kept in the heap, freed blocks are reused. How the threads' frees interleave can still grow
+  // the heap once or twice after warm-up (a 32 MiB block, 8,192 faults, seen on other
+  // machines), so the claims are: 20 steps together fault less than one step with the defaults,
+  // and some window of five steps faults (almost) nothing.
+  long total = 0, quietest = -1;
+  for (int w = 0; w < 4; ++w) {
+    const long f = steps.faults(5);
+    total += f;
+    quietest = quietest < 0 ? f : std::min(quietest, f);
+  }
+  EXPECT_LT(total, system_step) << "glibc's defaults: " << system_step << " faults a step";
+  EXPECT_LT(quietest, 2000);
+
   // Handing free memory back makes the next allocation fault again (what autobatch relies on).
   torch::empty({10 << 20}, torch::kFloat).fill_(1.0f);
   release_free_memory();
