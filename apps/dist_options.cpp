@@ -16,6 +16,9 @@ void add_dist_options(cxxopts::Options& opts) {
   add("dist-timeout", "Rendezvous/collective timeout in seconds",
       cxxopts::value<int>()->default_value("300"));
   add("timeout", "Same as --dist-timeout (torchrun-style name)", cxxopts::value<int>());
+  add("cpu-bind",
+      "auto: each rank on this node gets its own cores (with >1 rank a node), or none",
+      cxxopts::value<std::string>()->default_value("auto"));
 }
 
 namespace {
@@ -46,6 +49,7 @@ dist::DistOptions dist_options_from(const cxxopts::ParseResult& r) {
   o.master_addr = r["master-addr"].as<std::string>();
   o.master_port = r["master-port"].as<int>();
   o.timeout = timeout_from(r);
+  o.cpu_bind = dist::parse_cpu_bind(r["cpu-bind"].as<std::string>());
   return dist::dist_options_from_env(o);
 }
 

@@ -1,5 +1,7 @@
 #include "train_pipeline.h"
 
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 
 #include "dist_options.h"
@@ -94,7 +96,13 @@ int run_train_pipeline(const cxxopts::ParseResult& r) {
         "--resume: multi-process pipeline checkpoints hold rank 0's optimizer "
         "state only; resume is supported in single-device mode");
   }
-  auto comm = dist::init_process_group(dist_options_from(r));
+  const auto dopts = dist_options_from(r);
+  auto comm = dist::init_process_group(dopts);
+  const auto placement =
+      dist::place_rank(*comm, dopts.cpu_bind, dopts.local_rank, dopts.local_world, to.threads);
+  to.threads = placement.threads;  // not all cores each: the stages run at once
+  spdlog::info("stage {} of {}: {} thread(s), {}", comm->rank(), comm->world(), to.threads,
+               placement.description);
   ctx.rank = comm->rank();
   ctx.world = comm->world();
   ctx.shard_train_data = false;                   // every stage sees the same batches
@@ -102,7 +110,8 @@ int run_train_pipeline(const cxxopts::ParseResult& r) {
   ctx.all_reduce_sum = [comm](torch::Tensor& t) { comm->all_reduce(t); };
   ctx.run_info = {{"mode", "pipeline"},
                   {"world_size", comm->world()},
-                  {"backend", dist::backend_name(comm->kind())}};
+                  {"backend", dist::backend_name(comm->kind())},
+                  {"cpu_bind", placement.record}};
   ctx.make_strategy = [po, comm](train::StepSetup s) {
     return std::make_unique<pipeline::DistributedPipelineStep>(s, po, comm);
   };

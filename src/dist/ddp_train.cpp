@@ -115,11 +115,11 @@ train::RunResult run_ddp_training(train::TrainOptions opts, const DdpTrainOption
   const auto& d = ddp.dist;
   try {
     auto comm = init_process_group(d);
-    if (opts.threads == 0)
-      opts.threads = std::max(1, util::cpu_cores() / std::max(1, d.local_world));
+    const auto placement = place_rank(*comm, d.cpu_bind, d.local_rank, d.local_world, opts.threads);
+    opts.threads = placement.threads;
     opts.device = device_for(opts.device, *comm, d.local_rank);
-    spdlog::info("rank {} of {} ({} backend): {} thread(s) on {}", comm->rank(), comm->world(),
-                 backend_name(comm->kind()), opts.threads, opts.device);
+    spdlog::info("rank {} of {} ({} backend): {} thread(s) on {}, {}", comm->rank(), comm->world(),
+                 backend_name(comm->kind()), opts.threads, opts.device, placement.description);
 
     train::TrainContext ctx;
     ctx.rank = comm->rank();
@@ -133,6 +133,7 @@ train::RunResult run_ddp_training(train::TrainOptions opts, const DdpTrainOption
                     {"backend", backend_name(comm->kind())},
                     {"nnodes", d.nnodes},
                     {"local_world_size", d.local_world},
+                    {"cpu_bind", placement.record},
                     {"bucket_cap_mb", ddp.ddp.bucket_cap_mb},
                     {"first_bucket_mb", ddp.ddp.first_bucket_mb},
                     {"broadcast_buffers", ddp.ddp.broadcast_buffers},

@@ -303,7 +303,18 @@ void Comm::rethrow(const std::string& what, const std::exception& e, int peer) c
   throw Error(os.str());
 }
 
+bool Comm::stages_through_gpu(const torch::Tensor& t) const {
+  return kind_ == BackendKind::kNccl && !t.is_cuda();
+}
+
 void Comm::broadcast(std::vector<torch::Tensor>& tensors, int root) {
+  if (!tensors.empty() && stages_through_gpu(tensors[0])) {
+    std::vector<torch::Tensor> staged;
+    for (auto& t : tensors) staged.push_back(t.to(torch::kCUDA));
+    broadcast(staged, root);
+    for (std::size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(staged[i]);
+    return;
+  }
   c10d::BroadcastOptions o;
   o.rootRank = root;
   o.timeout = timeout_;
@@ -336,9 +347,22 @@ PendingOp Comm::all_reduce_async(torch::Tensor& tensor, ReduceOp op) {
   }
 }
 
-void Comm::all_reduce(torch::Tensor& tensor, ReduceOp op) { all_reduce_async(tensor, op).wait(); }
+void Comm::all_reduce(torch::Tensor& tensor, ReduceOp op) {
+  if (stages_through_gpu(tensor)) {
+    auto staged = tensor.to(torch::kCUDA);
+    all_reduce_async(staged, op).wait();
+    tensor.copy_(staged);
+    return;
+  }
+  all_reduce_async(tensor, op).wait();
+}
 
 std::vector<torch::Tensor> Comm::all_gather(const torch::Tensor& input) {
+  if (stages_through_gpu(input)) {
+    auto rows = all_gather(input.to(torch::kCUDA));
+    for (auto& r : rows) r = r.cpu();
+    return rows;
+  }
   std::vector<torch::Tensor> in{input.contiguous()};
   std::vector<std::vector<torch::Tensor>> out(1);
   for (int r = 0; r < world_; ++r) out[0].push_back(torch::empty_like(in[0]));

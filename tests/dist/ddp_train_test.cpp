@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
+#include "tdml/dist/cpu_binding.h"
 #include "tdml/dist/launcher.h"
 #include "tdml/models/state_dict.h"
 
@@ -64,7 +65,8 @@ TEST(DdpTrain, TwoRanksOfBatchBEqualOneProcessOfBatch2B) {
   ASSERT_EQ(d.exit_code, 0) << d.output;
   // Gradient accumulation: 2 ranks x 2 micro-batches of 8, no all-reduce on the first.
   auto a = run_tdml(train_args(accum.path()) +
-                    " --mode ddp --nproc 2 --batch-size 8 --grad-accum 2 --limit-train-batches 6");
+                    " --mode ddp --nproc 2 --batch-size 8 --grad-accum 2 --limit-train-batches 6" +
+                    " --cpu-bind none");
   ASSERT_EQ(a.exit_code, 0) << a.output;
 
   // The weights moved (3 steps at lr 0.05), and moved the same way.
@@ -93,6 +95,17 @@ TEST(DdpTrain, TwoRanksOfBatchBEqualOneProcessOfBatch2B) {
   EXPECT_EQ(st["bytes_allreduced_per_step"].get<double>(),
             m["model"]["parameter_bytes"].get<double>());
   ASSERT_EQ(st["comm_wait_s_per_rank"].size(), 2u);
+  // --cpu-bind auto (the default): two ranks on a machine of 2+ CPUs get different CPUs.
+  const auto& bind = m["run"]["cpu_bind"];
+  EXPECT_EQ(bind["mode"], "auto");
+  ASSERT_EQ(bind["cpus_by_rank"].size(), 2u);
+  if (allowed_cpus().size() >= 2) {
+    EXPECT_NE(bind["cpus_by_rank"][0], "any");
+    EXPECT_NE(bind["cpus_by_rank"][0], bind["cpus_by_rank"][1]);
+  }
+  const auto unbound = read_json(accum / "metrics.json")["run"]["cpu_bind"];
+  EXPECT_EQ(unbound["mode"], "none");
+  EXPECT_EQ(unbound["cpus_by_rank"], nlohmann::json({"any", "any"}));
   // With accumulation only every second micro-batch communicates.
   EXPECT_EQ(read_json(accum / "metrics.json")["epochs"][0]["strategy"]["synced_steps"], 3);
 }

@@ -2,11 +2,13 @@
 // real multi-process path through the launcher (one stage per process, Gloo).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
+#include "tdml/dist/cpu_binding.h"
 
 using tdml::test::run_tdml;
 
@@ -86,11 +88,17 @@ TEST(PipelineCli, TwoProcessesOneStageEachTrainAndRankZeroWritesMetrics) {
   auto r = run_tdml(
       "train --mode pipeline --model tinycnn --stages 2 --nproc 2 --micro-batches 4 "
       "--dist-timeout 30 --save --data synthetic --epochs 1 --batch-size 16 "
-      "--limit-train-batches 3 --threads 1 -q --out " +
+      "--limit-train-batches 3 -q --out " +
       dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = read_json(dir / "metrics.json");
   EXPECT_EQ(j["status"], "completed");
+  // The stages run at once: each gets its share of the CPUs (--cpu-bind auto), and as many
+  // intra-op threads as its share has cores, not all of the machine's.
+  const auto cpus = tdml::dist::allowed_cpus().size();
+  EXPECT_EQ(j["run"]["cpu_bind"]["mode"], "auto");
+  ASSERT_EQ(j["run"]["cpu_bind"]["cpus_by_rank"].size(), 2u);
+  EXPECT_LE(2 * j["run"]["threads"].get<std::size_t>(), std::max<std::size_t>(2, cpus));
   EXPECT_EQ(j["pipeline"]["mode"], "multi-process");
   EXPECT_EQ(j["pipeline"]["backend"], "gloo");
   EXPECT_EQ(j["run"]["world_size"], 2);

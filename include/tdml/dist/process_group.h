@@ -19,6 +19,7 @@
 #include <torch/csrc/distributed/c10d/Work.hpp>
 #include <vector>
 
+#include "tdml/dist/cpu_binding.h"
 #include "tdml/util/torch_compat.h"
 
 namespace tdml::dist {
@@ -50,6 +51,8 @@ struct DistOptions {
   bool use_agent_store = false;
   int restart_count = 0;  // TORCHELASTIC_RESTART_COUNT
   std::string run_id;     // TORCHELASTIC_RUN_ID (informational)
+  // Binding of this node's ranks to CPUs (--cpu-bind; see cpu_binding.h).
+  CpuBind cpu_bind = CpuBind::kAuto;
 };
 
 // True when this process was started as one rank of a job (RANK and WORLD_SIZE are set, by
@@ -117,6 +120,9 @@ class Comm : public std::enable_shared_from_this<Comm> {
   BackendKind kind() const { return kind_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
 
+  // broadcast, all_reduce and all_gather take CPU tensors on every backend: under NCCL a CPU
+  // tensor (epoch totals, metrics) is copied to the current GPU and back. all_reduce_async, send
+  // and recv take the backend's own kind (CUDA tensors under NCCL).
   // In place: every rank ends with root's tensors.
   void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
   // In place sum (or average) over ranks of a contiguous tensor.
@@ -131,6 +137,9 @@ class Comm : public std::enable_shared_from_this<Comm> {
 
   // The underlying c10d backend, for what Comm does not wrap.
   compat::C10dBackend& backend() { return *backend_; }
+
+  // True when `t` must be staged through the GPU (NCCL and a CPU tensor).
+  bool stages_through_gpu(const torch::Tensor& t) const;
 
   // Turns a c10d/gloo failure of `what` into a tdml::Error with rank context.
   [[noreturn]] void rethrow(const std::string& what, const std::exception& e, int peer = -1) const;
