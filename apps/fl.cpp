@@ -74,7 +74,7 @@ int run_fl(int argc, char** argv) {
   opts.add_options("Output")
       ("eval-limit", "test images per evaluation (0 = all)", v(o.eval_limit))
       ("eval-trigger", "measure the backdoor trigger's success rate even with no backdoor client (baseline)")
-      ("threads", "torch intra-op threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))
+      ("threads", "torch intra-op threads (0 = all cores; with --nproc: each rank its cores)", cxxopts::value<int>()->default_value("0"))
       ("out", "run directory: metrics.json, fl.log", str("runs/fl"))
       ("ledger", "append a signed block per round to this ledger (e.g. runs/fl/ledger.jsonl)", str(""))
       ("keys", "ledger keys from `tdml keys gen` (default: fresh keys in --out/keys)", str(""))
@@ -147,21 +147,22 @@ int run_fl(int argc, char** argv) {
   o.eval_trigger = r.count("eval-trigger") > 0;
   o.out_dir = r["out"].as<std::string>();
   o.validate();
-  const int threads = r["threads"].as<int>();
-  at::set_num_threads(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
-
+  int threads = r["threads"].as<int>();
   std::shared_ptr<tdml::dist::Comm> comm;
   if (worker) {
     auto d = tdml::app::dist_options_from(r);
     if (r["backend"].as<std::string>() == "auto") d.backend = tdml::dist::BackendKind::kGloo;
     try {
       comm = tdml::dist::init_process_group(d);
+      threads = tdml::dist::place_rank(*comm, d.cpu_bind, d.local_rank, d.local_world, threads)
+                    .threads;  // the ranks run at once: each on its own cores
     } catch (const std::exception& e) {
       tdml::dist::write_elastic_error_file(e.what());
       throw;
     }
     if (comm->rank() != 0) o.out_dir.clear();
   }
+  at::set_num_threads(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
   std::unique_ptr<tdml::fl::FlLedgerRun> ledger;
   if (!r["ledger"].as<std::string>().empty()) {
     tdml::fl::FlLedgerOptions lo;

@@ -28,7 +28,7 @@ void add_train_options(cxxopts::Options& opts) {
       ("seed", "Seed for init, shuffling and augmentation", cxxopts::value<std::uint64_t>()->default_value("0"));
   opts.add_options("Performance")
       ("device", "auto | cpu | cuda | cuda:N", cxxopts::value<std::string>()->default_value(d.device))
-      ("threads", "Intra-op threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))
+      ("threads", "Intra-op threads (0 = all cores; several ranks on a node: each its cores)", cxxopts::value<int>()->default_value("0"))
       ("amp", "off | bf16 | fp16 (fp16: CUDA with loss scaling)", cxxopts::value<std::string>()->default_value(d.amp))
       ("channels-last", "NHWC memory format", cxxopts::value<bool>()->default_value("false"))
       ("prefetch", "Batches prepared ahead", cxxopts::value<int>()->default_value(s(d.prefetch)))

@@ -10,16 +10,18 @@
 # With --repeats R the three runs of each model are repeated R times, interleaved (ddp, PyTorch,
 # single, ddp, ...), and the table shows the medians: on a shared 2-core machine one run of a
 # 20-second epoch varies by +-5%, more than the differences being measured.
+# --cpu-bind none runs tdml's ranks unbound (the default, auto, gives each rank its own cores),
+# to measure what binding is worth.
 # Prints a table and writes OUT/summary.json.
 # Usage: scripts/bench/ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B]
 #          [--models tinycnn,smallcifarcnn] [--repeats R] [--resnet50-steps N] [--resnet50-batch B]
-#          [--out DIR]
+#          [--cpu-bind auto|none] [--out DIR]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-usage="usage: ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B] [--models a,b] [--repeats R] [--resnet50-steps N] [--resnet50-batch B] [--out DIR]"
+usage="usage: ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B] [--models a,b] [--repeats R] [--resnet50-steps N] [--resnet50-batch B] [--cpu-bind auto|none] [--out DIR]"
 data=${1:?$usage}
 shift
-batches=20 bs=128 models=tinycnn,smallcifarcnn repeats=1 r50_steps=0 r50_bs=32 out=runs/bench-ddp
+batches=20 bs=128 models=tinycnn,smallcifarcnn repeats=1 r50_steps=0 r50_bs=32 bind=auto out=runs/bench-ddp
 while (($#)); do
   case $1 in
     --batches) batches=$2; shift 2 ;;
@@ -28,6 +30,7 @@ while (($#)); do
     --repeats) repeats=$2; shift 2 ;;
     --resnet50-steps) r50_steps=$2; shift 2 ;;
     --resnet50-batch) r50_bs=$2; shift 2 ;;
+    --cpu-bind) bind=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     *) echo "unknown option $1; $usage" >&2; exit 2 ;;
   esac
@@ -42,7 +45,7 @@ common=(--data "$data" --epochs 1 --limit-test-batches 1 -q)
 for m in ${models//,/ }; do
   for ((k = 1; k <= repeats; k++)); do
     echo "== $m (run $k/$repeats): tdml ddp, 2 processes" >&2
-    "$tdml" train --mode ddp --nproc 2 --model "$m" --batch-size "$bs" \
+    "$tdml" train --mode ddp --nproc 2 --cpu-bind "$bind" --model "$m" --batch-size "$bs" \
       --limit-train-batches "$batches" "${common[@]}" --out "$out/tdml-ddp-$m-$k"
     echo "== $m (run $k/$repeats): PyTorch Python DDP, 2 processes, 1 thread each" >&2
     "$py" "$here/ddp_ref.py" --data "$bins" --model "$m" --nproc 2 --batch-size "$bs" \
@@ -54,7 +57,7 @@ for m in ${models//,/ }; do
 done
 if ((r50_steps > 0)); then
   echo "== resnet50: tdml ddp, 2 processes, $r50_steps steps of $r50_bs a rank" >&2
-  "$tdml" train --mode ddp --nproc 2 --model resnet50 --batch-size "$r50_bs" \
+  "$tdml" train --mode ddp --nproc 2 --cpu-bind "$bind" --model resnet50 --batch-size "$r50_bs" \
     --limit-train-batches "$r50_steps" "${common[@]}" --out "$out/tdml-ddp-resnet50"
 fi
 "$py" - "$out" "$models" "$r50_steps" "$repeats" <<'PY'

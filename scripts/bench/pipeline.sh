@@ -8,14 +8,16 @@
 #  2. multi-process pipeline (one stage per process, Gloo, --split time) on SmallCifarCNN for
 #     M >= 4S: measured bubble (mean idle fraction of the stages) vs (S-1)/(M+S-1)
 #     (target: within 5 percentage points).
+#     --cpu-bind none runs the stages unbound (auto, the default, gives each its own cores).
+#     --bubble-only skips part 1.
 # Prints a table and writes OUT/summary.json.
 # Usage: scripts/bench/pipeline.sh [--data DIR|synthetic] [--model smallcifarcnn] [--batch 128]
 #          [--micro 4] [--stages 2] [--epochs 1] [--limit N] [--threads T] [--bubble-micro "8 16"]
-#          [--out DIR]
+#          [--cpu-bind auto|none] [--bubble-only] [--out DIR]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 data=auto model=smallcifarcnn batch=128 micro=4 stages=2 epochs=1 limit=0 threads=0
-bubble_micro="8 16" out=runs/bench-pipeline
+bubble_micro="8 16" bind=auto bubble_only=0 out=runs/bench-pipeline
 while (($#)); do
   case $1 in
     --data) data=$2; shift 2 ;;
@@ -27,6 +29,8 @@ while (($#)); do
     --limit) limit=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --bubble-micro) bubble_micro=$2; shift 2 ;;
+    --cpu-bind) bind=$2; shift 2 ;;
+    --bubble-only) bubble_only=1; shift ;;
     --out) out=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -35,57 +39,62 @@ mkdir -p "$out"
 common=(--data "$data" --batch-size "$batch" --epochs "$epochs" --limit-train-batches "$limit"
         --limit-test-batches 2 --seed 0 -q)
 
-echo "== 1. single-node vs single-device pipeline ($model, batch $batch, $stages stages, M=$micro)" >&2
-"$tdml" train --mode single --model "$model" --threads "$threads" "${common[@]}" --out "$out/single"
-"$tdml" train --mode single --model "$model" --threads "$threads" --data "$data" \
-  --batch-size $((batch / micro)) --grad-accum "$micro" --epochs "$epochs" \
-  --limit-train-batches $((limit * micro)) --limit-test-batches 2 --seed 0 -q --out "$out/single-accum"
-for sched in gpipe 1f1b; do
-  "$tdml" train --mode pipeline --model "$model" --stages "$stages" --micro-batches "$micro" \
-    --pipeline-schedule "$sched" --threads "$threads" "${common[@]}" --out "$out/local-$sched"
-done
+if ((bubble_only == 0)); then
+  echo "== 1. single-node vs single-device pipeline ($model, batch $batch, $stages stages, M=$micro)" >&2
+  "$tdml" train --mode single --model "$model" --threads "$threads" "${common[@]}" --out "$out/single"
+  "$tdml" train --mode single --model "$model" --threads "$threads" --data "$data" \
+    --batch-size $((batch / micro)) --grad-accum "$micro" --epochs "$epochs" \
+    --limit-train-batches $((limit * micro)) --limit-test-batches 2 --seed 0 -q --out "$out/single-accum"
+  for sched in gpipe 1f1b; do
+    "$tdml" train --mode pipeline --model "$model" --stages "$stages" --micro-batches "$micro" \
+      --pipeline-schedule "$sched" --threads "$threads" "${common[@]}" --out "$out/local-$sched"
+  done
+fi
 
 echo "== 2. multi-process pipeline bubble (smallcifarcnn, split by time, one thread per stage)" >&2
 for m in $bubble_micro; do
   "$tdml" train --mode pipeline --model smallcifarcnn --stages "$stages" --nproc "$stages" \
+    --cpu-bind "$bind" \
     --split time --micro-batches "$m" --pipeline-schedule 1f1b --threads 1 \
     "${common[@]}" --out "$out/mp-m$m"
 done
 
-"$py" - "$out" "$bubble_micro" <<'PY'
+"$py" - "$out" "$bubble_micro" "$bubble_only" "$bind" <<'PY'
 import json, sys, os
 out, micros = sys.argv[1], sys.argv[2].split()
+bubble_only, bind = sys.argv[3] == "1", sys.argv[4]
 def load(name):
     with open(os.path.join(out, name, "metrics.json")) as f:
         return json.load(f)
 def last(doc):  # the last epoch (later epochs are warm)
     return doc["epochs"][-1]
-summary = {"single_device": [], "multi_process": []}
-single = last(load("single"))
-print(f"{'run':<18}{'epoch s':>9}{'img/s':>9}{'vs single':>11}{'speedup':>9}{'effic.':>8}")
-print(f"{'single':<18}{single['epoch_time_s']:>9.2f}{single['samples_per_s']:>9.0f}")
-accum = last(load("single-accum"))
-accum_ratio = accum["epoch_time_s"] / single["epoch_time_s"]
-summary["single_accumulated"] = {"epoch_time_s": accum["epoch_time_s"],
-                                  "samples_per_s": accum["samples_per_s"], "time_ratio": accum_ratio}
-print(f"{'single, M accum':<18}{accum['epoch_time_s']:>9.2f}{accum['samples_per_s']:>9.0f}"
-      f"{100 * (accum_ratio - 1):>+10.1f}%   (micro-batching alone, no split)")
-for sched in ("gpipe", "1f1b"):
-    doc = load(f"local-{sched}")
-    e = last(doc)
-    S = doc["pipeline"]["stages"]
-    ratio = e["epoch_time_s"] / single["epoch_time_s"]
-    speedup = single["epoch_time_s"] / e["epoch_time_s"]
-    row = {"schedule": sched, "stages": S, "micro_batches": doc["pipeline"]["micro_batches"],
-           "epoch_time_s": e["epoch_time_s"], "samples_per_s": e["samples_per_s"],
-           "single_epoch_time_s": single["epoch_time_s"], "time_ratio": ratio,
-           "speedup": speedup, "efficiency": speedup / S, "within_10pct": ratio <= 1.10,
-           "vs_single_accumulated": e["epoch_time_s"] / accum["epoch_time_s"]}
-    summary["single_device"].append(row)
-    print(f"{'pipeline ' + sched:<18}{e['epoch_time_s']:>9.2f}{e['samples_per_s']:>9.0f}"
-          f"{100 * (ratio - 1):>+10.1f}%{speedup:>9.2f}{speedup / S:>8.2f}"
-          f"   ({100 * (row['vs_single_accumulated'] - 1):+.1f}% vs single, M accum)")
-print()
+summary = {"single_device": [], "multi_process": [], "cpu_bind": bind}
+if not bubble_only:
+    single = last(load("single"))
+    print(f"{'run':<18}{'epoch s':>9}{'img/s':>9}{'vs single':>11}{'speedup':>9}{'effic.':>8}")
+    print(f"{'single':<18}{single['epoch_time_s']:>9.2f}{single['samples_per_s']:>9.0f}")
+    accum = last(load("single-accum"))
+    accum_ratio = accum["epoch_time_s"] / single["epoch_time_s"]
+    summary["single_accumulated"] = {"epoch_time_s": accum["epoch_time_s"],
+                                      "samples_per_s": accum["samples_per_s"], "time_ratio": accum_ratio}
+    print(f"{'single, M accum':<18}{accum['epoch_time_s']:>9.2f}{accum['samples_per_s']:>9.0f}"
+          f"{100 * (accum_ratio - 1):>+10.1f}%   (micro-batching alone, no split)")
+    for sched in ("gpipe", "1f1b"):
+        doc = load(f"local-{sched}")
+        e = last(doc)
+        S = doc["pipeline"]["stages"]
+        ratio = e["epoch_time_s"] / single["epoch_time_s"]
+        speedup = single["epoch_time_s"] / e["epoch_time_s"]
+        row = {"schedule": sched, "stages": S, "micro_batches": doc["pipeline"]["micro_batches"],
+               "epoch_time_s": e["epoch_time_s"], "samples_per_s": e["samples_per_s"],
+               "single_epoch_time_s": single["epoch_time_s"], "time_ratio": ratio,
+               "speedup": speedup, "efficiency": speedup / S, "within_10pct": ratio <= 1.10,
+               "vs_single_accumulated": e["epoch_time_s"] / accum["epoch_time_s"]}
+        summary["single_device"].append(row)
+        print(f"{'pipeline ' + sched:<18}{e['epoch_time_s']:>9.2f}{e['samples_per_s']:>9.0f}"
+              f"{100 * (ratio - 1):>+10.1f}%{speedup:>9.2f}{speedup / S:>8.2f}"
+              f"   ({100 * (row['vs_single_accumulated'] - 1):+.1f}% vs single, M accum)")
+    print()
 print(f"{'multi-process':<18}{'theory':>9}{'measured':>10}{'diff pts':>10}  idle per stage"
       f"{'':>8}theory at these stage times")
 for m in micros:

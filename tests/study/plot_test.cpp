@@ -60,6 +60,9 @@ struct KindCase {
   std::set<std::string> pngs;
 };
 
+// ctest and gtest name a case by its kind (not by the struct's bytes).
+void PrintTo(const KindCase& c, std::ostream* os) { *os << c.kind; }
+
 class PlotKinds : public ::testing::TestWithParam<KindCase> {};
 
 TEST_P(PlotKinds, DrawsEveryFigureAndAnIndex) {
