@@ -139,7 +139,13 @@ std::string format_cpu_list(const std::vector<int>& cpus) {
 CpuShare place_local_rank(CpuBind mode, int local_rank, int local_world) {
   if (mode == CpuBind::kNone || local_world <= 1) return {};
   auto share = share_for_local_rank(group_by_core(allowed_cpus()), local_rank, local_world);
-  if (!share.cpus.empty()) bind_process(share.cpus);
+  if (share.cpus.empty()) return share;
+  try {
+    bind_process(share.cpus);
+  } catch (const Error& e) {  // a sandbox may forbid it: run unbound rather than not at all
+    spdlog::warn("local rank {}: {}; running unbound", local_rank, e.what());
+    return {};
+  }
   return share;
 }
 

@@ -51,7 +51,8 @@ void bind_process(const std::vector<int>& cpus);
 std::string format_cpu_list(const std::vector<int>& cpus);
 
 // What a rank does at start-up: under kAuto with local_world > 1, binds this process to its
-// share and returns it; otherwise binds nothing and returns an empty share.
+// share and returns it; otherwise binds nothing and returns an empty share. Where the kernel
+// refuses the binding, warns and returns an empty share (the run goes on unbound).
 CpuShare place_local_rank(CpuBind mode, int local_rank, int local_world);
 
 class Comm;
