@@ -17,7 +17,7 @@ void add_dist_options(cxxopts::Options& opts) {
       cxxopts::value<int>()->default_value("300"));
   add("timeout", "Same as --dist-timeout (torchrun-style name)", cxxopts::value<int>());
   add("cpu-bind",
-      "auto: each rank on this node gets its own cores (with >1 rank a node), or none",
+      "auto: with several ranks on this node, bind each to its own cores; none: leave it to the OS",
       cxxopts::value<std::string>()->default_value("auto"));
 }
 
@@ -31,6 +31,9 @@ std::chrono::seconds timeout_from(const cxxopts::ParseResult& r) {
 }  // namespace
 
 dist::LaunchOptions launch_options_from(const cxxopts::ParseResult& r) {
+  // Values only the workers use, checked before any starts: a bad one is one line, not N.
+  dist::parse_backend(r["backend"].as<std::string>());
+  dist::parse_cpu_bind(r["cpu-bind"].as<std::string>());
   dist::LaunchOptions o;
   o.nproc = r["nproc"].as<int>();
   o.nnodes = r["nnodes"].as<int>();

@@ -1,9 +1,7 @@
 // `tdml fl`: federated learning under attack (robust aggregation, detection); clients simulated
 // in this process, or over c10d with --nproc N (rank 0 = server).
-#include <ATen/Parallel.h>
 
 #include <sstream>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -14,6 +12,7 @@
 #include "tdml/dist/launcher.h"
 #include "tdml/dist/process_group.h"
 #include "tdml/fl/runner.h"
+#include "tdml/util/device.h"
 #include "tdml/util/error.h"
 
 namespace {
@@ -162,7 +161,7 @@ int run_fl(int argc, char** argv) {
     }
     if (comm->rank() != 0) o.out_dir.clear();
   }
-  at::set_num_threads(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+  tdml::util::set_threads(threads);  // 0: all cores
   std::unique_ptr<tdml::fl::FlLedgerRun> ledger;
   if (!r["ledger"].as<std::string>().empty()) {
     tdml::fl::FlLedgerOptions lo;

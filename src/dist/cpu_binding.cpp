@@ -162,9 +162,10 @@ RankPlacement place_rank(Comm& comm, CpuBind mode, int local_rank, int local_wor
   nlohmann::json by_rank = nlohmann::json::array();
   for (const auto& row : comm.all_gather(mask)) {
     std::vector<int> cpus;
-    auto bytes = row.contiguous();
+    const auto bytes = row.contiguous();
+    const auto* bit = bytes.data_ptr<std::uint8_t>();
     for (int c = 0; c < CPU_SETSIZE; ++c) {
-      if (bytes.data_ptr<std::uint8_t>()[c]) cpus.push_back(c);
+      if (bit[c]) cpus.push_back(c);
     }
     by_rank.push_back(cpus.empty() ? "any" : format_cpu_list(cpus));
   }

@@ -193,6 +193,13 @@ TEST(DdpTrain, NprocInSingleModeAndBadGradAccumAreUsageErrors) {
   auto b = run_tdml("train --mode ddp --nproc 2 --grad-accum 0 --data synthetic");
   EXPECT_EQ(b.exit_code, 2) << b.output;
   EXPECT_NE(b.output.find("--grad-accum must be >= 1"), std::string::npos) << b.output;
+  // Worker-only values are checked before any worker starts: one line, not one per rank.
+  for (const char* bad : {"--cpu-bind cores", "--backend mpi"}) {
+    auto c = run_tdml(std::string("train --mode ddp --nproc 2 --data synthetic ") + bad);
+    EXPECT_EQ(c.exit_code, 2) << c.output;
+    EXPECT_EQ(c.output.find("[rank"), std::string::npos) << c.output;
+    EXPECT_NE(c.output.find("tdml: error: --"), std::string::npos) << c.output;
+  }
 }
 
 }  // namespace
