@@ -7,21 +7,26 @@
 # Augmentation on in all three (the study's recipe). Times are the slowest rank's loop over the
 # batches. With --resnet50-steps N it also runs ResNet50 ddp for N steps and reports the
 # exposed (not hidden behind backward) share of the all-reduce time per step.
-# With --repeats R the three runs of each model are repeated R times, interleaved (ddp, PyTorch,
-# single, ddp, ...), and the table shows the medians: on a shared 2-core machine one run of a
+# With --repeats R the three runs of each model are repeated R times, interleaved, each repeat
+# starting at the next configuration (ddp, PyTorch, single; then PyTorch, single, ddp; ...), and
+# the table shows the medians: on a shared 2-core machine one run of a
 # 20-second epoch varies by +-5%, more than the differences being measured.
 # --cpu-bind none runs tdml's ranks unbound (the default, auto, gives each rank its own cores),
 # to measure what binding is worth.
+# --bound also runs two independent tdml processes at once, each on its half of the CPUs with L
+# batches of B and no communication: what 2 processes do when nothing makes them wait for each
+# other, the bound for any synchronous 2-process run (column "indep s"; "indep/ddp" is how close
+# ddp comes to it).
 # Prints a table and writes OUT/summary.json.
 # Usage: scripts/bench/ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B]
 #          [--models tinycnn,smallcifarcnn] [--repeats R] [--resnet50-steps N] [--resnet50-batch B]
-#          [--cpu-bind auto|none] [--out DIR]
+#          [--cpu-bind auto|none] [--bound] [--out DIR]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-usage="usage: ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B] [--models a,b] [--repeats R] [--resnet50-steps N] [--resnet50-batch B] [--cpu-bind auto|none] [--out DIR]"
+usage="usage: ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B] [--models a,b] [--repeats R] [--resnet50-steps N] [--resnet50-batch B] [--cpu-bind auto|none] [--bound] [--out DIR]"
 data=${1:?$usage}
 shift
-batches=20 bs=128 models=tinycnn,smallcifarcnn repeats=1 r50_steps=0 r50_bs=32 bind=auto out=runs/bench-ddp
+batches=20 bs=128 models=tinycnn,smallcifarcnn repeats=1 r50_steps=0 r50_bs=32 bind=auto bound=0 out=runs/bench-ddp
 while (($#)); do
   case $1 in
     --batches) batches=$2; shift 2 ;;
@@ -31,6 +36,7 @@ while (($#)); do
     --resnet50-steps) r50_steps=$2; shift 2 ;;
     --resnet50-batch) r50_bs=$2; shift 2 ;;
     --cpu-bind) bind=$2; shift 2 ;;
+    --bound) bound=1; shift ;;
     --out) out=$2; shift 2 ;;
     *) echo "unknown option $1; $usage" >&2; exit 2 ;;
   esac
@@ -41,18 +47,45 @@ bins=$data
 [[ -f $bins/data_batch_1.bin ]] || bins=$data/cifar-10-batches-bin
 [[ -f $bins/data_batch_1.bin ]] || { echo "no data_batch_1.bin in $data" >&2; exit 1; }
 mkdir -p "$out"
+if ((bound)); then
+  mapfile -t halves < <("$py" -c 'import os; c = sorted(os.sched_getaffinity(0)); h = len(c) // 2
+print(",".join(map(str, c[:h]))); print(",".join(map(str, c[h:2 * h]))); print(h)')
+  ((halves[2] >= 1)) || { echo "--bound needs at least 2 CPUs" >&2; exit 1; }
+fi
 common=(--data "$data" --epochs 1 --limit-test-batches 1 -q)
+# One run of each configuration; $1 model, $2 repeat.
+run_ddp() {
+  echo "== $1 (run $2/$repeats): tdml ddp, 2 processes" >&2
+  "$tdml" train --mode ddp --nproc 2 --cpu-bind "$bind" --model "$1" --batch-size "$bs" \
+    --limit-train-batches "$batches" "${common[@]}" --out "$out/tdml-ddp-$1-$2"
+}
+run_pytorch() {
+  echo "== $1 (run $2/$repeats): PyTorch Python DDP, 2 processes, 1 thread each" >&2
+  "$py" "$here/ddp_ref.py" --data "$bins" --model "$1" --nproc 2 --batch-size "$bs" \
+    --batches "$batches" > "$out/pytorch-ddp-$1-$2.json"
+}
+run_single() {
+  echo "== $1 (run $2/$repeats): tdml, 1 process, all cores, same global work" >&2
+  "$tdml" train --mode single --model "$1" --batch-size "$bs" \
+    --limit-train-batches $((2 * batches)) "${common[@]}" --out "$out/tdml-single-$1-$2"
+}
+run_indep() {
+  echo "== $1 (run $2/$repeats): 2 independent tdml processes (CPUs ${halves[0]} | ${halves[1]})" >&2
+  for h in 0 1; do
+    taskset -c "${halves[h]}" "$tdml" train --mode single --threads "${halves[2]}" --model "$1" \
+      --batch-size "$bs" --limit-train-batches "$batches" --seed $((h + 1)) "${common[@]}" \
+      --out "$out/tdml-indep$h-$1-$2" &
+  done
+  wait
+}
+configs=(ddp pytorch single)
+((bound)) && configs+=(indep)
 for m in ${models//,/ }; do
   for ((k = 1; k <= repeats; k++)); do
-    echo "== $m (run $k/$repeats): tdml ddp, 2 processes" >&2
-    "$tdml" train --mode ddp --nproc 2 --cpu-bind "$bind" --model "$m" --batch-size "$bs" \
-      --limit-train-batches "$batches" "${common[@]}" --out "$out/tdml-ddp-$m-$k"
-    echo "== $m (run $k/$repeats): PyTorch Python DDP, 2 processes, 1 thread each" >&2
-    "$py" "$here/ddp_ref.py" --data "$bins" --model "$m" --nproc 2 --batch-size "$bs" \
-      --batches "$batches" > "$out/pytorch-ddp-$m-$k.json"
-    echo "== $m (run $k/$repeats): tdml, 1 process, all cores, same global work" >&2
-    "$tdml" train --mode single --model "$m" --batch-size "$bs" \
-      --limit-train-batches $((2 * batches)) "${common[@]}" --out "$out/tdml-single-$m-$k"
+    # Repeat k starts at a different configuration, so none always runs first or after the same one.
+    for ((j = 0; j < ${#configs[@]}; j++)); do
+      "run_${configs[(j + k - 1) % ${#configs[@]}]}" "$m" "$k"
+    done
   done
 done
 if ((r50_steps > 0)); then
@@ -60,14 +93,15 @@ if ((r50_steps > 0)); then
   "$tdml" train --mode ddp --nproc 2 --cpu-bind "$bind" --model resnet50 --batch-size "$r50_bs" \
     --limit-train-batches "$r50_steps" "${common[@]}" --out "$out/tdml-ddp-resnet50"
 fi
-"$py" - "$out" "$models" "$r50_steps" "$repeats" <<'PY'
+"$py" - "$out" "$models" "$r50_steps" "$repeats" "$bound" <<'PY'
 import json, statistics, sys
 out, models, r50, repeats = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4])
+bound = sys.argv[5] == "1"
 load = lambda p: json.load(open(p))
 med = statistics.median
 rows = {}
 print(f"{'model':15}{'tdml ddp s':>12}{'PyTorch s':>12}{'PT/tdml':>9}{'tdml 1p s':>11}{'1p/ddp':>8}"
-      + ("   (medians of %d interleaved runs)" % repeats if repeats > 1 else ""))
+      + (f"{'indep s':>9}{'indep/ddp':>10}" if bound else "") + ("   (medians of %d interleaved runs)" % repeats if repeats > 1 else ""))
 for m in models:
     runs = []
     for k in range(1, repeats + 1):
@@ -81,20 +115,27 @@ for m in models:
                      "tdml_ddp_comm_s_per_step": st["comm_s_per_step"],
                      "pytorch_ddp_s": p["epoch_s"], "pytorch_ddp_per_rank_s": p["per_rank_s"],
                      "tdml_single_s": s["epoch_time_s"]})
-    r = {k: med(x[k] for x in runs) for k in ("tdml_ddp_s", "pytorch_ddp_s", "tdml_single_s",
-                                               "tdml_ddp_comm_wait_s_per_step",
-                                               "tdml_ddp_comm_s_per_step")}
+        if bound:  # the slower of the two independent processes
+            runs[-1]["tdml_indep_s"] = max(
+                load(f"{out}/tdml-indep{h}-{m}-{k}/metrics.json")["epochs"][0]["epoch_time_s"]
+                for h in (0, 1))
+    keys = ["tdml_ddp_s", "pytorch_ddp_s", "tdml_single_s", "tdml_ddp_comm_wait_s_per_step",
+            "tdml_ddp_comm_s_per_step"] + (["tdml_indep_s"] if bound else [])
+    r = {k: med(x[k] for x in runs) for k in keys}
     r["ratio_pytorch_over_tdml"] = r["pytorch_ddp_s"] / r["tdml_ddp_s"]
     r["ratio_single_over_ddp"] = r["tdml_single_s"] / r["tdml_ddp_s"]
+    if bound:
+        r["ratio_indep_over_ddp"] = r["tdml_indep_s"] / r["tdml_ddp_s"]
     r["runs"] = runs
     rows[m] = r
+    tail = lambda x: f"{x['tdml_indep_s']:9.2f}{x['tdml_indep_s'] / x['tdml_ddp_s']:10.2f}" if bound else ""
     print(f"{m:15}{r['tdml_ddp_s']:12.2f}{r['pytorch_ddp_s']:12.2f}{r['ratio_pytorch_over_tdml']:9.2f}"
-          f"{r['tdml_single_s']:11.2f}{r['ratio_single_over_ddp']:8.2f}")
+          f"{r['tdml_single_s']:11.2f}{r['ratio_single_over_ddp']:8.2f}" + tail(r))
     if repeats > 1:
         for k, x in enumerate(runs, 1):
             print(f"  run {k:<10}{x['tdml_ddp_s']:12.2f}{x['pytorch_ddp_s']:12.2f}"
                   f"{x['pytorch_ddp_s'] / x['tdml_ddp_s']:9.2f}{x['tdml_single_s']:11.2f}"
-                  f"{x['tdml_single_s'] / x['tdml_ddp_s']:8.2f}")
+                  f"{x['tdml_single_s'] / x['tdml_ddp_s']:8.2f}" + tail(x))
 summary = {"repeats": repeats, "models": rows}
 if r50:
     st = load(f"{out}/tdml-ddp-resnet50/metrics.json")["epochs"][0]["strategy"]
