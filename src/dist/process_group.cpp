@@ -12,6 +12,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
@@ -416,7 +417,19 @@ void Comm::recv(torch::Tensor& tensor, int src, int tag) {
 
 // ---- construction ----
 
+namespace {
+
+// When a peer dies, this rank's sockets to it are closed at the far end, and writing to one
+// raises SIGPIPE, whose default action kills the rank at once: it can neither report which peer
+// it lost nor mark its run failed (seen: "rank 0 was killed by signal 13" after rank 1 was
+// killed). Ignored, the write fails with EPIPE and the collective throws instead. (Python
+// ignores SIGPIPE at start-up, so PyTorch ranks never see it.)
+void ignore_sigpipe() { std::signal(SIGPIPE, SIG_IGN); }
+
+}  // namespace
+
 std::shared_ptr<Comm> init_process_group(const DistOptions& o) {
+  ignore_sigpipe();
   TDML_CHECK(o.world >= 1 && o.rank >= 0 && o.rank < o.world,
              "bad rank/world: rank " << o.rank << " of " << o.world);
   TDML_CHECK(o.master_port >= 1 && o.master_port <= 65535,
@@ -448,6 +461,7 @@ std::shared_ptr<Comm> init_process_group(const DistOptions& o) {
 }
 
 std::vector<std::shared_ptr<Comm>> make_local_group(int world, std::chrono::milliseconds timeout) {
+  ignore_sigpipe();
   TDML_CHECK(world >= 1, "make_local_group: world must be >= 1, got " << world);
 #ifndef TDML_HAS_GLOO
   (void)timeout;

@@ -2,10 +2,13 @@
 #include "tdml/dist/process_group.h"
 
 #include <gtest/gtest.h>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 
@@ -71,6 +74,21 @@ TEST(ProcessGroup, LostPeerIsAnErrorNamingItsRank) {
   }
   EXPECT_NE(error.find("all_reduce"), std::string::npos) << error;
   EXPECT_NE(error.find("rank 1"), std::string::npos) << error;
+}
+
+// A rank writing to a dead peer's socket must get an error it can report, not be killed by
+// SIGPIPE (default action) before it says which rank was lost.
+TEST(ProcessGroup, JoiningAGroupMakesWritesToADeadPeerAnErrorNotSigpipe) {
+  TDML_REQUIRE_GLOO();
+  std::signal(SIGPIPE, SIG_DFL);
+  auto comms = make_local_group(2, std::chrono::seconds(10));
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ::close(sv[1]);  // the peer is gone
+  const char byte = 0;
+  EXPECT_EQ(::write(sv[0], &byte, 1), -1);  // SIG_DFL would end this test process here
+  EXPECT_EQ(errno, EPIPE);
+  ::close(sv[0]);
 }
 
 TEST(ProcessGroup, PortInUseIsAClearError) {
