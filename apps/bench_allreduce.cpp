@@ -4,6 +4,7 @@
 #include "command.h"
 #include "dist_options.h"
 #include "tdml/dist/allreduce_bench.h"
+#include "tdml/dist/cpu_binding.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 #include "tdml/util/log.h"
@@ -35,8 +36,12 @@ int run_allreduce(int argc, char** argv) {
   }
   std::shared_ptr<dist::Comm> comm;
   std::vector<dist::AllreduceSample> samples;
+  nlohmann::json cpu_bind;
   try {
-    comm = dist::init_process_group(dist_options_from(r));
+    const auto d = dist_options_from(r);
+    comm = dist::init_process_group(d);
+    // Placed as training ranks are (--cpu-bind), so the figure is the one training sees.
+    cpu_bind = dist::place_rank(*comm, d.cpu_bind, d.local_rank, d.local_world, 0).record;
     samples = dist::run_allreduce_bench(*comm, b);
   } catch (const std::exception& e) {
     dist::write_elastic_error_file(e.what());  // torchrun reports it
@@ -51,8 +56,9 @@ int run_allreduce(int argc, char** argv) {
   if (r.count("out")) {
     const auto dir = r["out"].as<std::string>();
     util::make_dirs(dir);
-    util::write_file_atomic(dir + "/metrics.json",
-                            dist::allreduce_bench_json(*comm, samples).dump(2));
+    auto doc = dist::allreduce_bench_json(*comm, samples);
+    doc["cpu_bind"] = cpu_bind;
+    util::write_file_atomic(dir + "/metrics.json", doc.dump(2));
     spdlog::info("wrote {}/metrics.json", dir);
   }
   return 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tdml vs PyTorch (Python) Gloo all-reduce bus bandwidth, 2 processes, side by side.
 # Usage: scripts/bench/allreduce.sh [OUT_DIR=runs/bench-allreduce] [SIZES=default]
-# Env: TDML (default build/tdml), NPROC (default 2), REPEATS (default 1: alternate runs).
+# Env: TDML (default build/tdml), NPROC (default 2), REPEATS (default 1: alternate runs),
+# CPU_BIND (default none, like the unbound Python reference; auto places tdml's ranks as training does).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-runs/bench-allreduce}
@@ -10,7 +11,8 @@ tdml=${TDML:-build/tdml}
 nproc=${NPROC:-2}
 repeats=${REPEATS:-1}
 for i in $(seq 1 "$repeats"); do
-  "$tdml" bench allreduce --nproc "$nproc" --sizes "$sizes" --out "$out/tdml-$i" -q
+  "$tdml" bench allreduce --nproc "$nproc" --cpu-bind "${CPU_BIND:-none}" --sizes "$sizes" \
+    --out "$out/tdml-$i" -q
   /usr/bin/python3 scripts/bench/allreduce_ref.py --nproc "$nproc" --sizes "$sizes" \
     --out "$out/python-$i" > /dev/null
 done

@@ -32,6 +32,8 @@ TEST(Launcher, TwoWorkerBenchWritesMetricsAndPrefixesOutput) {
   auto j = nlohmann::json::parse(f);
   EXPECT_EQ(j["kind"], "bench.allreduce");
   EXPECT_EQ(j["world"], 2);
+  EXPECT_EQ(j["cpu_bind"]["mode"], "auto");  // placed as training ranks are
+  EXPECT_EQ(j["cpu_bind"]["cpus_by_rank"].size(), 2u);
   ASSERT_EQ(j["results"].size(), 4u);  // 1K, 4K, 16K, 64K
   EXPECT_EQ(j["results"][3]["bytes"], 64 << 10);
   for (const auto& s : j["results"]) {
