@@ -17,7 +17,8 @@
 # batches of B and no communication: what 2 processes do when nothing makes them wait for each
 # other, the bound for any synchronous 2-process run (column "indep s"; "indep/ddp" is how close
 # ddp comes to it).
-# Prints a table and writes OUT/summary.json.
+# Prints a table and writes OUT/summary.json (ddp_summary.py; the ratios are paired per repeat,
+# with a 95% confidence interval of each, so a difference can be told from the noise).
 # Usage: scripts/bench/ddp_vs_pytorch.sh CIFAR_DIR [--batches L] [--batch-size B]
 #          [--models tinycnn,smallcifarcnn] [--repeats R] [--resnet50-steps N] [--resnet50-batch B]
 #          [--cpu-bind auto|none] [--bound] [--out DIR]
@@ -93,58 +94,4 @@ if ((r50_steps > 0)); then
   "$tdml" train --mode ddp --nproc 2 --cpu-bind "$bind" --model resnet50 --batch-size "$r50_bs" \
     --limit-train-batches "$r50_steps" "${common[@]}" --out "$out/tdml-ddp-resnet50"
 fi
-"$py" - "$out" "$models" "$r50_steps" "$repeats" "$bound" <<'PY'
-import json, statistics, sys
-out, models, r50, repeats = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4])
-bound = sys.argv[5] == "1"
-load = lambda p: json.load(open(p))
-med = statistics.median
-rows = {}
-print(f"{'model':15}{'tdml ddp s':>12}{'PyTorch s':>12}{'PT/tdml':>9}{'tdml 1p s':>11}{'1p/ddp':>8}"
-      + (f"{'indep s':>9}{'indep/ddp':>10}" if bound else "") + ("   (medians of %d interleaved runs)" % repeats if repeats > 1 else ""))
-for m in models:
-    runs = []
-    for k in range(1, repeats + 1):
-        st = load(f"{out}/tdml-ddp-{m}-{k}/metrics.json")["epochs"][0]["strategy"]
-        p = load(f"{out}/pytorch-ddp-{m}-{k}.json")
-        s = load(f"{out}/tdml-single-{m}-{k}/metrics.json")["epochs"][0]
-        runs.append({"tdml_ddp_s": st["epoch_time_s_max"],
-                     "tdml_ddp_per_rank_s": st["epoch_time_s_per_rank"],
-                     "tdml_ddp_samples_per_s": st["global_samples_per_s"],
-                     "tdml_ddp_comm_wait_s_per_step": st["comm_wait_s_per_step"],
-                     "tdml_ddp_comm_s_per_step": st["comm_s_per_step"],
-                     "pytorch_ddp_s": p["epoch_s"], "pytorch_ddp_per_rank_s": p["per_rank_s"],
-                     "tdml_single_s": s["epoch_time_s"]})
-        if bound:  # the slower of the two independent processes
-            runs[-1]["tdml_indep_s"] = max(
-                load(f"{out}/tdml-indep{h}-{m}-{k}/metrics.json")["epochs"][0]["epoch_time_s"]
-                for h in (0, 1))
-    keys = ["tdml_ddp_s", "pytorch_ddp_s", "tdml_single_s", "tdml_ddp_comm_wait_s_per_step",
-            "tdml_ddp_comm_s_per_step"] + (["tdml_indep_s"] if bound else [])
-    r = {k: med(x[k] for x in runs) for k in keys}
-    r["ratio_pytorch_over_tdml"] = r["pytorch_ddp_s"] / r["tdml_ddp_s"]
-    r["ratio_single_over_ddp"] = r["tdml_single_s"] / r["tdml_ddp_s"]
-    if bound:
-        r["ratio_indep_over_ddp"] = r["tdml_indep_s"] / r["tdml_ddp_s"]
-    r["runs"] = runs
-    rows[m] = r
-    tail = lambda x: f"{x['tdml_indep_s']:9.2f}{x['tdml_indep_s'] / x['tdml_ddp_s']:10.2f}" if bound else ""
-    print(f"{m:15}{r['tdml_ddp_s']:12.2f}{r['pytorch_ddp_s']:12.2f}{r['ratio_pytorch_over_tdml']:9.2f}"
-          f"{r['tdml_single_s']:11.2f}{r['ratio_single_over_ddp']:8.2f}" + tail(r))
-    if repeats > 1:
-        for k, x in enumerate(runs, 1):
-            print(f"  run {k:<10}{x['tdml_ddp_s']:12.2f}{x['pytorch_ddp_s']:12.2f}"
-                  f"{x['pytorch_ddp_s'] / x['tdml_ddp_s']:9.2f}{x['tdml_single_s']:11.2f}"
-                  f"{x['tdml_single_s'] / x['tdml_ddp_s']:8.2f}" + tail(x))
-summary = {"repeats": repeats, "models": rows}
-if r50:
-    st = load(f"{out}/tdml-ddp-resnet50/metrics.json")["epochs"][0]["strategy"]
-    summary["resnet50"] = {k: st[k] for k in ("comm_s_per_step", "comm_wait_s_per_step",
-                                               "exposed_comm_fraction", "bytes_allreduced_per_step",
-                                               "buckets", "buckets_overlapped_per_step")}
-    x = summary["resnet50"]
-    print(f"resnet50: all-reduce {x['comm_s_per_step']*1e3:.0f} ms/step, exposed "
-          f"{x['comm_wait_s_per_step']*1e3:.0f} ms/step = {100*x['exposed_comm_fraction']:.0f}% "
-          f"of it ({x['bytes_allreduced_per_step']/2**20:.1f} MiB, {x['buckets']} buckets)")
-json.dump(summary, open(f"{out}/summary.json", "w"), indent=2)
-PY
+"$py" "$here/ddp_summary.py" "$out" "$models" "$repeats" "$bound" "$r50_steps"
