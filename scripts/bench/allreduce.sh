@@ -3,6 +3,7 @@
 # Usage: scripts/bench/allreduce.sh [OUT_DIR=runs/bench-allreduce] [SIZES=default]
 # Env: TDML (default build/tdml), NPROC (default 2), REPEATS (default 1: alternate runs),
 # CPU_BIND (default none, like the unbound Python reference; auto places tdml's ranks as training does).
+# Prints per size the medians and the paired per-repeat ratio tdml/python with its 95% interval.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-runs/bench-allreduce}
@@ -18,13 +19,18 @@ for i in $(seq 1 "$repeats"); do
 done
 /usr/bin/python3 - "$out" "$repeats" <<'PY'
 import json, sys, statistics
+sys.path.insert(0, "scripts/bench")
+from paired import ci_text, ratio_stats
 out, repeats = sys.argv[1], int(sys.argv[2])
-def load(impl):
+def load(impl):  # {bytes: [busbw of each repeat]}
     runs = [json.load(open(f"{out}/{impl}-{i}/metrics.json"))["results"] for i in range(1, repeats + 1)]
-    return {r["bytes"]: statistics.median(run[k]["busbw_gbs"] for run in runs)
-            for k, r in enumerate(runs[0])}
+    return {r["bytes"]: [run[k]["busbw_gbs"] for run in runs] for k, r in enumerate(runs[0])}
 t, p = load("tdml"), load("python")
-print(f"{'bytes':>10} {'tdml busbw':>12} {'python busbw':>13} {'tdml/python':>12}   (GB/s, median of {repeats})")
+med = statistics.median
+print(f"{'bytes':>10} {'tdml busbw':>12} {'python busbw':>13} {'tdml/python':>12} {'paired, 95% CI':>24}"
+      f"   (GB/s, median of {repeats})")
 for b in t:
-    print(f"{b:>10} {t[b]:>12.3f} {p[b]:>13.3f} {t[b] / p[b]:>12.3f}")
+    s = ratio_stats([x / y for x, y in zip(t[b], p[b])])
+    print(f"{b:>10} {med(t[b]):>12.3f} {med(p[b]):>13.3f} {med(t[b]) / med(p[b]):>12.3f}"
+          f" {s['geomean']:>9.3f} {ci_text(s):>14}")
 PY
