@@ -8,6 +8,7 @@
 #include "command.h"
 #include "tdml/util/allocator.h"
 #include "tdml/util/error.h"
+#include "tdml/util/system.h"
 
 namespace {
 
@@ -42,6 +43,7 @@ std::string first_line(const char* what) {
 
 int main(int argc, char** argv) {
   tdml::util::keep_freed_memory();  // before the first tensor: see tdml/util/allocator.h
+  tdml::util::name_process_after(argv[0]);  // ranks started from /proc/self/exe: see system.h
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
     usage(std::cout);
     return argc < 2 ? 2 : 0;

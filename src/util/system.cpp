@@ -1,8 +1,12 @@
 #include "tdml/util/system.h"
 
 #include <sys/utsname.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 #include <unistd.h>
 
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -67,5 +71,16 @@ std::string utc_timestamp() {
 }
 
 bool stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }
+
+void name_process_after(const char* argv0) {
+#if defined(__linux__)
+  if (argv0 == nullptr) return;
+  const char* slash = std::strrchr(argv0, '/');
+  const char* name = slash ? slash + 1 : argv0;
+  if (*name) ::prctl(PR_SET_NAME, name, 0, 0, 0);  // the kernel keeps the first 15 bytes
+#else
+  (void)argv0;
+#endif
+}
 
 }  // namespace tdml::util

@@ -21,5 +21,10 @@ std::string host_name();
 std::string utc_timestamp();
 // True when stdout/stderr is a terminal (progress lines are drawn only then).
 bool stderr_is_tty();
+// Names this process (what ps, top and pgrep show, at most 15 bytes) after the last part of
+// `argv0`. A process started from its file gets that name anyway; the launcher's ranks are
+// started from /proc/self/exe (the very binary the launcher runs) and would be called "exe".
+// Threads started afterwards inherit the name. Does nothing where it is not supported.
+void name_process_after(const char* argv0);
 
 }  // namespace tdml::util
