@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tdml vs PyTorch (Python) Gloo all-reduce bus bandwidth, 2 processes, side by side.
 # Usage: scripts/bench/allreduce.sh [OUT_DIR=runs/bench-allreduce] [SIZES=default]
-# Env: TDML (default build/tdml), NPROC (default 2), REPEATS (default 1: alternate runs),
+# Env: TDML (default build/tdml), NPROC (default 2), REPEATS (default 1; repeats alternate which side runs first),
 # CPU_BIND (default none, like the unbound Python reference; auto places tdml's ranks as training does).
 # Prints per size the medians and the paired per-repeat ratio tdml/python with its 95% interval.
 set -euo pipefail
@@ -11,11 +11,17 @@ sizes=${2:-default}
 tdml=${TDML:-build/tdml}
 nproc=${NPROC:-2}
 repeats=${REPEATS:-1}
-for i in $(seq 1 "$repeats"); do
+run_tdml() {
   "$tdml" bench allreduce --nproc "$nproc" --cpu-bind "${CPU_BIND:-none}" --sizes "$sizes" \
-    --out "$out/tdml-$i" -q
+    --out "$out/tdml-$1" -q
+}
+run_python() {
   /usr/bin/python3 scripts/bench/allreduce_ref.py --nproc "$nproc" --sizes "$sizes" \
-    --out "$out/python-$i" > /dev/null
+    --out "$out/python-$1" > /dev/null
+}
+for i in $(seq 1 "$repeats"); do
+  # Odd repeats run tdml first, even ones Python first, so neither always runs second.
+  if ((i % 2)); then run_tdml "$i"; run_python "$i"; else run_python "$i"; run_tdml "$i"; fi
 done
 /usr/bin/python3 - "$out" "$repeats" <<'PY'
 import json, sys, statistics
