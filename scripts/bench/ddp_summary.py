@@ -16,10 +16,24 @@ import sys
 from paired import ci_text, ratio_stats
 
 
+USAGE = "usage: ddp_summary.py OUT MODELS REPEATS BOUND(0|1) RESNET50_STEPS"
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        sys.exit(f"ddp_summary.py: cannot read {path}: {e.strerror} (was the run complete?)")
+    except ValueError as e:
+        sys.exit(f"ddp_summary.py: {path} is not JSON: {e} (was the run complete?)")
+
+
 def main():
+    if len(sys.argv) != 6 or not (sys.argv[3].isdigit() and sys.argv[5].isdigit()):
+        sys.exit(USAGE)
     out, models, repeats = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
     bound, r50 = sys.argv[4] == "1", int(sys.argv[5])
-    load = lambda p: json.load(open(p))
     med = statistics.median
     rows = {}
     ratios = [("ratio_pytorch_over_tdml", "pytorch_ddp_s", "tdml_ddp_s", "PT/tdml"),
