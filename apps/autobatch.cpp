@@ -3,44 +3,14 @@
 
 #include <cctype>
 
+#include "cli_values.h"
 #include "command.h"
+#include "option_groups.h"
 #include "tdml/util/error.h"
 
 namespace tdml::app {
 namespace {
 
-// "8G", "512M", "1.5GiB", "1000000" -> bytes (K/M/G/T are powers of 1024).
-std::int64_t parse_bytes(const std::string& s) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    throw UsageError("--mem-budget " + s + ": expected a size like 8G, 512M or a byte count");
-  }
-  std::string unit = s.substr(used);
-  double mult = 1;
-  if (!unit.empty()) {
-    switch (std::toupper(static_cast<unsigned char>(unit[0]))) {
-      case 'K':
-        mult = 1024.0;
-        break;
-      case 'M':
-        mult = 1048576.0;
-        break;
-      case 'G':
-        mult = 1073741824.0;
-        break;
-      case 'T':
-        mult = 1099511627776.0;
-        break;
-      default:
-        throw UsageError("--mem-budget " + s + ": unknown unit (use K, M, G or T)");
-    }
-  }
-  if (v < 0) throw UsageError("--mem-budget " + s + ": must be >= 0");
-  return static_cast<std::int64_t>(v * mult);
-}
 
 int run(int argc, char** argv) {
   study::AutobatchOptions d;
@@ -50,14 +20,9 @@ int run(int argc, char** argv) {
                         "search), then train the same images with the static and the found "
                         "batch size; writes DIR/metrics.json");
   // clang-format off
-  opts.add_options()
-      ("model", "tinycnn | smallcifarcnn | resnet50", cxxopts::value<std::string>()->default_value(d.probe.model))
-      ("data", "CIFAR-10 dir, 'synthetic' or 'auto'", cxxopts::value<std::string>()->default_value(d.data))
-      ("device", "auto | cpu | cuda[:N]", cxxopts::value<std::string>()->default_value(d.probe.device))
-      ("amp", "off | bf16 | fp16", cxxopts::value<std::string>()->default_value(d.probe.amp))
-      ("channels-last", "NHWC memory format", cxxopts::value<bool>()->default_value("false"))
-      ("threads", "Intra-op threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))
-      ("seed", "Seed (model init, data order)", cxxopts::value<std::uint64_t>()->default_value("0"))
+  add_model_data_options(opts, d.probe.model, "the study's batch-size search model");
+  add_performance_options(opts);
+  opts.add_options("Search")
       ("mem-budget", "CPU: peak-RSS budget, e.g. 8G (default: half of RAM, at most 80% of available); CUDA: optional extra cap",
        cxxopts::value<std::string>()->default_value("0"))
       ("start-batch", "First batch size probed", cxxopts::value<std::int64_t>()->default_value(s(d.search.start)))
@@ -69,20 +34,22 @@ int run(int argc, char** argv) {
       ("warmup-fraction", "Linear lr warmup over this share of each run", cxxopts::value<double>()->default_value("0.2"))
       ("limit-test-batches", "Test batches (of 500) evaluated after each run (0 = all)",
        cxxopts::value<std::int64_t>()->default_value(s(d.limit_test_batches)))
-      ("search-only", "Only search; skip the two training runs")
-      ("out", "Run directory (metrics.json, static/, auto/)", cxxopts::value<std::string>()->default_value(d.out_dir));
+      ("search-only", "Only search; skip the two training runs");
+  add_output_options(opts, d.out_dir, "metrics.json, static/, auto/");
   // clang-format on
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r)) return 0;
   study::AutobatchOptions o;
-  o.probe.model = r["model"].as<std::string>();
-  o.probe.device = r["device"].as<std::string>();
-  o.probe.amp = r["amp"].as<std::string>();
-  o.probe.channels_last = r["channels-last"].as<bool>();
-  o.probe.seed = r["seed"].as<std::uint64_t>();
-  o.data = r["data"].as<std::string>();
-  o.threads = r["threads"].as<int>();
-  o.mem_budget_bytes = parse_bytes(r["mem-budget"].as<std::string>());
+  const auto md = model_data_from(r);
+  o.probe.model = md.model;
+  o.probe.seed = md.seed;
+  o.data = md.data;
+  const auto perf = performance_from(r);
+  o.probe.device = perf.device;
+  o.probe.amp = perf.amp;
+  o.probe.channels_last = perf.channels_last;
+  o.threads = perf.threads;
+  o.mem_budget_bytes = parse_size("mem-budget", r["mem-budget"].as<std::string>());
   o.search.start = r["start-batch"].as<std::int64_t>();
   o.search.max_batch = r["max-batch"].as<std::int64_t>();
   o.search.resolution = r["resolution"].as<std::int64_t>();

@@ -2,7 +2,9 @@
 #include <cstdio>
 #include <sstream>
 
+#include "cli_values.h"
 #include "command.h"
+#include "tdml/dist/launcher.h"
 #include "tdml/dist/scaling_bench.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
@@ -11,19 +13,27 @@
 namespace tdml::app {
 namespace {
 
-std::vector<int> parse_int_list(const std::string& spec) {
-  std::vector<int> out;
-  if (spec == "auto") return out;
-  std::stringstream ss(spec);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      out.push_back(std::stoi(item));
-    } catch (const std::exception&) {
-      throw UsageError("--nprocs: '" + item + "' is not a number (e.g. 1,2,4)");
-    }
-  }
-  return out;
+
+// The measured jobs, as child processes of this binary (the CLI knows its own flags).
+void add_child_jobs(dist::ScalingBenchOptions& d) {
+  dist::LaunchOptions lo;
+  lo.timeout = std::chrono::seconds(d.timeout_s);
+  const auto o = d;
+  d.run_ddp_job = [o, lo](int nproc, std::int64_t batch, const std::string& dir) mutable {
+    lo.nproc = nproc;
+    dist::launch_workers(lo, {"tdml", "train", "--mode", "ddp", "--model", o.model, "--data",
+                              o.data, "--batch-size", std::to_string(batch),
+                              "--limit-train-batches", std::to_string(o.steps),
+                              "--limit-test-batches", "1", "--epochs", "1", "--augment=false",
+                              "--backend", o.backend, "--timeout", std::to_string(o.timeout_s),
+                              "--out", dir, "-q"});
+  };
+  d.run_allreduce_job = [o, lo](const std::string& dir) mutable {
+    lo.nproc = 2;
+    dist::launch_workers(lo, {"tdml", "bench", "allreduce", "--sizes", o.allreduce_sizes,
+                              "--backend", o.backend, "--timeout", std::to_string(o.timeout_s),
+                              "--out", dir, "-q"});
+  };
 }
 
 int run_scaling(int argc, char** argv) {
@@ -52,7 +62,7 @@ int run_scaling(int argc, char** argv) {
   add("allreduce-sizes", "default | small | list (4K,1M) | none",
       cxxopts::value<std::string>()->default_value(d.allreduce_sizes));
   add("backend", "auto, gloo or nccl", cxxopts::value<std::string>()->default_value(d.backend));
-  add("timeout", "Timeout of each child job in seconds",
+  add("job-timeout", "Seconds each child job may take (also its collective timeout)",
       cxxopts::value<int>()->default_value(std::to_string(d.timeout_s)));
   add("out", "Output directory (metrics.json, runs/, allreduce/)", cxxopts::value<std::string>());
   cxxopts::ParseResult r;
@@ -62,15 +72,20 @@ int run_scaling(int argc, char** argv) {
   d.data = r["data"].as<std::string>();
   d.global_batch = r["global-batch"].as<std::int64_t>();
   d.steps = r["steps"].as<std::int64_t>();
-  d.nprocs = parse_int_list(r["nprocs"].as<std::string>());
+  if (r["nprocs"].as<std::string>() != "auto") {
+    for (auto n : parse_int_list("nprocs", r["nprocs"].as<std::string>())) {
+      d.nprocs.push_back(static_cast<int>(n));
+    }
+  }
   d.max_projected_n = r["max-n"].as<int>();
   d.max_simulated_n = r["max-simulated"].as<int>();
   d.bandwidth_Bps = r["bandwidth-gbs"].as<double>() * 1e9;
   d.latency_s = r["latency-ms"].as<double>() * 1e-3;
   d.allreduce_sizes = r["allreduce-sizes"].as<std::string>();
   d.backend = r["backend"].as<std::string>();
-  d.timeout_s = r["timeout"].as<int>();
+  d.timeout_s = r["job-timeout"].as<int>();
   d.out_dir = r["out"].as<std::string>();
+  add_child_jobs(d);
 
   const auto res = dist::run_scaling_bench(d);
   std::printf("%s, global batch %lld, grad %.1f MiB, link %.3f GB/s + %.3f ms (%s)\n",

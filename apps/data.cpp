@@ -12,13 +12,6 @@
 namespace tdml::app {
 namespace {
 
-const char* const kUsage =
-    "Usage: tdml data <fetch|synth|info|bench> [options]   (tdml data <sub> --help)\n"
-    "  fetch   download + verify + extract CIFAR-10 (binary version)\n"
-    "  synth   write a deterministic synthetic CIFAR-shaped set\n"
-    "  info    records per split and per class\n"
-    "  bench   input pipeline throughput (batch + crop + flip + normalise)\n";
-
 int fetch(int argc, char** argv) {
   cxxopts::Options o(argv[0], "Downloads cifar-10-binary.tar.gz, checks MD5, extracts it.");
   data::FetchOptions f;
@@ -27,11 +20,11 @@ int fetch(int argc, char** argv) {
       "md5", "Expected MD5 (empty: no check)", cxxopts::value(f.md5)->default_value(f.md5))(
       "size", "Expected bytes (0: no check)",
       cxxopts::value(f.size)->default_value(std::to_string(f.size)))(
-      "timeout", "Seconds for the whole download",
+      "download-timeout", "Seconds for the whole download",
       cxxopts::value(f.timeout_s)->default_value(std::to_string(f.timeout_s)));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
-  if (f.size < 0 || f.timeout_s <= 0) throw UsageError("--size must be >= 0, --timeout > 0");
+  if (f.size < 0 || f.timeout_s <= 0) throw UsageError("--size must be >= 0, --download-timeout > 0");
   std::cout << data::fetch_cifar10(f) << "\n";
   return 0;
 }
@@ -43,7 +36,7 @@ int synth(int argc, char** argv) {
   o.add_options()("out", "Target folder (required)", cxxopts::value(out))(
       "train", "Train records", cxxopts::value(s.train_size)->default_value("5000"))(
       "test", "Test records", cxxopts::value(s.test_size)->default_value("1000"))(
-      "seed", "Seed (same seed, same bytes)", cxxopts::value(s.seed)->default_value("1234"))(
+      "seed", "Seed (same seed, same bytes)", cxxopts::value(s.seed)->default_value("0"))(
       "noise", "0 = trivially separable .. 1 = mostly noise",
       cxxopts::value(s.noise)->default_value("0.35"));
   cxxopts::ParseResult r;
@@ -74,14 +67,14 @@ int bench(int argc, char** argv) {
   o.add_options()("data", "CIFAR-10 folder or 'synthetic'",
                   cxxopts::value(spec)->default_value("data"))(
       "batch-size", "Images per batch", cxxopts::value(b.batch_size)->default_value("128"))(
-      "workers", "Loader threads", cxxopts::value(b.workers)->default_value("2"))(
+      "workers", "Loader threads (0 = in the training thread)", cxxopts::value(b.workers)->default_value("2"))(
       "epochs", "Passes over the train split", cxxopts::value(b.epochs)->default_value("1"))(
       "threads", "Intra-op threads (0: leave LibTorch's default)",
       cxxopts::value(threads)->default_value("0"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
-  if (b.batch_size <= 0 || b.workers < 1 || b.epochs < 1) {
-    throw UsageError("--batch-size, --workers and --epochs must be >= 1");
+  if (b.batch_size <= 0 || b.workers < 0 || b.epochs < 1) {
+    throw UsageError("--batch-size and --epochs must be >= 1, --workers >= 0");
   }
   if (threads > 0) at::set_num_threads(threads);
   data::DataSplits d = data::load_data(spec);
@@ -92,28 +85,11 @@ int bench(int argc, char** argv) {
   return 0;
 }
 
-int run(int argc, char** argv) {
-  const std::string sub = argc >= 2 ? argv[1] : "";
-  if (sub == "-h" || sub == "--help") {
-    std::cout << kUsage;
-    return 0;
-  }
-  int (*fn)(int, char**) = sub == "fetch"   ? fetch
-                           : sub == "synth" ? synth
-                           : sub == "info"  ? info
-                           : sub == "bench" ? bench
-                                            : nullptr;
-  if (!fn) {
-    throw UsageError(sub.empty() ? "missing subcommand: tdml data fetch|synth|info|bench"
-                                 : "unknown subcommand 'data " + sub +
-                                       "' (expected fetch, synth, info or bench)");
-  }
-  std::string prog = "tdml data " + sub;
-  argv[1] = prog.data();
-  return fn(argc - 1, argv + 1);
-}
-
-Registration reg("data", "CIFAR-10: fetch, synth, info, bench", run);
+const Registration fetch_reg("data fetch", "Download CIFAR-10 (MD5-checked) into --dir", fetch);
+const Registration synth_reg("data synth", "Write a synthetic CIFAR-10-shaped set (same seed, same bytes)",
+                             synth);
+const Registration info_reg("data info", "Summarise a data set (sizes, label counts, pixel stats)", info);
+const Registration bench_reg("data bench", "Input pipeline speed (loader, augmentation)", bench);
 
 }  // namespace
 }  // namespace tdml::app

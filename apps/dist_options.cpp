@@ -1,5 +1,7 @@
 #include "dist_options.h"
 
+#include "tdml/util/error.h"
+
 namespace tdml::app {
 
 void add_dist_options(cxxopts::Options& opts) {
@@ -13,9 +15,8 @@ void add_dist_options(cxxopts::Options& opts) {
   add("master-port", "Port of the store (0: pick a free one, single node)",
       cxxopts::value<int>()->default_value("0"));
   add("backend", "auto, gloo or nccl", cxxopts::value<std::string>()->default_value("auto"));
-  add("dist-timeout", "Rendezvous/collective timeout in seconds",
+  add("timeout", "Rendezvous and collective timeout in seconds",
       cxxopts::value<int>()->default_value("300"));
-  add("timeout", "Same as --dist-timeout (torchrun-style name)", cxxopts::value<int>());
   add("cpu-bind",
       "auto: with several ranks on this node, bind each to its own cores; none: leave it to the OS",
       cxxopts::value<std::string>()->default_value("auto"));
@@ -24,8 +25,9 @@ void add_dist_options(cxxopts::Options& opts) {
 namespace {
 
 std::chrono::seconds timeout_from(const cxxopts::ParseResult& r) {
-  return std::chrono::seconds(r.count("timeout") ? r["timeout"].as<int>()
-                                                 : r["dist-timeout"].as<int>());
+  const int s = r["timeout"].as<int>();
+  if (s < 1) throw UsageError("--timeout must be >= 1 second");
+  return std::chrono::seconds(s);
 }
 
 }  // namespace
@@ -42,6 +44,13 @@ dist::LaunchOptions launch_options_from(const cxxopts::ParseResult& r) {
   o.master_port = r["master-port"].as<int>();
   o.timeout = timeout_from(r);
   return o;
+}
+
+void refuse_distributed_flags(const cxxopts::ParseResult& r, const std::string& why) {
+  for (const char* f : {"nproc", "nnodes", "node-rank", "master-addr", "master-port", "backend",
+                        "timeout", "cpu-bind"}) {
+    if (r.count(f)) throw UsageError(std::string("--") + f + " applies to distributed runs, not " + why);
+  }
 }
 
 dist::DistOptions dist_options_from(const cxxopts::ParseResult& r) {

@@ -33,20 +33,6 @@ int gen(int argc, char** argv) {
   return 0;
 }
 
-int run(int argc, char** argv) {
-  const std::string usage = "usage: tdml keys gen --clients N --out DIR [--sign ed25519|hmac]";
-  if (argc < 2) throw UsageError(usage);
-  const std::string sub = argv[1];
-  std::string prog = std::string(argv[0]) + " " + sub;
-  argv[1] = prog.data();
-  if (sub == "gen") return gen(argc - 1, argv + 1);
-  if (sub == "-h" || sub == "--help") {
-    std::cout << usage << std::endl;
-    return 0;
-  }
-  throw UsageError("unknown keys command '" + sub + "'; " + usage);
-}
-
-const app::Registration reg("keys", "Generate signing keys for the server and FL clients", run);
+const app::Registration reg("keys gen", "Generate signing keys for the server and FL clients", gen);
 
 }  // namespace

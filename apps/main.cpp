@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 #include <iostream>
+#include <optional>
+#include <vector>
 
 #include "command.h"
 #include "tdml/util/allocator.h"
@@ -28,7 +30,7 @@ void usage(std::ostream& os, const std::string& prefix = "") {
     os << "\nEnvironment:\n"
        << "  TDML_DATA           CIFAR-10 directory for --data auto\n"
        << "  TDML_MALLOC         keep-freed (default: freed CPU memory is reused, never unmapped)\n"
-       << "                      or system (glibc's defaults); see the README, \"CPU memory\"\n";
+       << "                      or system (glibc's defaults); see docs/performance.md\n";
   }
 }
 
@@ -37,6 +39,30 @@ std::string first_line(const char* what) {
   std::string s(what);
   auto nl = s.find('\n');
   return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+// `tdml GROUP` with a missing, unknown or --help subcommand: the group's commands and, unless
+// help was asked for, one error line (exit 2). Nothing when argv[1] is not a group.
+std::optional<int> group_usage(int argc, char** argv) {
+  const std::string group = std::string(argv[1]) + " ";
+  std::vector<std::string> subs;
+  for (const auto& c : tdml::app::commands()) {
+    if (c.name.rfind(group, 0) == 0) subs.push_back(c.name.substr(group.size()));
+  }
+  if (subs.empty()) return std::nullopt;
+  std::sort(subs.begin(), subs.end());
+  const bool help = argc > 2 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"));
+  usage(help ? std::cout : std::cerr, group);
+  if (help) return 0;
+  std::string list;
+  for (const auto& s : subs) list += (list.empty() ? "" : "|") + s;
+  if (argc <= 2) {
+    std::cerr << "tdml: error: missing subcommand: tdml " << argv[1] << " " << list << std::endl;
+  } else {
+    std::cerr << "tdml: error: unknown subcommand '" << argv[1] << " " << argv[2]
+              << "' (expected " << list << ")" << std::endl;
+  }
+  return 2;
 }
 
 }  // namespace
@@ -52,7 +78,8 @@ int main(int argc, char** argv) {
     std::cout << "tdml " << TDML_VERSION << "\n";
     return 0;
   }
-  // A command is one word ("train") or two ("bench throughput", "ledger verify").
+  // A command is one word ("train") or two ("bench throughput", "ledger verify"): every group
+  // (bench, data, keys, ledger) is its registered two-word commands.
   const tdml::app::Command* found = nullptr;
   int words = 1;
   for (const auto& c : tdml::app::commands()) {
@@ -64,17 +91,7 @@ int main(int argc, char** argv) {
     if (c.name == argv[1]) found = &c;
   }
   if (!found) {
-    std::string group = std::string(argv[1]) + " ";
-    bool is_group = false;
-    for (const auto& c : tdml::app::commands()) is_group |= c.name.rfind(group, 0) == 0;
-    if (is_group) {
-      usage(argc > 2 && std::strcmp(argv[2], "--help") && std::strcmp(argv[2], "-h") ? std::cerr : std::cout, group);
-      if (argc > 2 && std::strcmp(argv[2], "--help") && std::strcmp(argv[2], "-h")) {
-        std::cerr << "tdml: error: unknown subcommand '" << argv[2] << "' of '" << argv[1] << "'" << std::endl;
-        return 2;
-      }
-      return argc > 2 ? 0 : 2;
-    }
+    if (auto rc = group_usage(argc, argv)) return *rc;
   }
   if (found) {
     std::string prog = "tdml " + found->name;

@@ -1,7 +1,7 @@
 #pragma once
-// `tdml train --mode ddp`: the distributed flags (dist_options.h) plus the DDP ones
-// (--bucket-cap-mb, --first-bucket-mb, --broadcast-buffers), and the run function: launch
-// --nproc workers (or, as a worker started by the launcher or torchrun, train one rank).
+// `tdml train --mode ddp`: the DDP flags (--bucket-cap-mb, --first-bucket-mb,
+// --broadcast-buffers) and the run function: launch --nproc workers (or, as a worker started by
+// the launcher or torchrun, train one rank). The distributed flags are dist_options.h's.
 #include <cxxopts.hpp>
 
 namespace tdml::app {

@@ -6,8 +6,7 @@
 
 namespace tdml::app {
 
-// --stages, --micro-batches, --pipeline-schedule, --split, --describe. `--schedule gpipe|1f1b`
-// (the spelling) also selects the pipeline schedule; the learning rate is then constant.
+// --stages, --micro-batches, --pipeline-schedule, --split, --describe.
 void add_pipeline_options(cxxopts::Options& opts);
 pipeline::PipelineOptions pipeline_options_from(const cxxopts::ParseResult& r);
 // --describe: prints the split. --nproc 1: all stages on one device. --nproc S: launches S

@@ -2,7 +2,8 @@ find_package(GTest REQUIRED)
 include(GoogleTest)
 
 # tdml_add_tests(NAME DIR...): one GoogleTest executable from the *_test.cpp files in DIRs.
-# Tests learn where the `tdml` binary is through TDML_BIN (CLI and multi-process tests).
+# Tests learn where the `tdml` binary is through TDML_BIN (CLI and multi-process tests), and
+# where the same commands built with test-only fault injection are through TDML_FAULT_BIN.
 function(tdml_add_tests name)
   set(srcs "")
   foreach(dir ${ARGN})
@@ -12,11 +13,12 @@ function(tdml_add_tests name)
   add_executable(${name} ${srcs} ${CMAKE_CURRENT_SOURCE_DIR}/support/test_support.cpp)
   target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(${name} PRIVATE tdml GTest::gtest GTest::gtest_main)
-  target_compile_definitions(${name} PRIVATE TDML_BIN="$<TARGET_FILE:tdml_cli>")
-  add_dependencies(${name} tdml_cli)
+  target_compile_definitions(${name} PRIVATE TDML_BIN="$<TARGET_FILE:tdml_cli>"
+                                             TDML_FAULT_BIN="$<TARGET_FILE:tdml_fault_cli>")
+  add_dependencies(${name} tdml_cli tdml_fault_cli)
   tdml_warnings(${name})
   if(TDML_USE_PCH)
-    target_precompile_headers(${name} REUSE_FROM tdml)
+    target_precompile_headers(${name} REUSE_FROM tdml_util)
   endif()
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 300)
 endfunction()

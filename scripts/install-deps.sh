@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs tdml's build and test dependencies from Debian 12 packages. Idempotent: when every
 # package is already installed it only checks (about a second) and touches nothing.
-# Usage: scripts/install-deps.sh [--python]   (--python: also the PyTorch/matplotlib packages
+# Usage: scripts/install-deps.sh [--python]   (--python: also the PyTorch/matplotlib/cryptography packages
 #        used by the reference benchmarks and plots)
 set -euo pipefail
 pkgs=(cmake g++ make pkg-config libtorch-dev libgloo-dev libcxxopts-dev libspdlog-dev
       nlohmann-json3-dev libssl-dev libgtest-dev libcurl4-openssl-dev zlib1g-dev)
 if [[ ${1:-} == --python ]]; then
-  pkgs+=(python3-torch python3-torchvision python3-matplotlib python3-numpy)
+  pkgs+=(python3-torch python3-torchvision python3-matplotlib python3-numpy python3-cryptography)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

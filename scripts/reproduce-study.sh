@@ -74,7 +74,7 @@ step sweep sweep --model smallcifarcnn --data "$data" --batch-sizes 32,64,128 --
   --limit-train-batches $((quick ? 4 : 40)) --limit-test-batches 4 --log-dir "$out/sweep/tb"
 # 2. Trust: the study's FL configuration (gradient mode, median), FedAvg, the backdoor under
 #    every aggregator, detection, and the ledger.
-fl=(fl --data "$data" --clients 6 --per-client $PER --rounds $ROUNDS --eval-limit 2000)
+fl=(fl --data "$data" --clients 6 --per-client $PER --rounds $ROUNDS --limit-test-batches 4)
 step fl-study "${fl[@]}" --local gradient --aggregator median --ledger "$out/fl-study/ledger.jsonl"
 step fl-fedavg "${fl[@]}" --local train --attack none --aggregator mean
 for rule in mean median trimmed-mean krum; do

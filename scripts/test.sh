@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs the whole test suite with ctest.
+# Installs dependencies, builds, and runs the whole test suite with ctest. Ends with how many
+# tests were skipped; in CI (CI set) a skipped test fails the run, since CI installs everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --python
 scripts/build.sh
 cd "${BUILD_DIR:-build}"
-ctest --output-on-failure -j "${JOBS:-$(nproc)}" "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+rc=0
+ctest --output-on-failure -j "${JOBS:-$(nproc)}" "$@" 2>&1 | tee "$log" || rc=$?
+skipped=$(grep -c '\*\*\*Skipped\|Not Run (Skipped)' "$log" || true)
+echo "test.sh: ${skipped} test(s) skipped"
+if [[ $rc -eq 0 && $skipped -gt 0 && -n ${CI:-} && ${CI} != false ]]; then
+  echo "test.sh: error: tests skipped in CI (every dependency is installed here)" >&2
+  rc=1
+fi
+exit $rc

@@ -27,7 +27,7 @@ need_torch_python
 mkdir -p "$out"
 fl_args=(--data "$data" --model smallcifarcnn --clients "$clients" --per-client "$per"
          --rounds "$rounds" --local gradient --attack backdoor --malicious 1 --max-norm 5
-         --aggregator median --server-lr 0.3 --seed 123 --eval-limit 1000 --channels-last -q)
+         --aggregator median --server-lr 0.3 --seed 123 --limit-test-batches 2 --channels-last -q)
 echo "== PyTorch Python (per-image DataLoader, 2 workers, model rebuilt per client)" >&2
 "$py" "$here/fl_ref.py" --data "$data" --clients "$clients" --per-client "$per" \
   --rounds "$rounds" > "$out/pytorch.json"

@@ -5,19 +5,22 @@
 #     study reports them; both schedules. Also single-node training of the same batch as M
 #     accumulated micro-batches (--grad-accum M, no split): what micro-batching alone costs, so
 #     the pipeline's own overhead (split, schedule) is the difference between the two.
-#  2. multi-process pipeline (one stage per process, Gloo, --split time) on SmallCifarCNN for
-#     M >= 4S: measured bubble (mean idle fraction of the stages) vs (S-1)/(M+S-1)
-#     (target: within 5 percentage points).
+#  2. multi-process pipeline (one stage per process, Gloo, the default split: auto, which is
+#     time-balanced with --nproc) for each --bubble-models model and M >= 4S: measured bubble
+#     (mean idle fraction of the stages) vs (S-1)/(M+S-1) (target: within 5 percentage points).
+#     --split params|study|time compares another cut.
 #     --cpu-bind none runs the stages unbound (auto, the default, gives each its own cores).
 #     --bubble-only skips part 1.
 # Prints a table and writes OUT/summary.json.
 # Usage: scripts/bench/pipeline.sh [--data DIR|synthetic] [--model smallcifarcnn] [--batch 128]
 #          [--micro 4] [--stages 2] [--epochs 1] [--limit N] [--threads T] [--bubble-micro "8 16"]
-#          [--cpu-bind auto|none] [--bubble-only] [--out DIR]
+#          [--cpu-bind auto|none] [--bubble-models "smallcifarcnn resnet50"] [--split auto]
+#          [--bubble-only] [--out DIR]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 data=auto model=smallcifarcnn batch=128 micro=4 stages=2 epochs=1 limit=0 threads=0
 bubble_micro="8 16" bind=auto bubble_only=0 out=runs/bench-pipeline
+bubble_models=smallcifarcnn split=auto
 while (($#)); do
   case $1 in
     --data) data=$2; shift 2 ;;
@@ -31,6 +34,8 @@ while (($#)); do
     --bubble-micro) bubble_micro=$2; shift 2 ;;
     --cpu-bind) bind=$2; shift 2 ;;
     --bubble-only) bubble_only=1; shift ;;
+    --bubble-models) bubble_models=$2; shift 2 ;;
+    --split) split=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -51,18 +56,19 @@ if ((bubble_only == 0)); then
   done
 fi
 
-echo "== 2. multi-process pipeline bubble (smallcifarcnn, split by time, one thread per stage)" >&2
-for m in $bubble_micro; do
-  "$tdml" train --mode pipeline --model smallcifarcnn --stages "$stages" --nproc "$stages" \
-    --cpu-bind "$bind" \
-    --split time --micro-batches "$m" --pipeline-schedule 1f1b --threads 1 \
-    "${common[@]}" --out "$out/mp-m$m"
+echo "== 2. multi-process pipeline bubble ($bubble_models, --split $split, threads: each stage's share)" >&2
+for bm in $bubble_models; do
+  for m in $bubble_micro; do
+    "$tdml" train --mode pipeline --model "$bm" --stages "$stages" --nproc "$stages" \
+      --cpu-bind "$bind" --split "$split" --micro-batches "$m" --pipeline-schedule 1f1b \
+      "${common[@]}" --out "$out/mp-$bm-m$m"
+  done
 done
 
-"$py" - "$out" "$bubble_micro" "$bubble_only" "$bind" <<'PY'
+"$py" - "$out" "$bubble_micro" "$bubble_only" "$bind" "$bubble_models" <<'PY'
 import json, sys, os
 out, micros = sys.argv[1], sys.argv[2].split()
-bubble_only, bind = sys.argv[3] == "1", sys.argv[4]
+bubble_only, bind, bubble_models = sys.argv[3] == "1", sys.argv[4], sys.argv[5].split()
 def load(name):
     with open(os.path.join(out, name, "metrics.json")) as f:
         return json.load(f)
@@ -97,8 +103,8 @@ if not bubble_only:
     print()
 print(f"{'multi-process':<18}{'theory':>9}{'measured':>10}{'diff pts':>10}  idle per stage"
       f"{'':>8}theory at these stage times")
-for m in micros:
-    doc = load(f"mp-m{m}")
+for bm, m in [(bm, m) for bm in bubble_models for m in micros]:
+    doc = load(f"mp-{bm}-m{m}")
     st = last(doc)["strategy"]
     th, me = st["theoretical_bubble"], st["measured_bubble"]
     idle = [round(s["idle_fraction"], 3) for s in st["stages"]]
@@ -109,13 +115,14 @@ for m in micros:
     busy = [s["busy_s"] for s in st["stages"]]
     floor = max(busy) * (M + S - 1) / M
     th_busy = sum(1 - b / floor for b in busy) / len(busy)
-    row = {"micro_batches": int(m), "stages": doc["pipeline"]["stages"], "theoretical_bubble": th,
+    row = {"model": bm, "micro_batches": int(m), "stages": doc["pipeline"]["stages"],
+           "split_method": doc["pipeline"].get("split_method"), "theoretical_bubble": th,
            "measured_bubble": me, "difference_points": 100 * (me - th),
            "idle_fraction": idle, "within_5_points": abs(me - th) <= 0.05,
            "busy_s": busy, "theoretical_bubble_at_measured_stage_times": th_busy,
            "samples_per_s": last(doc)["samples_per_s"], "split": doc["pipeline"]["split"]}
     summary["multi_process"].append(row)
-    print(f"{'M=' + m:<18}{th:>9.3f}{me:>10.3f}{100 * (me - th):>+10.1f}  {str(idle):<22}"
+    print(f"{bm + ' M=' + m:<18}{th:>9.3f}{me:>10.3f}{100 * (me - th):>+10.1f}  {str(idle):<22}"
           f"{th_busy:.3f} ({100 * (me - th_busy):+.1f} pts)")
 with open(os.path.join(out, "summary.json"), "w") as f:
     json.dump(summary, f, indent=1)

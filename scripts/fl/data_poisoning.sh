@@ -11,6 +11,6 @@ source "$(dirname "$0")/common.sh"
 for rule in mean median trimmed-mean krum multi-krum geomed; do
   fl --clients 6 --per-client 1000 --rounds 5 --local train --batch-size 32 --local-lr 0.05 \
      --malicious 1 --attack backdoor --poison-rate 0.2 --trigger-size 4 --target 0 \
-     --max-norm 5 --trim 0.2 --f 1 --eval-limit 2000 --aggregator $rule --out "$out/dp-$rule"
+     --max-norm 5 --trim 0.2 --krum-f 1 --limit-test-batches 4 --aggregator $rule --out "$out/dp-$rule"
 done
 /usr/bin/python3 "$here/summary.py" "$out"/dp-*

@@ -7,10 +7,10 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 fl --clients 10 --per-client 300 --rounds 3 --local train --batch-size 32 --local-lr 0.05 \
    --malicious 3 --attack zero,mean-shift,gaussian --shift 5 --sigma 10 --aggregator median \
-   --max-norm 5 --eval-limit 1000 --out "$out/detect"
+   --max-norm 5 --limit-test-batches 2 --out "$out/detect"
 fl --clients 10 --per-client 300 --rounds 3 --local gradient \
    --malicious 3 --attack zero,mean-shift,gaussian --shift 5 --sigma 10 --aggregator median \
-   --max-norm 5 --eval-limit 1000 --out "$out/detect-gradient"
+   --max-norm 5 --limit-test-batches 2 --out "$out/detect-gradient"
 /usr/bin/python3 "$here/summary.py" "$out"/detect "$out"/detect-gradient
 for d in detect detect-gradient; do
 /usr/bin/python3 - "$out/$d" <<'PY'

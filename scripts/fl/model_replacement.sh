@@ -14,7 +14,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 base=(--clients 10 --per-client 2000 --rounds 7 --local train --batch-size 32 --local-lr 0.05
-      --max-norm 0 --trim 0.1 --f 1 --eval-limit 2000 --amp bf16 --channels-last)
+      --max-norm 0 --trim 0.1 --krum-f 1 --limit-test-batches 4 --amp bf16 --channels-last)
 attack=(--malicious 1 --attack backdoor+model-replacement --poison-rate 0.2 --boost 10)
 for rule in mean median trimmed-mean krum; do
   fl "${base[@]}" --aggregator $rule --attack none --eval-trigger --out "$out/mr-$rule-clean"

@@ -2,7 +2,7 @@
 
 #include "tdml/data/loader.h"
 #include "tdml/util/log.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::data {
 

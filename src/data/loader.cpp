@@ -2,7 +2,7 @@
 
 #include "tdml/data/transforms.h"
 #include "tdml/util/error.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::data {
 namespace {
@@ -28,7 +28,7 @@ void check_options(const LoaderOptions& o) {
   TDML_CHECK(o.batch_size > 0, "loader: batch size must be > 0, got " << o.batch_size);
   TDML_CHECK(o.world >= 1 && o.rank >= 0 && o.rank < o.world,
              "loader: rank " << o.rank << " is outside world " << o.world);
-  TDML_CHECK(o.prefetch >= 0 && o.workers >= 1, "loader: prefetch must be >= 0 and workers >= 1");
+  TDML_CHECK(o.prefetch >= 0 && o.workers >= 0, "loader: prefetch and workers must be >= 0");
   TDML_CHECK(o.limit_batches >= 0, "loader: limit_batches must be >= 0");
   TDML_CHECK(!o.device.is_cuda() || torch::cuda::is_available(),
              "loader: device " << o.device << " requested but CUDA is not available");
@@ -135,7 +135,7 @@ void Loader::start_epoch(int epoch) {
   error_ = nullptr;
   stop_ = false;
   wait_seconds_ = 0;
-  if (opts_.prefetch == 0) return;
+  if (opts_.prefetch == 0 || opts_.workers == 0) return;
   const std::int64_t total = num_batches();
   for (int i = 0; i < opts_.workers; ++i) {
     workers_.emplace_back([this, total] {
@@ -191,7 +191,7 @@ Batch Loader::make_batch(std::int64_t b) const {
 std::optional<Batch> Loader::next() {
   if (next_batch_ >= num_batches()) return std::nullopt;
   Batch batch;
-  if (opts_.prefetch == 0) {
+  if (opts_.prefetch == 0 || opts_.workers == 0) {
     util::Stopwatch sw;
     batch = make_batch(next_batch_++);
     wait_seconds_ += sw.seconds();

@@ -46,11 +46,12 @@ DataSplits load_data(const std::string& spec, const SynthOptions& synth) {
     f.dir = "data";
     return from_dir(fetch_cifar10(f));
   } catch (const Error& e) {
-    spdlog::warn("no CIFAR-10 found ($TDML_DATA unset, ./data empty) and download failed: {}",
-                 e.what());
-    spdlog::warn("using SYNTHETIC data instead (results are labelled 'synthetic')");
+    // Never trains on synthetic data on its own: a run on made-up data must be asked for.
+    throw Error(std::string("--data auto: no CIFAR-10 ($TDML_DATA unset, ./data empty) and the "
+                            "download failed (") + e.what() +
+                "); run 'tdml data fetch --dir DIR' where there is network and pass --data DIR, "
+                "or pass --data synthetic to train on the synthetic set");
   }
-  return synthetic(synth);
 }
 
 }  // namespace tdml::data

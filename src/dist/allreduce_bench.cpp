@@ -3,44 +3,13 @@
 #include <algorithm>
 #include <sstream>
 
-#include "tdml/dist/launcher.h"
+#include "tdml/dist/step_hook.h"
 #include "tdml/util/error.h"
 #include "tdml/util/system.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::dist {
 
-std::vector<std::int64_t> parse_bench_sizes(const std::string& spec) {
-  std::vector<std::int64_t> out;
-  if (spec == "default" || spec == "small") {
-    const std::int64_t last = spec == "small" ? (64 << 10) : (64 << 20);
-    for (std::int64_t b = 1 << 10; b <= last; b *= 4) out.push_back(b);
-    return out;
-  }
-  std::stringstream ss(spec);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    std::size_t pos = 0;
-    std::int64_t v = 0;
-    try {
-      v = std::stoll(item, &pos);
-    } catch (const std::exception&) {
-      throw UsageError("--sizes: '" + item + "' is not a size like 4K, 1M or 4096");
-    }
-    const std::string unit = item.substr(pos);
-    if (unit == "K" || unit == "k")
-      v <<= 10;
-    else if (unit == "M" || unit == "m")
-      v <<= 20;
-    else if (!unit.empty())
-      throw UsageError("--sizes: unknown unit in '" + item + "' (K or M)");
-    if (v < 4 || v % 4)
-      throw UsageError("--sizes: '" + item + "' must be a positive multiple of 4 bytes");
-    out.push_back(v);
-  }
-  if (out.empty()) throw UsageError("--sizes: no sizes given");
-  return out;
-}
 
 // NCCL works on CUDA tensors and its collectives complete asynchronously on the GPU: wait for
 // the device before reading the clock.
@@ -72,7 +41,7 @@ std::vector<AllreduceSample> run_allreduce_bench(Comm& comm, const AllreduceBenc
     comm.barrier();
     util::Stopwatch sw;
     for (int i = 0; i < s.iters; ++i) {
-      maybe_die_for_test(comm.rank(), step++);
+      on_rank_step(comm.rank(), step++);
       comm.all_reduce(t);
     }
     sync_device(on_gpu);

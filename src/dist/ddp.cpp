@@ -304,7 +304,14 @@ void GradientReducer::finalize() {
     }
   }
 
-  // Stats: per bucket, and the union of [launch, completion] intervals as total comm time.
+  record_step_stats_locked(wait_start, wait_end, backward_end);
+  reset_step_locked();
+}
+
+void GradientReducer::record_step_stats_locked(Clock::time_point wait_start,
+                                               Clock::time_point wait_end,
+                                               Clock::time_point backward_end) {
+  // Per bucket, and the union of [launch, completion] intervals as total comm time.
   stats_.synced = true;
   stats_.backward_s = step_started_ ? seconds(last_grad_ - first_grad_) : 0.0;
   stats_.exposed_s = seconds(wait_end - wait_start);
@@ -315,8 +322,12 @@ void GradientReducer::finalize() {
     bs.params = static_cast<int>(b->slots.size());
     bs.launch_s = step_started_ ? seconds(b->launch_time - first_grad_) : 0.0;
     const std::int64_t ns = b->done_ns.load();
+    // Without a completion time (the backend gave no future) the bucket counts as done when
+    // the wait ended, which can only overstate comm_s: counted, so metrics say so.
+    bs.completion_from_wait = ns <= 0;
     const auto end = ns > 0 ? b->launch_time + std::chrono::nanoseconds(ns) : wait_end;
     bs.comm_s = seconds(end - b->launch_time);
+    stats_.buckets_timed_at_wait += bs.completion_from_wait ? 1 : 0;
     bs.launched_during_backward = b->during_backward && b->launch_time < backward_end;
     spans.emplace_back(b->launch_time, end);
     stats_.bytes_reduced += bs.bytes;
@@ -331,7 +342,6 @@ void GradientReducer::finalize() {
     if (to > start) stats_.comm_s += seconds(to - start);
     covered = std::max(covered, to);
   }
-  reset_step_locked();
 }
 
 }  // namespace tdml::dist

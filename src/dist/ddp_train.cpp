@@ -2,10 +2,8 @@
 
 #include <algorithm>
 
-#include "tdml/dist/launcher.h"
+#include "tdml/dist/step_hook.h"
 #include "tdml/util/error.h"
-#include "tdml/util/log.h"
-#include "tdml/util/system.h"
 
 namespace tdml::dist {
 namespace {
@@ -22,15 +20,6 @@ std::vector<double> column(const std::vector<torch::Tensor>& rows, int k) {
   return out;
 }
 
-// "auto" follows the backend: NCCL ranks use their own GPU, Gloo ranks the CPU.
-std::string device_for(const std::string& requested, const Comm& comm, int local_rank) {
-  if (requested == "auto") {
-    return comm.kind() == BackendKind::kNccl ? "cuda:" + std::to_string(local_rank) : "cpu";
-  }
-  if (requested == "cuda") return "cuda:" + std::to_string(local_rank);
-  return requested;
-}
-
 }  // namespace
 
 DdpStep::DdpStep(train::StepSetup setup, std::shared_ptr<Comm> comm, const DdpOptions& options)
@@ -41,7 +30,7 @@ DdpStep::DdpStep(train::StepSetup setup, std::shared_ptr<Comm> comm, const DdpOp
 
 void DdpStep::start_epoch() {
   epoch_start_ = last_step_end_ = Clock::now();
-  samples_ = synced_steps_ = bytes_ = overlapped_ = 0;
+  samples_ = synced_steps_ = bytes_ = overlapped_ = timed_at_wait_ = 0;
   wait_s_ = comm_s_ = broadcast_s_ = backward_s_ = 0;
 }
 
@@ -63,10 +52,11 @@ void DdpStep::after_backward() {
   wait_s_ += s.exposed_s;
   comm_s_ += s.comm_s;
   backward_s_ += s.backward_s;
+  timed_at_wait_ += s.buckets_timed_at_wait;
 }
 
 void DdpStep::step(const data::Batch& batch, train::EpochTotals& totals) {
-  maybe_die_for_test(comm_->rank(), micro_steps_++);
+  on_rank_step(comm_->rank(), micro_steps_++);
   PlainStep::step(batch, totals);
   samples_ += batch.labels.size(0);
   last_step_end_ = Clock::now();
@@ -108,43 +98,39 @@ nlohmann::json DdpStep::epoch_stats() {
       {"comm_s_per_step", comm_total / comm_->world() / steps},
       {"comm_wait_s_per_step", wait_total / comm_->world() / steps},
       {"exposed_comm_fraction", comm_total > 0 ? wait_total / comm_total : 0.0},
+      // Bucket completions this rank could not time (comm_s then ends at the wait: an upper
+      // bound); 0 on Gloo and NCCL, whose collectives report completion.
+      {"buckets_timed_at_wait", timed_at_wait_},
   };
 }
 
-train::RunResult run_ddp_training(train::TrainOptions opts, const DdpTrainOptions& ddp) {
-  const auto& d = ddp.dist;
-  try {
-    auto comm = init_process_group(d);
-    const auto placement = place_rank(*comm, d.cpu_bind, d.local_rank, d.local_world, opts.threads);
-    opts.threads = placement.threads;
-    opts.device = device_for(opts.device, *comm, d.local_rank);
-    spdlog::info("rank {} of {} ({} backend): {} thread(s) on {}, {}", comm->rank(), comm->world(),
-                 backend_name(comm->kind()), opts.threads, opts.device, placement.description);
-
-    train::TrainContext ctx;
-    ctx.rank = comm->rank();
-    ctx.world = comm->world();
-    ctx.all_reduce_sum = [comm](torch::Tensor& t) { comm->all_reduce(t, ReduceOp::kSum); };
-    ctx.make_strategy = [comm, &ddp](train::StepSetup s) -> std::unique_ptr<train::StepStrategy> {
-      return std::make_unique<DdpStep>(s, comm, ddp.ddp);
-    };
-    ctx.run_info = {{"mode", "ddp"},
-                    {"world_size", comm->world()},
-                    {"backend", backend_name(comm->kind())},
-                    {"nnodes", d.nnodes},
-                    {"local_world_size", d.local_world},
-                    {"cpu_bind", placement.record},
-                    {"bucket_cap_mb", ddp.ddp.bucket_cap_mb},
-                    {"first_bucket_mb", ddp.ddp.first_bucket_mb},
-                    {"broadcast_buffers", ddp.ddp.broadcast_buffers},
-                    {"grad_accum", opts.grad_accum},
-                    {"global_batch_size", opts.batch_size * opts.grad_accum * comm->world()}};
-    if (!d.run_id.empty()) ctx.run_info["torchelastic_run_id"] = d.run_id;
-    return train::run_training(opts, ctx);
-  } catch (const std::exception& e) {
-    write_elastic_error_file(e.what());
-    throw;
-  }
+train::RunResult run_ddp_training(train::TrainOptions opts, const Rank& rank,
+                                  const DdpOptions& ddp, train::Observers observers) {
+  const auto& d = rank.options;
+  auto comm = rank.comm;
+  opts.threads = rank.threads;
+  opts.device = rank.device;
+  train::TrainContext ctx;
+  ctx.rank = comm->rank();
+  ctx.world = comm->world();
+  ctx.all_reduce_sum = [comm](torch::Tensor& t) { comm->all_reduce(t, ReduceOp::kSum); };
+  ctx.make_strategy = [comm, ddp](train::StepSetup s) -> std::unique_ptr<train::StepStrategy> {
+    return std::make_unique<DdpStep>(s, comm, ddp);
+  };
+  ctx.observers = std::move(observers);
+  ctx.run_info = {{"mode", "ddp"},
+                  {"world_size", comm->world()},
+                  {"backend", backend_name(comm->kind())},
+                  {"nnodes", d.nnodes},
+                  {"local_world_size", d.local_world},
+                  {"cpu_bind", rank.cpu_bind},
+                  {"bucket_cap_mb", ddp.bucket_cap_mb},
+                  {"first_bucket_mb", ddp.first_bucket_mb},
+                  {"broadcast_buffers", ddp.broadcast_buffers},
+                  {"grad_accum", opts.grad_accum},
+                  {"global_batch_size", opts.batch_size * opts.grad_accum * comm->world()}};
+  if (!d.run_id.empty()) ctx.run_info["torchelastic_run_id"] = d.run_id;
+  return train::run_training(opts, ctx);
 }
 
 }  // namespace tdml::dist

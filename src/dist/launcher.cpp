@@ -323,11 +323,4 @@ int launch_workers(const LaunchOptions& o, std::vector<std::string> argv) {
   return 0;
 }
 
-void maybe_die_for_test(int rank, std::int64_t step) {
-  const char* die_rank = std::getenv("TDML_TEST_DIE_RANK");
-  if (!die_rank || std::atoi(die_rank) != rank) return;
-  const char* after = std::getenv("TDML_TEST_DIE_AFTER_STEPS");
-  if (step >= (after ? std::atoll(after) : 0)) ::raise(SIGKILL);
-}
-
 }  // namespace tdml::dist

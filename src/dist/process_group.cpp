@@ -1,8 +1,12 @@
 #include "tdml/dist/process_group.h"
 
+#include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
 #ifdef TDML_HAS_GLOO  // set by CMake only where gloo's headers exist (not in PyTorch wheels)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
@@ -20,6 +24,7 @@
 #include <thread>
 
 #include "tdml/util/error.h"
+#include "util/torch_compat.h"
 #include "tdml/util/log.h"
 #include "tdml/util/system.h"
 
@@ -219,7 +224,24 @@ void write_elastic_error_file(const std::string& message) {
 
 // ---- PendingOp ----
 
-PendingOp::PendingOp(c10::intrusive_ptr<c10d::Work> work, const Comm* comm, std::string what,
+struct PendingOp::Work {
+  c10::intrusive_ptr<c10d::Work> op;
+};
+
+struct Comm::Backend {
+  c10::intrusive_ptr<compat::C10dBackend> pg;
+  c10::intrusive_ptr<c10d::Store> store;  // kept alive: the backend's rendezvous uses it
+};
+
+namespace {
+std::unique_ptr<PendingOp::Work> work(c10::intrusive_ptr<c10d::Work> op) {
+  return std::make_unique<PendingOp::Work>(PendingOp::Work{std::move(op)});
+}
+}  // namespace
+
+PendingOp::PendingOp() = default;
+
+PendingOp::PendingOp(std::unique_ptr<Work> work, const Comm* comm, std::string what,
                      std::function<void()> after, int peer)
     : work_(std::move(work)),
       comm_(comm),
@@ -233,7 +255,7 @@ PendingOp::~PendingOp() {
   // A dropped Work can hang the backend: finish it, swallowing errors (destructors can't throw).
   if (work_) {
     try {
-      work_->wait();
+      work_->op->wait();
     } catch (...) {
     }
   }
@@ -243,7 +265,7 @@ void PendingOp::abort() noexcept {
   if (!work_) return;
   auto work = std::move(work_);
   try {
-    if (!work->isCompleted()) work->abort();
+    if (!work->op->isCompleted()) work->op->abort();
   } catch (...) {  // a backend without abort: the op is dropped unfinished
   }
 }
@@ -252,19 +274,19 @@ void PendingOp::wait() {
   TDML_CHECK(work_, "PendingOp::wait on an empty or already waited operation");
   auto work = std::move(work_);
   try {
-    work->wait(comm_->timeout());
+    work->op->wait(comm_->timeout());
   } catch (const std::exception& e) {
     comm_->rethrow(what_, e, peer_);
   }
   if (after_) after_();
 }
 
-bool PendingOp::completed() const { return !work_ || work_->isCompleted(); }
+bool PendingOp::completed() const { return !work_ || work_->op->isCompleted(); }
 
 bool PendingOp::on_complete(std::function<void()> fn) {
   if (!work_) return false;
   try {
-    auto fut = work_->getFuture();
+    auto fut = work_->op->getFuture();
     fut->addCallback([fn = std::move(fn)](c10::ivalue::Future&) { fn(); });
     return true;
   } catch (const std::exception&) {
@@ -274,10 +296,9 @@ bool PendingOp::on_complete(std::function<void()> fn) {
 
 // ---- Comm ----
 
-Comm::Comm(c10::intrusive_ptr<compat::C10dBackend> backend, c10::intrusive_ptr<c10d::Store> store,
-           int rank, int world, BackendKind kind, std::chrono::milliseconds timeout)
+Comm::Comm(std::unique_ptr<Backend> backend, int rank, int world, BackendKind kind,
+           std::chrono::milliseconds timeout)
     : backend_(std::move(backend)),
-      store_(std::move(store)),
       rank_(rank),
       world_(world),
       kind_(kind),
@@ -321,7 +342,7 @@ void Comm::broadcast(std::vector<torch::Tensor>& tensors, int root) {
   o.timeout = timeout_;
   PendingOp op;
   try {
-    op = PendingOp(backend_->broadcast(tensors, o), this,
+    op = PendingOp(work(backend_->pg->broadcast(tensors, o)), this,
                    "broadcast from rank " + std::to_string(root), nullptr);
   } catch (const std::exception& e) {
     rethrow("broadcast", e, root);
@@ -342,7 +363,7 @@ PendingOp Comm::all_reduce_async(torch::Tensor& tensor, ReduceOp op) {
     after = [t = tensor, w = world_]() mutable { t.div_(w); };
   }
   try {
-    return PendingOp(backend_->allreduce(ts, o), this, what, std::move(after));
+    return PendingOp(work(backend_->pg->allreduce(ts, o)), this, what, std::move(after));
   } catch (const std::exception& e) {
     rethrow(what, e);
   }
@@ -371,7 +392,7 @@ std::vector<torch::Tensor> Comm::all_gather(const torch::Tensor& input) {
   o.timeout = timeout_;
   PendingOp op;
   try {
-    op = PendingOp(backend_->allgather(out, in, o), this, "all_gather", nullptr);
+    op = PendingOp(work(backend_->pg->allgather(out, in, o)), this, "all_gather", nullptr);
   } catch (const std::exception& e) {
     rethrow("all_gather", e);
   }
@@ -384,7 +405,7 @@ void Comm::barrier() {
   o.timeout = timeout_;
   PendingOp op;
   try {
-    op = PendingOp(backend_->barrier(o), this, "barrier", nullptr);
+    op = PendingOp(work(backend_->pg->barrier(o)), this, "barrier", nullptr);
   } catch (const std::exception& e) {
     rethrow("barrier", e);
   }
@@ -396,11 +417,31 @@ void Comm::send(torch::Tensor& tensor, int dst, int tag) {
   const std::string what = "send to rank " + std::to_string(dst);
   PendingOp op;
   try {
-    op = PendingOp(backend_->send(ts, dst, tag), this, what, nullptr, dst);
+    op = PendingOp(work(backend_->pg->send(ts, dst, tag)), this, what, nullptr, dst);
   } catch (const std::exception& e) {
     rethrow(what, e, dst);
   }
   op.wait();
+}
+
+PendingOp Comm::send_async(torch::Tensor& tensor, int dst, int tag, std::string what) {
+  std::vector<torch::Tensor> ts{tensor};
+  try {
+    auto op = work(backend_->pg->send(ts, dst, tag));
+    return PendingOp(std::move(op), this, std::move(what), nullptr, dst);
+  } catch (const std::exception& e) {
+    rethrow(what, e, dst);
+  }
+}
+
+PendingOp Comm::recv_async(torch::Tensor& tensor, int src, int tag, std::string what) {
+  std::vector<torch::Tensor> ts{tensor};
+  try {
+    auto op = work(backend_->pg->recv(ts, src, tag));
+    return PendingOp(std::move(op), this, std::move(what), nullptr, src);
+  } catch (const std::exception& e) {
+    rethrow(what, e, src);
+  }
 }
 
 void Comm::recv(torch::Tensor& tensor, int src, int tag) {
@@ -408,7 +449,7 @@ void Comm::recv(torch::Tensor& tensor, int src, int tag) {
   const std::string what = "recv from rank " + std::to_string(src);
   PendingOp op;
   try {
-    op = PendingOp(backend_->recv(ts, src, tag), this, what, nullptr, src);
+    op = PendingOp(work(backend_->pg->recv(ts, src, tag)), this, what, nullptr, src);
   } catch (const std::exception& e) {
     rethrow(what, e, src);
   }
@@ -457,7 +498,8 @@ std::shared_ptr<Comm> init_process_group(const DistOptions& o) {
   spdlog::debug("rank {} of {} joined the {} group via {}:{}{}", o.rank, o.world,
                 backend_name(kind), o.master_addr, o.master_port,
                 o.use_agent_store ? " (torchrun agent store)" : "");
-  return std::make_shared<Comm>(backend, store, o.rank, o.world, kind, o.timeout);
+  return std::make_shared<Comm>(std::make_unique<Comm::Backend>(Comm::Backend{backend, store}),
+                                o.rank, o.world, kind, o.timeout);
 }
 
 std::vector<std::shared_ptr<Comm>> make_local_group(int world, std::chrono::milliseconds timeout) {
@@ -477,7 +519,9 @@ std::vector<std::shared_ptr<Comm>> make_local_group(int world, std::chrono::mill
         auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
         opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
         auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, r, world, opts);
-        comms[r] = std::make_shared<Comm>(pg, store, r, world, BackendKind::kGloo, timeout);
+        comms[r] = std::make_shared<Comm>(
+            std::make_unique<Comm::Backend>(Comm::Backend{pg, store}), r, world,
+            BackendKind::kGloo, timeout);
       } catch (...) {
         errors[r] = std::current_exception();
       }

@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
-#include "tdml/dist/launcher.h"
 #include "tdml/models/model.h"
 #include "tdml/util/device.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 #include "tdml/util/log.h"
 #include "tdml/util/system.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::dist {
 namespace {
@@ -34,35 +33,10 @@ MeasuredPoint measure_ddp(const ScalingBenchOptions& o, int nproc) {
   MeasuredPoint p;
   p.nproc = nproc;
   p.per_rank_batch = o.global_batch / nproc;
-  LaunchOptions lo;
-  lo.nproc = nproc;
-  lo.timeout = std::chrono::seconds(o.timeout_s);
   spdlog::info("measured: {} process(es), batch {} a rank, {} steps", nproc, p.per_rank_batch,
                o.steps);
-  launch_workers(lo, {"tdml",
-                      "train",
-                      "--mode",
-                      "ddp",
-                      "--model",
-                      o.model,
-                      "--data",
-                      o.data,
-                      "--batch-size",
-                      std::to_string(p.per_rank_batch),
-                      "--limit-train-batches",
-                      std::to_string(o.steps),
-                      "--limit-test-batches",
-                      "1",
-                      "--epochs",
-                      "1",
-                      "--augment=false",
-                      "--backend",
-                      o.backend,
-                      "--timeout",
-                      std::to_string(o.timeout_s),
-                      "--out",
-                      dir,
-                      "-q"});
+  TDML_CHECK(o.run_ddp_job, "bench scaling: no run_ddp_job given");
+  o.run_ddp_job(nproc, p.per_rank_batch, dir);
   const auto m = read_json(dir + "/metrics.json");
   const auto& s = m.at("epochs").at(0).at("strategy");
   const double steps = std::max(1.0, s.at("synced_steps").get<double>());
@@ -79,12 +53,9 @@ MeasuredPoint measure_ddp(const ScalingBenchOptions& o, int nproc) {
 
 std::vector<AllreduceSample> measure_allreduce(const ScalingBenchOptions& o) {
   const std::string dir = o.out_dir + "/allreduce";
-  LaunchOptions lo;
-  lo.nproc = 2;
-  lo.timeout = std::chrono::seconds(o.timeout_s);
   spdlog::info("all-reduce bandwidth, 2 processes, sizes {}", o.allreduce_sizes);
-  launch_workers(lo, {"tdml", "bench", "allreduce", "--sizes", o.allreduce_sizes, "--backend",
-                      o.backend, "--timeout", std::to_string(o.timeout_s), "--out", dir, "-q"});
+  TDML_CHECK(o.run_allreduce_job, "bench scaling: no run_allreduce_job given");
+  o.run_allreduce_job(dir);
   std::vector<AllreduceSample> out;
   const auto doc = read_json(dir + "/metrics.json");
   for (const auto& r : doc.at("results")) {

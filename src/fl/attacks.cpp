@@ -3,7 +3,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "tdml/fl/seed.h"
+#include "fl/seed.h"
 #include "tdml/util/error.h"
 
 namespace tdml::fl {

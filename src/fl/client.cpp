@@ -3,7 +3,7 @@
 #include <mutex>
 
 #include "tdml/data/transforms.h"
-#include "tdml/fl/seed.h"
+#include "fl/seed.h"
 #include "tdml/train/trainer.h"
 #include "tdml/util/error.h"
 
@@ -57,6 +57,9 @@ void RunnerOptions::validate() const {
   }
   if (rounds < 1 || clients < 1 || batch_size < 1 || local_epochs < 1) {
     throw UsageError("fl: rounds, clients, batch size and local epochs must be >= 1");
+  }
+  if (limit_test_batches < 0 || eval_batch_size < 1) {
+    throw UsageError("fl: --limit-test-batches must be >= 0 and --eval-batch-size >= 1");
   }
 }
 

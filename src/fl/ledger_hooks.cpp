@@ -9,7 +9,7 @@
 #include "tdml/ledger/hash.h"
 #include "tdml/ledger/update_signature.h"
 #include "tdml/util/error.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::fl {
 namespace {

@@ -4,7 +4,7 @@
 #include <random>
 #include <string>
 
-#include "tdml/fl/seed.h"
+#include "fl/seed.h"
 #include "tdml/util/error.h"
 
 namespace tdml::fl {

@@ -17,7 +17,7 @@
 #include "tdml/models/state_dict.h"
 #include "tdml/util/error.h"
 #include "tdml/util/log.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::fl {
 namespace {
@@ -34,11 +34,14 @@ Eval evaluate(models::Model& model, const data::Dataset& test, const RunnerOptio
               bool backdoor, const AttackOptions& ao) {
   torch::NoGradGuard no_grad;
   model.eval();
-  const std::int64_t n = o.eval_limit > 0 ? std::min(o.eval_limit, test.size()) : test.size();
+  const std::int64_t bs = o.eval_batch_size;
+  const std::int64_t n = o.limit_test_batches > 0
+                             ? std::min(o.limit_test_batches * bs, test.size())
+                             : test.size();
   std::int64_t correct = 0, hit_nt = 0, count_nt = 0, hit_all = 0;
   double loss = 0;
-  for (std::int64_t s = 0; s < n; s += 500) {
-    const auto e = std::min(n, s + 500);
+  for (std::int64_t s = 0; s < n; s += bs) {
+    const auto e = std::min(n, s + bs);
     auto x = data::normalize(test.images.slice(0, s, e).to(o.device));
     if (o.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     auto y = test.labels.slice(0, s, e).to(o.device);
@@ -91,6 +94,13 @@ class InProcessSource : public UpdateSource {
 //   float64 [3] {samples, loss, attestation bytes}; float32 [d + b] {update, buffers};
 //   uint8 [attestation bytes] when non-empty.
 constexpr int kTagsPerClient = 3;
+constexpr std::int64_t kUpdateHeadBytes = 3 * 8;
+
+// The bytes send_update puts on the wire for `u`: head, body and attestation.
+std::int64_t update_message_bytes(const ClientUpdate& u) {
+  return kUpdateHeadBytes + (u.update.numel() + u.buffers.numel()) * 4 +
+         static_cast<std::int64_t>(u.attestation.size());
+}
 
 void send_update(dist::Comm& comm, const ClientUpdate& u) {
   auto head = torch::tensor(
@@ -216,7 +226,8 @@ nlohmann::json config_json(const RunnerOptions& o, const AttackPlan& plan,
           {"detect", o.server.detect},
           {"detect_k", o.server.detection.k},
           {"exclude_flagged", o.server.detection.exclude_flagged},
-          {"eval_limit", o.eval_limit},
+          {"limit_test_batches", o.limit_test_batches},
+          {"eval_batch_size", o.eval_batch_size},
           {"processes", world},
           {"threads", at::get_num_threads()}};
 }
@@ -280,6 +291,7 @@ nlohmann::json RoundRecord::to_json() const {
                       {"aggregate_norm", aggregate_norm},
                       {"comm_bytes_up", comm.up},
                       {"comm_bytes_down", comm.down},
+                      {"comm_counted", comm_counted},
                       {"comm_mib_up", comm.up / 1048576.0},
                       {"comm_mib_down", comm.down / 1048576.0},
                       {"model_hash", model_hash},
@@ -298,140 +310,190 @@ nlohmann::json RoundRecord::to_json() const {
 
 namespace {
 
-// The server loop (in-process, or rank 0 of a group).
-RunResult run_server(ClientPool& pool, UpdateSource& source, const data::Dataset& test,
-                     const RunnerOptions& o, const std::string& data_description,
-                     const ServerHooks& hooks, int world) {
-  const auto& params = pool.params();
-  const auto& buffers = pool.buffers();
-  const auto& plan = pool.plan();
-  auto& model = pool.model();
-  RobustServer server(o.server);
-  const double server_lr = o.effective_server_lr();
+// The server's round engine (in-process, or rank 0 of a group): collect, aggregate, step,
+// evaluate, record; one RoundRecord a round into metrics.json.
+class RoundEngine {
+ public:
+  RoundEngine(ClientPool& pool, UpdateSource& source, const data::Dataset& test,
+              const RunnerOptions& o, const ServerHooks& hooks, int world)
+      : pool_(pool), source_(source), test_(test), o_(o), hooks_(hooks), world_(world),
+        server_(o.server) {}
 
-  std::unique_ptr<metrics::MetricsFile> mf;
-  if (!o.out_dir.empty()) {
-    mf = std::make_unique<metrics::MetricsFile>(o.out_dir, "fl");
-    util::add_log_file(o.out_dir + "/fl.log");
-    auto& d = mf->doc();
-    d["data"] = data_description;
-    d["model"] = {{"name", o.model}, {"parameters", params.numel()}, {"buffers", buffers.numel()}};
-    d["config"] = config_json(o, plan, server, world);
-    d["rounds"] = nlohmann::json::array();
-    mf->flush();
-  }
-  spdlog::info("fl: {} clients ({} malicious: {}), {} mode, rule {}, clip {}, {} params, {}",
-               o.clients, plan.malicious_clients().size(), o.attacks,
-               o.local() ? "train" : "gradient", server.rule().name(), o.server.clip_norm,
-               params.numel(), world > 1 ? std::to_string(world) + " processes" : "in-process");
-
-  RunResult result;
-  try {
-    for (int round = 1; round <= o.rounds; ++round) {
-      util::Stopwatch round_watch;
-      RoundRecord rec;
-      rec.round = round;
-      const RoundContext ctx{round, params.flatten(), buffers.flatten()};
-
-      // 1-3. Collect every client's update; the admit hook may refuse some.
-      std::vector<ClientUpdate> updates;
-      std::vector<torch::Tensor> admitted;
-      std::vector<double> weights;
-      std::vector<int> ids;
-      util::Stopwatch client_watch;
-      util::Progress progress("round " + std::to_string(round) + "/" + std::to_string(o.rounds),
-                              o.clients, "img");
-      source.collect(ctx, [&](ClientUpdate u) {
-        const auto st = update_stats(u.update);
-        ClientRecord cr{
-            u.client, plan.of(u.client).to_string(), u.samples, u.loss, st.mean, st.std, st.norm,
-            ""};
-        if (hooks.admit) cr.refused = hooks.admit(ctx, u);
-        if (cr.refused.empty()) {
-          admitted.push_back(u.update.to(o.device));
-          weights.push_back(static_cast<double>(u.samples));
-          ids.push_back(u.client);
-        } else {
-          spdlog::warn("fl round {}: client {} refused: {}", round, u.client, cr.refused);
+  RunResult run(const std::string& data_description) {
+    open_metrics(data_description);
+    RunResult result;
+    try {
+      for (int round = 1; round <= o_.rounds; ++round) {
+        auto rec = run_round(round);
+        if (mf_) {
+          mf_->doc()["rounds"].push_back(rec.to_json());
+          mf_->doc()["final_model_hash"] = rec.model_hash;
+          mf_->flush();
         }
-        const auto n = u.samples * (o.local() ? o.local_epochs : 1);
-        rec.samples += n;
-        progress.tick(1, n);
-        rec.clients.push_back(cr);
-        updates.push_back(std::move(u));
-      });
-      progress.finish();
-      rec.client_seconds = client_watch.seconds();
-      if (admitted.empty())
-        throw Error("fl round " + std::to_string(round) + ": every update refused");
-
-      // 4-5. Robust aggregation, the server step, the buffers' median.
-      util::Stopwatch server_watch;
-      rec.aggregation = server.aggregate(admitted, weights);
-      auto& agg = rec.aggregation;
-      remap_ids(agg, ids, o.clients);
-      params.assign(ctx.global_params);
-      params.add(agg.update, o.local() ? server_lr : -server_lr);
-      if (buffers.numel() > 0) {
-        std::vector<torch::Tensor> kept;
-        for (int k : agg.aggregated) kept.push_back(updates[k].buffers.to(o.device));
-        auto stacked = torch::stack(kept);
-        buffers.assign(std::get<0>(stacked.kthvalue((stacked.size(0) - 1) / 2 + 1, 0)));
+        result.final_model_hash = rec.model_hash;
+        result.rounds.push_back(std::move(rec));
       }
-      auto detected = agg.flagged;
-      detected.insert(detected.end(), agg.rejected.begin(), agg.rejected.end());
-      rec.detection = detection_quality(detected, plan.malicious_clients());
-      rec.aggregate_variance = aggregate_variance(agg.update);
-      rec.aggregate_norm = agg.update.norm().item<double>();
-      rec.comm = round_communication(o.clients, o.clients, params.numel());
-      rec.comm.down += static_cast<std::int64_t>(o.clients) * buffers.numel() * 4;
-      rec.model_hash = ledger::model_hash(models::state_dict(model));
-      rec.server_seconds = server_watch.seconds();
-
-      // 6. Evaluation.
-      util::Stopwatch eval_watch;
-      const bool trigger = plan.any_backdoor() || o.eval_trigger;
-      auto ev = evaluate(model, test, o, trigger, plan.options());
-      rec.eval_seconds = eval_watch.seconds();
-      rec.test_accuracy = ev.accuracy;
-      rec.test_loss = ev.loss;
-      rec.backdoor = trigger;
-      rec.asr_non_target = ev.asr_non_target;
-      rec.asr_all = ev.asr_all;
-      rec.seconds = round_watch.seconds();
-      rec.samples_per_s = rec.client_seconds > 0 ? rec.samples / rec.client_seconds : 0;
-
-      spdlog::info(
-          "fl round {}/{}: acc {:.4f}{} | clip {:.2f} flagged [{}] rejected [{}]{} | "
-          "{:.1f} s ({:.0f} samples/s)",
-          round, o.rounds, rec.test_accuracy,
-          rec.backdoor ? fmt::format(" asr {:.3f}", rec.asr_non_target) : "", agg.clip_ratio,
-          fmt::join(agg.flagged, ","), fmt::join(agg.rejected, ","),
-          rec.detection.precision || rec.detection.recall
-              ? fmt::format(" P {:.2f} R {:.2f}", rec.detection.precision.value_or(0),
-                            rec.detection.recall.value_or(0))
-              : "",
-          rec.seconds, rec.samples_per_s);
-      if (hooks.on_round) hooks.on_round(ctx, rec, updates);
-      if (mf) {
-        mf->doc()["rounds"].push_back(rec.to_json());
-        mf->doc()["final_model_hash"] = rec.model_hash;
-        mf->flush();
+      if (mf_) {
+        mf_->finish("completed");
+        result.json = mf_->doc();
+        spdlog::info("metrics: {}", mf_->path());
       }
-      result.final_model_hash = rec.model_hash;
-      result.rounds.push_back(std::move(rec));
+    } catch (const std::exception& e) {
+      if (mf_) mf_->finish("failed", e.what());
+      throw;
     }
-    if (mf) {
-      mf->finish("completed");
-      result.json = mf->doc();
-      spdlog::info("metrics: {}", mf->path());
-    }
-  } catch (const std::exception& e) {
-    if (mf) mf->finish("failed", e.what());
-    throw;
+    return result;
   }
-  return result;
-}
+
+ private:
+  // Updates as received, and the admitted ones as aggregation takes them.
+  struct Collected {
+    std::vector<ClientUpdate> updates;
+    std::vector<torch::Tensor> admitted;
+    std::vector<double> weights;
+    std::vector<int> ids;
+  };
+
+  void open_metrics(const std::string& data_description) {
+    const auto& params = pool_.params();
+    const auto& buffers = pool_.buffers();
+    if (!o_.out_dir.empty()) {
+      mf_ = std::make_unique<metrics::MetricsFile>(o_.out_dir, "fl");
+      util::add_log_file(o_.out_dir + "/fl.log");
+      auto& d = mf_->doc();
+      d["data"] = data_description;
+      d["model"] = {
+          {"name", o_.model}, {"parameters", params.numel()}, {"buffers", buffers.numel()}};
+      d["config"] = config_json(o_, pool_.plan(), server_, world_);
+      d["rounds"] = nlohmann::json::array();
+      mf_->flush();
+    }
+    spdlog::info("fl: {} clients ({} malicious: {}), {} mode, rule {}, clip {}, {} params, {}",
+                 o_.clients, pool_.plan().malicious_clients().size(), o_.attacks,
+                 o_.local() ? "train" : "gradient", server_.rule().name(), o_.server.clip_norm,
+                 params.numel(),
+                 world_ > 1 ? std::to_string(world_) + " processes" : "in-process");
+  }
+
+  RoundRecord run_round(int round) {
+    util::Stopwatch round_watch;
+    RoundRecord rec;
+    rec.round = round;
+    const RoundContext ctx{round, pool_.params().flatten(), pool_.buffers().flatten()};
+    // 1-3. Collect every client's update; the admit hook may refuse some.
+    auto c = collect(ctx, rec);
+    // 4-5. Robust aggregation, the server step, the buffers' median.
+    aggregate(ctx, c, rec);
+    // 6. Evaluation.
+    evaluate_round(rec);
+    rec.seconds = round_watch.seconds();
+    rec.samples_per_s = rec.client_seconds > 0 ? rec.samples / rec.client_seconds : 0;
+    log_round(rec);
+    if (hooks_.on_round) hooks_.on_round(ctx, rec, c.updates);
+    return rec;
+  }
+
+  Collected collect(const RoundContext& ctx, RoundRecord& rec) {
+    Collected c;
+    util::Stopwatch client_watch;
+    util::Progress progress(
+        "round " + std::to_string(ctx.round) + "/" + std::to_string(o_.rounds), o_.clients, "img");
+    source_.collect(ctx, [&](ClientUpdate u) {
+      const auto st = update_stats(u.update);
+      ClientRecord cr{u.client, pool_.plan().of(u.client).to_string(), u.samples, u.loss,
+                      st.mean,  st.std,                                st.norm,   ""};
+      if (hooks_.admit) cr.refused = hooks_.admit(ctx, u);
+      if (cr.refused.empty()) {
+        c.admitted.push_back(u.update.to(o_.device));
+        c.weights.push_back(static_cast<double>(u.samples));
+        c.ids.push_back(u.client);
+      } else {
+        spdlog::warn("fl round {}: client {} refused: {}", ctx.round, u.client, cr.refused);
+      }
+      const auto n = u.samples * (o_.local() ? o_.local_epochs : 1);
+      rec.samples += n;
+      progress.tick(1, n);
+      rec.clients.push_back(cr);
+      c.updates.push_back(std::move(u));
+    });
+    progress.finish();
+    rec.client_seconds = client_watch.seconds();
+    if (c.admitted.empty()) {
+      throw Error("fl round " + std::to_string(ctx.round) + ": every update refused");
+    }
+    return c;
+  }
+
+  void aggregate(const RoundContext& ctx, const Collected& c, RoundRecord& rec) {
+    const auto& params = pool_.params();
+    const auto& buffers = pool_.buffers();
+    util::Stopwatch server_watch;
+    rec.aggregation = server_.aggregate(c.admitted, c.weights);
+    auto& agg = rec.aggregation;
+    remap_ids(agg, c.ids, o_.clients);
+    const double server_lr = o_.effective_server_lr();
+    params.assign(ctx.global_params);
+    params.add(agg.update, o_.local() ? server_lr : -server_lr);
+    if (buffers.numel() > 0) {
+      std::vector<torch::Tensor> kept;
+      for (int k : agg.aggregated) kept.push_back(c.updates[k].buffers.to(o_.device));
+      auto stacked = torch::stack(kept);
+      buffers.assign(std::get<0>(stacked.kthvalue((stacked.size(0) - 1) / 2 + 1, 0)));
+    }
+    auto detected = agg.flagged;
+    detected.insert(detected.end(), agg.rejected.begin(), agg.rejected.end());
+    rec.detection = detection_quality(detected, pool_.plan().malicious_clients());
+    rec.aggregate_variance = aggregate_variance(agg.update);
+    rec.aggregate_norm = agg.update.norm().item<double>();
+    // What was sent: every update message up (head, update, buffers, signature); the global
+    // state down, once to each receiving process (each simulated client in-process; each
+    // client rank over c10d, whose broadcast reaches a rank once for all its clients).
+    rec.comm = {};
+    for (const auto& u : c.updates) rec.comm.up += update_message_bytes(u);
+    rec.comm.down = static_cast<std::int64_t>(world_ > 1 ? world_ - 1 : o_.clients) *
+                    (params.numel() + buffers.numel()) * 4;
+    rec.comm_counted = world_ > 1 ? "per_rank" : "per_client";
+    rec.model_hash = ledger::model_hash(models::state_dict(pool_.model()));
+    rec.server_seconds = server_watch.seconds();
+  }
+
+  void evaluate_round(RoundRecord& rec) {
+    util::Stopwatch eval_watch;
+    const auto& plan = pool_.plan();
+    const bool trigger = plan.any_backdoor() || o_.eval_trigger;
+    auto ev = evaluate(pool_.model(), test_, o_, trigger, plan.options());
+    rec.eval_seconds = eval_watch.seconds();
+    rec.test_accuracy = ev.accuracy;
+    rec.test_loss = ev.loss;
+    rec.backdoor = trigger;
+    rec.asr_non_target = ev.asr_non_target;
+    rec.asr_all = ev.asr_all;
+  }
+
+  void log_round(const RoundRecord& rec) const {
+    const auto& agg = rec.aggregation;
+    spdlog::info(
+        "fl round {}/{}: acc {:.4f}{} | clip {:.2f} flagged [{}] rejected [{}]{} | "
+        "{:.1f} s ({:.0f} samples/s)",
+        rec.round, o_.rounds, rec.test_accuracy,
+        rec.backdoor ? fmt::format(" asr {:.3f}", rec.asr_non_target) : "", agg.clip_ratio,
+        fmt::join(agg.flagged, ","), fmt::join(agg.rejected, ","),
+        rec.detection.precision || rec.detection.recall
+            ? fmt::format(" P {:.2f} R {:.2f}", rec.detection.precision.value_or(0),
+                          rec.detection.recall.value_or(0))
+            : "",
+        rec.seconds, rec.samples_per_s);
+  }
+
+  ClientPool& pool_;
+  UpdateSource& source_;
+  const data::Dataset& test_;
+  const RunnerOptions& o_;
+  const ServerHooks& hooks_;
+  int world_;
+  RobustServer server_;
+  std::unique_ptr<metrics::MetricsFile> mf_;
+};
 
 }  // namespace
 
@@ -442,7 +504,7 @@ RunResult run_federated(const data::Dataset& train, const data::Dataset& test,
   ClientPool pool(train, o);
   if (!comm) {
     InProcessSource source(pool, hooks.client);
-    return run_server(pool, source, test, o, data_description, hooks.server, 1);
+    return RoundEngine(pool, source, test, o, hooks.server, 1).run(data_description);
   }
   if (comm->world() < 2)
     throw UsageError("fl: --nproc needs at least 2 processes (server + clients)");
@@ -451,7 +513,7 @@ RunResult run_federated(const data::Dataset& train, const data::Dataset& test,
     return {};
   }
   RemoteSource source(*comm, o.clients, pool.params().numel(), pool.buffers().numel());
-  return run_server(pool, source, test, o, data_description, hooks.server, comm->world());
+  return RoundEngine(pool, source, test, o, hooks.server, comm->world()).run(data_description);
 }
 
 }  // namespace tdml::fl

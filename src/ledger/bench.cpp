@@ -10,7 +10,7 @@
 #include "tdml/ledger/update_signature.h"
 #include "tdml/util/error.h"
 #include "tdml/util/log.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::ledger {
 

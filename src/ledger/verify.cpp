@@ -151,6 +151,118 @@ std::string VerifyReport::summary() const {
   return os.str();
 }
 
+namespace {
+
+// The chain: every complete line parses, is the next index, links to the previous hash and
+// carries valid signatures. Fills r.blocks, r.last_hash and the counts; false after fail().
+// Signatures dominate the cost: lines are checked in parallel windows, then linked in order so
+// the report names the first broken block exactly as a sequential pass would.
+bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys,
+                 const Verifier* server, VerifyReport& r, std::vector<std::string>& hashes,
+                 nlohmann::json& last_body) {
+  const std::size_t total = lines.size();
+  const std::size_t window = 2048;
+  std::vector<LineCheck> checks;
+  for (std::size_t start = 0; start < total; start += window) {
+    const std::size_t count = std::min(window, total - start);
+    checks.assign(count, LineCheck{});
+    parallel_for(count, [&](std::size_t k) {
+      try {
+        checks[k] = check_line(lines[start + k], keys, server);
+      } catch (const std::exception& e) {  // e.g. OpenSSL failing: no exception leaves a thread
+        checks[k].format_error = std::string("cannot check: ") + e.what();
+      }
+    });
+    for (std::size_t k = 0; k < count; ++k) {
+      const auto idx = static_cast<std::int64_t>(start + k);
+      LineCheck& c = checks[k];
+      const auto broken = [&](const std::string& why) {
+        r = fail(r, idx, why);
+        return false;
+      };
+      if (!c.format_error.empty()) return broken(c.format_error);
+      if (c.block.index != idx) {
+        return broken("index is " + std::to_string(c.block.index) +
+                      " (blocks were deleted, duplicated, reordered or inserted)");
+      }
+      const std::string& expect_prev = hashes.empty() ? genesis_hash() : hashes.back();
+      if (c.block.prev_hash != expect_prev) {
+        return broken("prev_hash does not match the previous block's hash (chain broken)");
+      }
+      if (!c.signature_error.empty()) return broken(c.signature_error);
+      r.client_signatures += c.client_signatures;
+      r.rejected += c.rejected;
+      hashes.push_back(c.block.hash);
+      last_body = std::move(c.block.body);
+      r.blocks = idx + 1;
+      r.last_hash = hashes.back();
+    }
+  }
+  return true;
+}
+
+// The head record: present, well-formed, signed, and naming the last block (or, after an
+// interrupted append, the one before it). false after fail().
+bool check_head(const std::string& path, const Verifier* server,
+                const std::vector<std::string>& hashes, VerifyReport& r) {
+  const auto n = static_cast<std::int64_t>(hashes.size());
+  const auto broken = [&](std::int64_t block, const std::string& why) {
+    r = fail(r, block, why);
+    return false;
+  };
+  const std::string hpath = head_path(path);
+  if (!std::filesystem::exists(hpath)) {
+    return broken(n - 1, "head record " + hpath + " is missing (dropped tail blocks would go unseen)");
+  }
+  detail::Head head;
+  std::string why = detail::parse_head(util::read_file(hpath), head);
+  if (!why.empty()) return broken(n - 1, why);
+  if (server && !verify_hex_sig(*server, head_message(head.index, head.hash), head.sig)) {
+    return broken(n - 1, "head record signature is invalid");
+  }
+  if (head.index >= n) {
+    return broken(n, "the head names block " + std::to_string(head.index) +
+                         " but the ledger ends at block " + std::to_string(n - 1) +
+                         ": blocks were removed from the end");
+  }
+  if (head.hash != hashes[head.index]) {
+    return broken(head.index,
+                  "the head's hash differs from block " + std::to_string(head.index) + "'s hash");
+  }
+  if (head.index == n - 2) {
+    r.warnings.push_back("the head names block " + std::to_string(head.index) +
+                         ", one behind the last block: the writer stopped between an append and "
+                         "its head update (the last block is still chained and signed)");
+  } else if (head.index != n - 1) {
+    return broken(head.index + 1, "the head names block " + std::to_string(head.index) +
+                                      " but the ledger has " + std::to_string(n) +
+                                      " blocks (an old head record?)");
+  }
+  return true;
+}
+
+// --model FILE: the file hashes to the last block's model hash. false after fail().
+bool check_model(const std::string& model_path, const nlohmann::json& last_body,
+                 std::int64_t last, VerifyReport& r) {
+  if (!std::filesystem::exists(model_path)) throw Error("no model file " + model_path);
+  const std::string want = last_model_hash(last_body);
+  const std::string got = model_hash(models::load_tensors(model_path));
+  if (want.empty()) {
+    r = fail(r, last, "the last block names no model hash");
+    return false;
+  }
+  if (got != want) {
+    r = fail(r, last,
+             "model file " + model_path + " hashes to " + got.substr(0, 16) +
+                 "..., the last block names " + want.substr(0, 16) + "...");
+    return false;
+  }
+  r.model_checked = true;
+  return true;
+}
+
+}  // namespace
+
 VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options) {
   VerifyReport r;
   r.signatures_checked = options.keys != nullptr;
@@ -165,52 +277,15 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
                          " bytes (an interrupted append)");
     lines.torn.clear();
   }
-
   const KeyRing* keys = options.keys;
   std::shared_ptr<const Verifier> server;
   if (keys) {
     server = keys->verifier(kServerKeyId);
     if (!server) return fail(r, -1, "the keys hold no usable 'server' key (hmac needs server.key)");
   }
-  // Signatures dominate the cost: lines are checked in parallel windows, then linked in order
-  // so the report names the first broken block exactly as a sequential pass would.
   std::vector<std::string> hashes;
   nlohmann::json last_body;
-  const std::size_t total = lines.complete.size();
-  const std::size_t window = 2048;
-  std::vector<LineCheck> checks;
-  for (std::size_t start = 0; start < total; start += window) {
-    const std::size_t count = std::min(window, total - start);
-    checks.assign(count, LineCheck{});
-    parallel_for(count, [&](std::size_t k) {
-      try {
-        checks[k] = check_line(lines.complete[start + k], keys, server.get());
-      } catch (const std::exception& e) {  // e.g. OpenSSL failing: no exception leaves a thread
-        checks[k].format_error = std::string("cannot check: ") + e.what();
-      }
-    });
-    for (std::size_t k = 0; k < count; ++k) {
-      const auto idx = static_cast<std::int64_t>(start + k);
-      LineCheck& c = checks[k];
-      if (!c.format_error.empty()) return fail(r, idx, c.format_error);
-      if (c.block.index != idx) {
-        return fail(r, idx,
-                    "index is " + std::to_string(c.block.index) +
-                        " (blocks were deleted, duplicated, reordered or inserted)");
-      }
-      const std::string& expect_prev = hashes.empty() ? genesis_hash() : hashes.back();
-      if (c.block.prev_hash != expect_prev) {
-        return fail(r, idx, "prev_hash does not match the previous block's hash (chain broken)");
-      }
-      if (!c.signature_error.empty()) return fail(r, idx, c.signature_error);
-      r.client_signatures += c.client_signatures;
-      r.rejected += c.rejected;
-      hashes.push_back(c.block.hash);
-      last_body = std::move(c.block.body);
-      r.blocks = idx + 1;
-      r.last_hash = hashes.back();
-    }
-  }
+  if (!check_chain(lines.complete, keys, server.get(), r, hashes, last_body)) return r;
   const auto n = static_cast<std::int64_t>(hashes.size());
   if (!lines.torn.empty()) {
     return fail(r, n,
@@ -219,51 +294,9 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
                     "cut; 'tdml ledger verify --repair' drops it");
   }
   if (n == 0) return fail(r, -1, "the ledger has no blocks");
-
-  const std::string hpath = head_path(path);
-  if (!std::filesystem::exists(hpath)) {
-    return fail(r, n - 1,
-                "head record " + hpath + " is missing (dropped tail blocks would go unseen)");
-  }
-  detail::Head head;
-  std::string why = detail::parse_head(util::read_file(hpath), head);
-  if (!why.empty()) return fail(r, n - 1, why);
-  if (keys && !verify_hex_sig(*server, head_message(head.index, head.hash), head.sig)) {
-    return fail(r, n - 1, "head record signature is invalid");
-  }
-  if (head.index >= n) {
-    return fail(r, n,
-                "the head names block " + std::to_string(head.index) +
-                    " but the ledger ends at block " + std::to_string(n - 1) +
-                    ": blocks were removed from the end");
-  }
-  if (head.hash != hashes[head.index]) {
-    return fail(r, head.index,
-                "the head's hash differs from block " + std::to_string(head.index) + "'s hash");
-  }
-  if (head.index == n - 2) {
-    r.warnings.push_back("the head names block " + std::to_string(head.index) +
-                         ", one behind the last block: the writer stopped between an append and "
-                         "its head update (the last block is still chained and signed)");
-  } else if (head.index != n - 1) {
-    return fail(r, head.index + 1,
-                "the head names block " + std::to_string(head.index) + " but the ledger has " +
-                    std::to_string(n) + " blocks (an old head record?)");
-  }
-
-  if (!options.model_path.empty()) {
-    if (!std::filesystem::exists(options.model_path)) {
-      throw Error("no model file " + options.model_path);
-    }
-    const std::string want = last_model_hash(last_body);
-    const std::string got = model_hash(models::load_tensors(options.model_path));
-    if (want.empty()) return fail(r, n - 1, "the last block names no model hash");
-    if (got != want) {
-      return fail(r, n - 1,
-                  "model file " + options.model_path + " hashes to " + got.substr(0, 16) +
-                      "..., the last block names " + want.substr(0, 16) + "...");
-    }
-    r.model_checked = true;
+  if (!check_head(path, server.get(), hashes, r)) return r;
+  if (!options.model_path.empty() && !check_model(options.model_path, last_body, n - 1, r)) {
+    return r;
   }
   r.ok = true;
   return r;

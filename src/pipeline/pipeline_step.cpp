@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <map>
 
-#include "tdml/dist/launcher.h"
+#include "tdml/dist/step_hook.h"
 #include "tdml/util/error.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::pipeline {
 
@@ -182,6 +182,9 @@ DistributedPipelineStep::DistributedPipelineStep(train::StepSetup setup, Pipelin
   if (s_.amp != train::AmpMode::kOff) {
     throw UsageError("--amp: multi-process pipeline mode sends fp32 activations; use --amp off");
   }
+  // auto: stages of a multi-process pipeline run at once, so the cut that balances measured
+  // time is the one that keeps the bubble near theory (the parameter or study cut does not).
+  if (o_.split.method == SplitMethod::kAuto) o_.split.method = SplitMethod::kTime;
   // Every rank checks the request the same way; only rank 0 times blocks (--split time).
   SplitOptions check = o_.split;
   if (check.method == SplitMethod::kTime) check.method = SplitMethod::kParams;
@@ -203,14 +206,9 @@ DistributedPipelineStep::Incoming DistributedPipelineStep::post_recv(
     std::vector<std::int64_t> shape, int src, int tag, const char* what, int m) {
   Incoming in;
   in.buffer = torch::empty(shape, torch::TensorOptions().device(s_.device).dtype(torch::kFloat));
-  std::vector<torch::Tensor> ts{in.buffer};
-  const std::string op = "recv from rank " + std::to_string(src);
   try {
-    try {
-      in.op = dist::PendingOp(comm_->backend().recv(ts, src, tag), comm_.get(), op, nullptr, src);
-    } catch (const std::exception& e) {
-      comm_->rethrow(op, e, src);  // names the peer: "... lost connection to rank P"
-    }
+    // A failure names the peer: "... lost connection to rank P".
+    in.op = comm_->recv_async(in.buffer, src, tag, "recv from rank " + std::to_string(src));
   } catch (const std::exception& e) {
     throw Error("pipeline stage " + std::to_string(comm_->rank()) + ": waiting for the " + what +
                 " of micro-batch " + std::to_string(m) + " from stage " + std::to_string(src) +
@@ -240,17 +238,30 @@ struct Outgoing {
   dist::PendingOp op;
 };
 
+// The shape of a micro-batch of n samples of a per-sample shape.
+std::vector<std::int64_t> with_batch(std::int64_t n, const std::vector<std::int64_t>& per_sample) {
+  std::vector<std::int64_t> shape{n};
+  shape.insert(shape.end(), per_sample.begin(), per_sample.end());
+  return shape;
+}
+
+// Waits for this step's sends; returns the seconds waited (idle time of the stage).
+double wait_sends(std::vector<Outgoing>& sends, int rank) {
+  util::Stopwatch wait_clock;
+  try {
+    for (auto& s : sends) s.op.wait();
+  } catch (const std::exception& e) {
+    throw Error("pipeline stage " + std::to_string(rank) + ": " + e.what());
+  }
+  return wait_clock.seconds();
+}
+
 Outgoing send_async(dist::Comm& comm, torch::Tensor t, int dst, int tag, const std::string& what) {
   Outgoing out{t.contiguous(), {}};
-  std::vector<torch::Tensor> ts{out.tensor};
   try {
-    out.op = dist::PendingOp(comm.backend().send(ts, dst, tag), &comm, what, nullptr, dst);
-  } catch (const std::exception& e) {
-    try {
-      comm.rethrow(what, e, dst);
-    } catch (const std::exception& named) {
-      throw Error("pipeline stage " + std::to_string(comm.rank()) + ": " + named.what());
-    }
+    out.op = comm.send_async(out.tensor, dst, tag, what);
+  } catch (const std::exception& named) {
+    throw Error("pipeline stage " + std::to_string(comm.rank()) + ": " + named.what());
   }
   return out;
 }
@@ -263,7 +274,7 @@ void DistributedPipelineStep::step(const data::Batch& batch, train::EpochTotals&
   const int S = o_.stages;
   const bool first = r == 0;
   const bool last = r == S - 1;
-  dist::maybe_die_for_test(r, steps_);
+  dist::on_rank_step(r, steps_);
   ++steps_;
   s_.optimizer.zero_grad();
   const std::int64_t B = batch.labels.size(0);
@@ -272,12 +283,6 @@ void DistributedPipelineStep::step(const data::Batch& batch, train::EpochTotals&
   std::vector<torch::Tensor> images, labels;
   if (first) images = batch.images.split_with_sizes(sizes);
   if (last) labels = batch.labels.split_with_sizes(sizes);
-  auto with_batch = [](std::int64_t n, const std::vector<std::int64_t>& per_sample) {
-    std::vector<std::int64_t> shape{n};
-    shape.insert(shape.end(), per_sample.begin(), per_sample.end());
-    return shape;
-  };
-
   std::vector<torch::Tensor> logits(M), losses(M);
   std::vector<Outgoing> sends;
   auto& st = exec_->stats();
@@ -332,16 +337,9 @@ void DistributedPipelineStep::step(const data::Batch& batch, train::EpochTotals&
     for (auto& out : sends) out.op.abort();
     throw;
   }
-  util::Stopwatch wait_clock;
-  try {
-    for (auto& s : sends) s.op.wait();
-  } catch (const std::exception& e) {
-    throw Error("pipeline stage " + std::to_string(r) + ": " + e.what());
-  }
-  st.idle_s += wait_clock.seconds();
+  st.idle_s += wait_sends(sends, r);
   st.step_s += clock.seconds();
   s_.optimizer.step();  // this rank's parameters only: the others have no gradient
-
   if (last) {
     std::vector<torch::Tensor> detached;
     for (auto& l : logits) detached.push_back(l.detach());

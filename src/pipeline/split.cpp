@@ -8,7 +8,7 @@
 #include "tdml/util/device.h"
 #include "tdml/util/error.h"
 #include "tdml/util/log.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::pipeline {
 

@@ -4,7 +4,7 @@
 
 #include "tdml/util/device.h"
 #include "tdml/util/error.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::pipeline {
 

@@ -21,7 +21,7 @@
 #include "tdml/util/error.h"
 #include "tdml/util/log.h"
 #include "tdml/util/system.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::study {
 namespace {
@@ -208,6 +208,32 @@ StepRunner training_step_runner(const TrainingProbeOptions& o) {
   };
 }
 
+namespace {
+
+// The training run that compares a batch size: the same images, lr scaled linearly.
+train::TrainOptions comparison_run(const AutobatchOptions& o, int threads, std::int64_t batch,
+                                   std::int64_t n_train) {
+  RunPlan plan = plan_images(o.images, batch, n_train);
+  train::TrainOptions t;
+  t.model = o.probe.model;
+  t.data = o.data;
+  t.device = o.probe.device;
+  t.amp = o.probe.amp;
+  t.channels_last = o.probe.channels_last;
+  t.threads = threads;
+  t.seed = o.probe.seed;
+  t.batch_size = batch;
+  t.epochs = plan.epochs;
+  t.limit_train_batches = plan.batches_per_epoch;
+  t.limit_test_batches = o.limit_test_batches;
+  t.optim.lr = o.lr * static_cast<double>(batch) / static_cast<double>(o.static_batch);
+  t.schedule.name = "constant";
+  t.schedule.warmup_epochs = o.warmup_fraction * plan.epochs;
+  return t;
+}
+
+}  // namespace
+
 nlohmann::json run_autobatch(const AutobatchOptions& o) {
   if (o.static_batch < 1 || o.images < 1 || o.warmup_fraction < 0 || o.warmup_fraction > 1) {
     throw UsageError("autobatch: need --batch-size >= 1, --images >= 1, warmup fraction in [0,1]");
@@ -252,28 +278,11 @@ nlohmann::json run_autobatch(const AutobatchOptions& o) {
     spdlog::info("autobatch: largest batch {} ({} probes, {:.1f} s){}", found.batch,
                  found.probes.size(), found.seconds, found.hit_cap ? " [cap reached]" : "");
     if (!o.search_only) {
-      auto splits = data::load_data(o.data);
-      const std::int64_t n_train = splits.train.size();
-      splits = {};
+      const std::int64_t n_train = data::load_data(o.data).train.size();
       nlohmann::json runs = nlohmann::json::array();
       for (auto [name, batch] : {std::pair<std::string, std::int64_t>{"static", o.static_batch},
                                  {"auto", found.batch}}) {
-        RunPlan plan = plan_images(o.images, batch, n_train);
-        train::TrainOptions t;
-        t.model = o.probe.model;
-        t.data = o.data;
-        t.device = o.probe.device;
-        t.amp = o.probe.amp;
-        t.channels_last = o.probe.channels_last;
-        t.threads = threads;
-        t.seed = o.probe.seed;
-        t.batch_size = batch;
-        t.epochs = plan.epochs;
-        t.limit_train_batches = plan.batches_per_epoch;
-        t.limit_test_batches = o.limit_test_batches;
-        t.optim.lr = o.lr * static_cast<double>(batch) / static_cast<double>(o.static_batch);
-        t.schedule.name = "constant";
-        t.schedule.warmup_epochs = o.warmup_fraction * plan.epochs;
+        auto t = comparison_run(o, threads, batch, n_train);
         t.out_dir = o.out_dir + "/" + name;
         auto rec = record_training(t);
         rec["name"] = name;

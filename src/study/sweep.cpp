@@ -74,7 +74,7 @@ nlohmann::json run_sweep(const SweepOptions& o) {
         spdlog::info("sweep: cell {} (batch {}, workers {})", name, b, w);
         train::TrainOptions t = o.base;
         t.batch_size = b;
-        t.loader_workers = std::max(1, w);
+        t.loader_workers = w;  // 0: in the training thread, as everywhere
         t.prefetch = 2 * w;
         t.out_dir = o.out_dir + "/cells/" + name;
         std::unique_ptr<EventWriter> tb;

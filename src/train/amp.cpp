@@ -1,7 +1,7 @@
 #include "tdml/train/amp.h"
 
 #include "tdml/util/error.h"
-#include "tdml/util/torch_compat.h"
+#include "util/torch_compat.h"
 
 namespace tdml::train {
 

@@ -33,6 +33,7 @@ nlohmann::json to_json(const TrainOptions& o) {
       {"channels_last", o.channels_last},
       {"limit_train_batches", o.limit_train_batches},
       {"limit_test_batches", o.limit_test_batches},
+      {"eval_batch_size", o.eval_batch_size},
       {"data", o.data},
   };
 }
@@ -62,8 +63,8 @@ void validate(const TrainOptions& o) {
   if (o.limit_train_batches < 0 || o.limit_test_batches < 0) {
     bad("--limit-*-batches must be >= 0 (0 = no limit)");
   }
-  if (o.prefetch < 0 || o.loader_workers < 1) bad("--prefetch >= 0 and --workers >= 1 required");
-  if (o.sign != "ed25519" && o.sign != "hmac") bad("--sign " + o.sign + ": expected ed25519 or hmac");
+  if (o.prefetch < 0 || o.loader_workers < 0) bad("--prefetch and --workers must be >= 0");
+  if (o.eval_batch_size < 1) bad("--eval-batch-size must be >= 1");
 }
 
 }  // namespace tdml::train

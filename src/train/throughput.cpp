@@ -5,7 +5,7 @@
 #include "tdml/train/optim.h"
 #include "tdml/train/trainer.h"
 #include "tdml/util/device.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::train {
 namespace {

@@ -5,18 +5,16 @@
 
 #include "tdml/data/cifar10.h"
 #include "tdml/data/source.h"
-#include "tdml/ledger/hash.h"
-#include "tdml/ledger/run_ledger.h"
 #include "tdml/metrics/metrics_file.h"
 #include "tdml/models/state_dict.h"
 #include "tdml/train/checkpoint.h"
-#include "tdml/util/allocator.h"
 #include "tdml/train/optim.h"
+#include "tdml/util/allocator.h"
 #include "tdml/util/device.h"
 #include "tdml/util/error.h"
 #include "tdml/util/log.h"
 #include "tdml/util/system.h"
-#include "tdml/util/timer.h"
+#include "util/timer.h"
 
 namespace tdml::train {
 
@@ -71,26 +69,23 @@ nlohmann::json sample_predictions(const std::string& dir, models::Model& model,
   return {{"file", "samples.bin"}, {"labels", l}, {"predictions", p}};
 }
 
-}  // namespace
+// Everything a run trains with, built once by make_session (model, optimizer, data, loader).
+struct Session {
+  int threads = 0;
+  torch::Device device{torch::kCPU};
+  AmpMode amp = AmpMode::kOff;
+  data::DataSplits splits;
+  std::shared_ptr<models::Model> model;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<GradScaler> scaler;
+  data::LoaderOptions lo;
+  std::unique_ptr<data::Loader> loader;
+  EvalOptions eo;
+  std::unique_ptr<StepStrategy> strategy;
+};
 
-RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
-  validate(opts);
-  const bool writer = ctx.rank == 0;
-  const int threads = util::set_threads(opts.threads);
-  const torch::Device device = util::resolve_device(opts.device);
-  const AmpMode amp = parse_amp(opts.amp, device);
-
-  auto splits = data::load_data(opts.data);
-  spdlog::info("data: {} ({} train, {} test)", splits.description, splits.train.size(),
-               splits.test.size());
-
-  torch::manual_seed(opts.seed);
-  auto model = models::make_model(opts.model, splits.train.num_classes);
-  model->to(device);
-  if (opts.channels_last) to_channels_last(*model);
-  auto optimizer = make_optimizer(model->parameters(), opts.optim);
-  GradScaler scaler(amp == AmpMode::kFp16, device);
-
+data::LoaderOptions loader_options(const TrainOptions& opts, const TrainContext& ctx,
+                                   const torch::Device& device) {
   data::LoaderOptions lo;
   lo.batch_size = opts.batch_size;
   lo.shuffle = true;
@@ -105,175 +100,211 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
   lo.channels_last = opts.channels_last;
   lo.limit_batches = opts.limit_train_batches;
   lo.labels_only = ctx.labels_only_train_data;
-  data::Loader loader(splits.train, lo);
+  return lo;
+}
 
+EvalOptions eval_options(const TrainOptions& opts, const TrainContext& ctx, const Session& s) {
   EvalOptions eo;
   eo.batch_size = opts.eval_batch_size;
   eo.limit_batches = opts.limit_test_batches;
-  eo.device = device;
-  eo.amp = amp;
+  eo.device = s.device;
+  eo.amp = s.amp;
   eo.channels_last = opts.channels_last;
   eo.rank = ctx.rank;
   eo.world = ctx.world;
   eo.all_reduce_sum = ctx.all_reduce_sum;
+  return eo;
+}
 
-  StepSetup setup{*model, *optimizer, device, amp, scaler};
-  auto strategy = ctx.make_strategy ? ctx.make_strategy(setup) : std::make_unique<PlainStep>(setup);
-  if (opts.grad_accum > 1 && !strategy->supports_grad_accum()) {
+std::unique_ptr<Session> make_session(const TrainOptions& opts, const TrainContext& ctx) {
+  auto s = std::make_unique<Session>();
+  s->threads = util::set_threads(opts.threads);
+  s->device = util::resolve_device(opts.device);
+  s->amp = parse_amp(opts.amp, s->device);
+  s->splits = data::load_data(opts.data);
+  spdlog::info("data: {} ({} train, {} test)", s->splits.description, s->splits.train.size(),
+               s->splits.test.size());
+  torch::manual_seed(opts.seed);
+  s->model = models::make_model(opts.model, s->splits.train.num_classes);
+  s->model->to(s->device);
+  if (opts.channels_last) to_channels_last(*s->model);
+  s->optimizer = make_optimizer(s->model->parameters(), opts.optim);
+  s->scaler = std::make_unique<GradScaler>(s->amp == AmpMode::kFp16, s->device);
+  s->lo = loader_options(opts, ctx, s->device);
+  s->loader = std::make_unique<data::Loader>(s->splits.train, s->lo);
+  s->eo = eval_options(opts, ctx, *s);
+  StepSetup setup{*s->model, *s->optimizer, s->device, s->amp, *s->scaler};
+  s->strategy = ctx.make_strategy ? ctx.make_strategy(setup) : std::make_unique<PlainStep>(setup);
+  if (opts.grad_accum > 1 && !s->strategy->supports_grad_accum()) {
     throw UsageError("--grad-accum " + std::to_string(opts.grad_accum) +
                      " is not supported by this training mode");
   }
+  return s;
+}
 
-  // Metrics document (rank 0 writes it); resume continues the previous one.
-  int first_epoch = 1;
-  std::int64_t global_step = 0;
+// metrics.json of the writer rank: a new document, or on resume the previous one with the
+// epochs after the checkpoint dropped.
+std::unique_ptr<metrics::MetricsFile> open_metrics(const TrainOptions& opts,
+                                                   const TrainContext& ctx, const Session& s,
+                                                   int epochs_done) {
   std::unique_ptr<metrics::MetricsFile> mf;
   if (opts.resume) {
-    auto meta = load_checkpoint(opts.out_dir, *model, *optimizer);
-    first_epoch = meta.epochs_done + 1;
-    global_step = meta.global_step;
-    spdlog::info("resumed from {} after epoch {}", opts.out_dir, meta.epochs_done);
-    if (writer) {
-      mf = std::make_unique<metrics::MetricsFile>(metrics::MetricsFile::reopen(opts.out_dir));
-      auto& eps = mf->doc()["epochs"];
-      nlohmann::json kept = nlohmann::json::array();
-      for (auto& e : eps) {
-        if (e.value("epoch", 0) <= meta.epochs_done) kept.push_back(e);
-      }
-      eps = kept;
+    mf = std::make_unique<metrics::MetricsFile>(metrics::MetricsFile::reopen(opts.out_dir));
+    nlohmann::json kept = nlohmann::json::array();
+    for (auto& e : mf->doc()["epochs"]) {
+      if (e.value("epoch", 0) <= epochs_done) kept.push_back(e);
     }
-  } else if (writer) {
+    mf->doc()["epochs"] = kept;
+  } else {
     mf = std::make_unique<metrics::MetricsFile>(opts.out_dir, "train");
     mf->doc()["epochs"] = nlohmann::json::array();
   }
+  auto& d = mf->doc();
+  d["config"] = to_json(opts);
+  d["run"] = ctx.run_info;
+  d["run"]["threads"] = s.threads;
+  d["run"]["allocator"] = util::allocator_mode();
+  d["run"]["device"] = s.device.str();
+  d["run"]["amp"] = amp_name(s.amp);
+  d["data"] = {{"description", s.splits.description},
+               {"synthetic", s.splits.synthetic},
+               {"train_samples", s.splits.train.size()},
+               {"test_samples", s.splits.test.size()}};
+  d["model"] = {{"name", opts.model},
+                {"parameters", models::parameter_count(*s.model)},
+                {"parameter_bytes", models::parameter_bytes(*s.model)}};
+  // CPU: the peak RSS of this epoch where the kernel lets it be reset, else since start.
+  d["memory_kind"] = util::peak_memory_kind(s.device);
+  if (auto extras = s.strategy->document_extras(); extras.is_object()) d.update(extras);
+  return mf;
+}
+
+// Where the run is in its optimizer steps (K micro-batches a step; a shorter last group).
+struct StepCount {
+  std::int64_t batches_per_epoch = 0, accum = 1, steps_per_epoch = 0, total_steps = 0;
+  std::int64_t global_step = 0;
+};
+
+// One epoch's training pass; returns the train-side part of its record.
+nlohmann::json train_epoch(Session& s, const TrainOptions& opts, const TrainContext& ctx,
+                           int epoch, StepCount& sc) {
+  util::reset_peak_memory(s.device);
+  s.model->train();
+  s.strategy->start_epoch();
+  s.loader->start_epoch(epoch);
+  EpochTotals totals;
+  util::Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(opts.epochs),
+                          sc.batches_per_epoch, "img");
+  util::Stopwatch clock;
+  double lr = 0;
+  for (std::int64_t b = 0; auto batch = s.loader->next(); ++b) {
+    const std::int64_t group = b / sc.accum * sc.accum;
+    const int index = static_cast<int>(b - group);
+    const int count = static_cast<int>(std::min(sc.accum, sc.batches_per_epoch - group));
+    if (index == 0) {
+      lr = lr_at(opts.schedule, opts.optim.lr, sc.global_step, sc.total_steps, sc.steps_per_epoch);
+      set_lr(*s.optimizer, lr);
+    }
+    s.strategy->set_micro_step(index, count);
+    s.strategy->step(*batch, totals);
+    if (index + 1 == count) ++sc.global_step;
+    progress.tick(1, batch->labels.size(0) * s.lo.world);
+  }
+  util::synchronize(s.device);
+  const double train_s = clock.seconds();
+  progress.finish();
+  // Global train loss/accuracy and samples over all ranks.
+  auto t = torch::tensor({totals.loss_sum.defined() ? totals.loss_sum.item<double>() : 0.0,
+                          totals.correct.defined() ? totals.correct.item<double>() : 0.0,
+                          double(totals.samples), train_s},
+                         torch::kDouble);
+  if (ctx.all_reduce_sum) ctx.all_reduce_sum(t);
+  const double samples = t[2].item<double>();
+  nlohmann::json rec = {
+      {"epoch", epoch},
+      {"lr", lr},
+      {"train_loss", samples ? t[0].item<double>() / samples : 0.0},
+      {"train_acc", samples ? t[1].item<double>() / samples : 0.0},
+      {"train_samples", static_cast<std::int64_t>(samples)},
+      {"steps", totals.steps},
+      {"epoch_time_s", train_s},
+      {"samples_per_s", train_s > 0 ? samples / train_s : 0.0},
+      {"data_wait_s", s.loader->wait_seconds()},
+      {"compute_s", train_s - s.loader->wait_seconds()},
+  };
+  if (ctx.world > 1) rec["epoch_time_s_mean_over_ranks"] = t[3].item<double>() / ctx.world;
+  return rec;
+}
+
+// Evaluation after an epoch, added to its record.
+EvalResult evaluate_epoch(Session& s, const TrainOptions& opts, nlohmann::json& rec) {
+  s.strategy->end_epoch();
+  s.model->eval();
+  util::Stopwatch eval_clock;
+  auto ev = evaluate([&](const torch::Tensor& x) { return s.model->forward(x); }, s.splits.test,
+                     s.eo);
+  rec["test_loss"] = ev.loss;
+  rec["test_acc"] = ev.accuracy;
+  rec["eval_time_s"] = eval_clock.seconds();
+  rec["peak_memory_bytes"] = util::peak_memory_bytes(s.device);
+  if (auto extra = s.strategy->epoch_stats(); !extra.is_null()) rec["strategy"] = extra;
+  const double train_s = rec["epoch_time_s"].get<double>();
+  spdlog::info(
+      "epoch {}/{}: train loss {:.4f} acc {:.3f} | test loss {:.4f} acc {:.3f} | "
+      "{:.1f} s, {:.0f} img/s, data wait {:.1f}%",
+      rec["epoch"].get<int>(), opts.epochs, rec["train_loss"].get<double>(),
+      rec["train_acc"].get<double>(), ev.loss, ev.accuracy, train_s,
+      rec["samples_per_s"].get<double>(),
+      train_s > 0 ? 100.0 * rec["data_wait_s"].get<double>() / train_s : 0.0);
+  return ev;
+}
+
+}  // namespace
+
+RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
+  validate(opts);
+  const bool writer = ctx.rank == 0;
+  auto s = make_session(opts, ctx);
+  StepCount sc;
+  int first_epoch = 1;
+  if (opts.resume) {
+    auto meta = load_checkpoint(opts.out_dir, *s->model, *s->optimizer);
+    first_epoch = meta.epochs_done + 1;
+    sc.global_step = meta.global_step;
+    spdlog::info("resumed from {} after epoch {}", opts.out_dir, meta.epochs_done);
+  }
+  std::unique_ptr<metrics::MetricsFile> mf;
   if (writer) {
+    mf = open_metrics(opts, ctx, *s, first_epoch - 1);
     util::add_log_file(opts.out_dir + "/train.log");
-    auto& d = mf->doc();
-    d["config"] = to_json(opts);
-    d["run"] = ctx.run_info;
-    d["run"]["threads"] = threads;
-    d["run"]["allocator"] = util::allocator_mode();
-    d["run"]["device"] = device.str();
-    d["run"]["amp"] = amp_name(amp);
-    d["data"] = {{"description", splits.description},
-                 {"synthetic", splits.synthetic},
-                 {"train_samples", splits.train.size()},
-                 {"test_samples", splits.test.size()}};
-    d["model"] = {{"name", opts.model},
-                  {"parameters", models::parameter_count(*model)},
-                  {"parameter_bytes", models::parameter_bytes(*model)}};
-    d["memory_kind"] = util::peak_memory_kind(device);
-    if (auto extras = strategy->document_extras(); extras.is_object()) d.update(extras);
+    for (auto& o : ctx.observers) o->on_start(mf->doc());
     mf->flush();
   }
-  // The ledger (rank 0): one signed block per epoch, appended after the checkpoint is saved.
-  ledger::RunLedger run_ledger;
-  if (writer && !opts.ledger.empty()) {
-    ledger::RunLedgerOptions lo;
-    lo.path = opts.ledger;
-    lo.keys_dir = opts.ledger_keys;
-    lo.scheme = opts.sign;
-    lo.fresh_keys_dir = opts.out_dir + "/keys";
-    run_ledger = ledger::open_run_ledger(lo);
-    mf->doc()["ledger"] = {{"path", opts.ledger}, {"keys", run_ledger.keys_dir}};
-    mf->flush();
-  }
-  const std::string config_hash = ledger::config_hash(to_json(opts));
-
   spdlog::info("training {} ({} params) on {} for {} epochs, batch {} x {} rank(s), amp {}",
-               opts.model, models::parameter_count(*model), device.str(), opts.epochs,
-               opts.batch_size, ctx.world, amp_name(amp));
-
-  // Optimizer steps: K micro-batches each; a shorter last group at the end of an epoch.
-  const std::int64_t batches_per_epoch = loader.num_batches();
-  const std::int64_t accum = opts.grad_accum;
-  const std::int64_t steps_per_epoch = (batches_per_epoch + accum - 1) / accum;
-  const std::int64_t total_steps = steps_per_epoch * opts.epochs;
+               opts.model, models::parameter_count(*s->model), s->device.str(), opts.epochs,
+               opts.batch_size, ctx.world, amp_name(s->amp));
+  sc.batches_per_epoch = s->loader->num_batches();
+  sc.accum = opts.grad_accum;
+  sc.steps_per_epoch = (sc.batches_per_epoch + sc.accum - 1) / sc.accum;
+  sc.total_steps = sc.steps_per_epoch * opts.epochs;
   RunResult result;
   try {
     for (int epoch = first_epoch; epoch <= opts.epochs; ++epoch) {
-      util::reset_peak_memory(device);
-      model->train();
-      strategy->start_epoch();
-      loader.start_epoch(epoch);
-      EpochTotals totals;
-      util::Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(opts.epochs),
-                              batches_per_epoch, "img");
-      util::Stopwatch clock;
-      double lr = 0;
-      for (std::int64_t b = 0; auto batch = loader.next(); ++b) {
-        const std::int64_t group = b / accum * accum;
-        const int index = static_cast<int>(b - group);
-        const int count = static_cast<int>(std::min(accum, batches_per_epoch - group));
-        if (index == 0) {
-          lr = lr_at(opts.schedule, opts.optim.lr, global_step, total_steps, steps_per_epoch);
-          set_lr(*optimizer, lr);
-        }
-        strategy->set_micro_step(index, count);
-        strategy->step(*batch, totals);
-        if (index + 1 == count) ++global_step;
-        progress.tick(1, batch->labels.size(0) * lo.world);
+      auto rec = train_epoch(*s, opts, ctx, epoch, sc);
+      result.final_eval = evaluate_epoch(*s, opts, rec);
+      if (ctx.on_epoch_end) ctx.on_epoch_end(rec, *s->model);
+      if (!writer) continue;
+      if (opts.save) {
+        save_checkpoint(opts.out_dir, *s->model, *s->optimizer,
+                        {opts.model, epoch, sc.global_step, weights_fingerprint(*s->model)});
       }
-      util::synchronize(device);
-      const double train_s = clock.seconds();
-      progress.finish();
-
-      // Global train loss/accuracy and samples over all ranks.
-      auto t = torch::tensor({totals.loss_sum.defined() ? totals.loss_sum.item<double>() : 0.0,
-                              totals.correct.defined() ? totals.correct.item<double>() : 0.0,
-                              double(totals.samples), train_s},
-                             torch::kDouble);
-      if (ctx.all_reduce_sum) ctx.all_reduce_sum(t);
-      const double samples = t[2].item<double>();
-      strategy->end_epoch();
-      model->eval();
-      util::Stopwatch eval_clock;
-      auto ev =
-          evaluate([&](const torch::Tensor& x) { return model->forward(x); }, splits.test, eo);
-      nlohmann::json rec = {
-          {"epoch", epoch},
-          {"lr", lr},
-          {"train_loss", samples ? t[0].item<double>() / samples : 0.0},
-          {"train_acc", samples ? t[1].item<double>() / samples : 0.0},
-          {"test_loss", ev.loss},
-          {"test_acc", ev.accuracy},
-          {"train_samples", static_cast<std::int64_t>(samples)},
-          {"steps", totals.steps},
-          {"epoch_time_s", train_s},
-          {"samples_per_s", train_s > 0 ? samples / train_s : 0.0},
-          {"data_wait_s", loader.wait_seconds()},
-          {"compute_s", train_s - loader.wait_seconds()},
-          {"eval_time_s", eval_clock.seconds()},
-          {"peak_memory_bytes", util::peak_memory_bytes(device)},
-      };
-      if (ctx.world > 1) rec["epoch_time_s_mean_over_ranks"] = t[3].item<double>() / ctx.world;
-      if (auto extra = strategy->epoch_stats(); !extra.is_null()) rec["strategy"] = extra;
-      spdlog::info(
-          "epoch {}/{}: train loss {:.4f} acc {:.3f} | test loss {:.4f} acc {:.3f} | "
-          "{:.1f} s, {:.0f} img/s, data wait {:.1f}%",
-          epoch, opts.epochs, rec["train_loss"].get<double>(), rec["train_acc"].get<double>(),
-          ev.loss, ev.accuracy, train_s, rec["samples_per_s"].get<double>(),
-          train_s > 0 ? 100.0 * loader.wait_seconds() / train_s : 0.0);
-      result.final_eval = ev;
-      if (ctx.on_epoch_end) ctx.on_epoch_end(rec, *model);
-      if (writer) {
-        if (opts.save) {
-          save_checkpoint(opts.out_dir, *model, *optimizer,
-                          {opts.model, epoch, global_step, weights_fingerprint(*model)});
-        }
-        if (run_ledger.ledger) {
-          ledger::EpochRecord block{ctx.run_info.value("mode", "single"), epoch,
-                                    ledger::model_hash(models::state_dict(*model)), config_hash,
-                                    rec};
-          rec["ledger_block"] = run_ledger.ledger->append(block);
-        }
-        mf->doc()["epochs"].push_back(rec);
-        mf->doc()["final"] = ev.to_json();
-        mf->flush();
-      }
+      for (auto& o : ctx.observers) o->on_epoch_end({epoch, sc.global_step, *s->model, rec});
+      mf->doc()["epochs"].push_back(rec);
+      mf->doc()["final"] = result.final_eval.to_json();
+      mf->flush();
     }
     if (writer) {
-      mf->doc()["samples"] = sample_predictions(opts.out_dir, *model, splits.test, eo);
+      mf->doc()["samples"] = sample_predictions(opts.out_dir, *s->model, s->splits.test, s->eo);
       mf->finish("completed");
       result.metrics = mf->doc();
       spdlog::info("metrics: {}", mf->path());

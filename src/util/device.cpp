@@ -1,5 +1,7 @@
 #include "tdml/util/device.h"
 
+#include <fstream>
+
 #ifdef TDML_HAS_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
@@ -55,14 +57,37 @@ std::int64_t peak_memory_bytes(const torch::Device& d) {
   return peak_rss_bytes();
 }
 
+namespace {
+
+// "5" to clear_refs resets the peak RSS (VmHWM) to the current RSS (proc(5)).
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (!f) return false;
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
+}
+
+bool cpu_peak_resettable() {
+  static const bool ok = reset_peak_rss();
+  return ok;
+}
+
+}  // namespace
+
 void reset_peak_memory(const torch::Device& d) {
 #ifdef TDML_HAS_CUDA
-  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(d.index());
+  if (d.is_cuda()) {
+    c10::cuda::CUDACachingAllocator::resetPeakStats(d.index());
+    return;
+  }
 #endif
+  if (cpu_peak_resettable()) reset_peak_rss();
 }
 
 const char* peak_memory_kind(const torch::Device& d) {
-  return d.is_cuda() ? "cuda_max_allocated" : "peak_rss";
+  if (d.is_cuda()) return "cuda_max_allocated";
+  return cpu_peak_resettable() ? "peak_rss" : "peak_rss_since_start";
 }
 
 void synchronize(const torch::Device& d) {

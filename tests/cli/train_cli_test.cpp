@@ -1,4 +1,8 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -68,4 +72,27 @@ TEST(InfoCli, ReportsGlooAndJson) {
   EXPECT_EQ(j["c10d"]["gloo"]["init_test"], "ok");
   EXPECT_GT(j["cpu"]["cores"].get<int>(), 0);
   EXPECT_TRUE(j["env"].contains("MASTER_ADDR"));
+}
+
+// --data auto with no CIFAR-10 and no network fails with one line naming both ways out; it never
+// trains on synthetic data on its own. (The proxy on a closed loopback port makes the download
+// fail at once, network or not.)
+TEST(TrainCli, DataAutoWithoutDataOrNetworkFailsNamingFetchAndSynthetic) {
+  tdml::test::TempDir dir;
+  const std::string cmd = "cd '" + dir.path() +
+                          "' && env -u TDML_DATA https_proxy=http://127.0.0.1:9 "
+                          "HTTPS_PROXY=http://127.0.0.1:9 '" +
+                          tdml::test::tdml_binary() +
+                          "' train --data auto --epochs 1 --limit-train-batches 1 --out run 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_TRUE(p);
+  std::string out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int status = ::pclose(p);
+  EXPECT_EQ(WEXITSTATUS(status), 1) << out;
+  EXPECT_NE(out.find("tdml: error: --data auto: no CIFAR-10"), std::string::npos) << out;
+  EXPECT_NE(out.find("tdml data fetch"), std::string::npos) << out;
+  EXPECT_NE(out.find("--data synthetic"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir / "run/metrics.json")) << out;
 }

@@ -16,6 +16,7 @@ namespace tdml::dist {
 namespace {
 
 using test::run_tdml;
+using test::run_tdml_with_faults;
 
 // A tiny learnable CIFAR-shaped set on disk (128 train, 32 test records), made once.
 const std::string& synth_dir() {
@@ -95,6 +96,10 @@ TEST(DdpTrain, TwoRanksOfBatchBEqualOneProcessOfBatch2B) {
   EXPECT_EQ(st["bytes_allreduced_per_step"].get<double>(),
             m["model"]["parameter_bytes"].get<double>());
   ASSERT_EQ(st["comm_wait_s_per_rank"].size(), 2u);
+  // Gloo reports every bucket's completion, so no comm time is an upper bound from the wait.
+  EXPECT_EQ(st["buckets_timed_at_wait"], 0);
+  // On the CPU the epoch's peak RSS is reset per epoch (Linux clear_refs), and says so.
+  EXPECT_EQ(m["memory_kind"], "peak_rss");
   // --cpu-bind auto (the default): two ranks on a machine of 2+ CPUs get different CPUs.
   const auto& bind = m["run"]["cpu_bind"];
   EXPECT_EQ(bind["mode"], "auto");
@@ -129,7 +134,7 @@ TEST(DdpTrain, KilledRankMakesTheOtherExitNamingIt) {
   ::setenv("TDML_TEST_DIE_RANK", "1", 1);
   ::setenv("TDML_TEST_DIE_AFTER_STEPS", "2", 1);
   test::TempDir out;
-  auto r = run_tdml(train_args(out.path()) + " --mode ddp --nproc 2 --batch-size 16 --timeout 20");
+  auto r = run_tdml_with_faults(train_args(out.path()) + " --mode ddp --nproc 2 --batch-size 16 --timeout 20");
   ::unsetenv("TDML_TEST_DIE_RANK");
   ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
   EXPECT_NE(r.exit_code, 0) << r.output;
@@ -166,9 +171,8 @@ TEST(DdpTrain, RealTorchrunLaunchesTheWorkers) {
   // PyTorch's own launcher (python3-torch's torchrun): the agent hosts the store
   // (TORCHELASTIC_USE_AGENT_STORE) and tdml must join it, not start its own.
   TDML_REQUIRE_GLOO();
-  if (std::system("command -v torchrun > /dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "no torchrun on PATH (Debian: python3-torch)";
-  }
+  TDML_REQUIRE(std::system("command -v torchrun > /dev/null 2>&1") == 0,
+               "torchrun on PATH (Debian: python3-torch)");
   test::TempDir out;
   // Debian's torchrun 1.13 under Python 3.11 cannot parse the default "--redirects 0" (its Std
   // IntFlag lookup skips the zero member): "--redirects 2 --tee 2" avoids the broken path.

@@ -17,6 +17,7 @@ namespace tdml::dist {
 namespace {
 
 using test::run_tdml;
+using test::run_tdml_with_faults;
 
 // Two CPU ranks on one machine: Gloo (auto would pick NCCL on a GPU machine, one GPU per rank).
 TEST(Launcher, TwoWorkerBenchWritesMetricsAndPrefixesOutput) {
@@ -37,7 +38,10 @@ TEST(Launcher, TwoWorkerBenchWritesMetricsAndPrefixesOutput) {
   ASSERT_EQ(j["results"].size(), 4u);  // 1K, 4K, 16K, 64K
   EXPECT_EQ(j["results"][3]["bytes"], 64 << 10);
   for (const auto& s : j["results"]) {
-    EXPECT_GT(s["busbw_gbs"].get<double>(), 0.0);
+    // algbw is the message size over the time of one all-reduce.
+    EXPECT_NEAR(s["algbw_gbs"].get<double>(),
+                s["bytes"].get<double>() / (s["time_us"].get<double>() * 1e-6) / 1e9,
+                1e-9 * s["algbw_gbs"].get<double>());
     // nccl-tests: busbw = algbw * 2(n-1)/n = algbw for n = 2.
     EXPECT_DOUBLE_EQ(s["busbw_gbs"].get<double>(), s["algbw_gbs"].get<double>());
   }
@@ -47,9 +51,9 @@ TEST(Launcher, KilledWorkerMakesTheOthersFailNamingTheLostRank) {
   TDML_REQUIRE_GLOO();
   ::setenv("TDML_TEST_DIE_RANK", "1", 1);
   ::setenv("TDML_TEST_DIE_AFTER_STEPS", "30", 1);
-  auto r = run_tdml(
+  auto r = run_tdml_with_faults(
       "bench allreduce --backend gloo --nproc 2 --sizes small --iters 20 --warmup 1 "
-      "--dist-timeout 30");
+      "--timeout 30");
   ::unsetenv("TDML_TEST_DIE_RANK");
   ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
   EXPECT_NE(r.exit_code, 0) << r.output;
@@ -62,6 +66,19 @@ TEST(Launcher, KilledWorkerMakesTheOthersFailNamingTheLostRank) {
   EXPECT_NE(r.output.find("then rank 0 exited with status 1"), std::string::npos) << r.output;
 }
 
+// The release binary carries no fault injection: the same variables that kill rank 1 of
+// tdml-faults above change nothing.
+TEST(Launcher, ReleaseBinaryIgnoresTheFaultInjectionVariables) {
+  TDML_REQUIRE_GLOO();
+  ::setenv("TDML_TEST_DIE_RANK", "1", 1);
+  ::setenv("TDML_TEST_DIE_AFTER_STEPS", "0", 1);
+  auto r = run_tdml(
+      "bench allreduce --backend gloo --nproc 2 --sizes 4K --iters 5 --warmup 1 --timeout 30");
+  ::unsetenv("TDML_TEST_DIE_RANK");
+  ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
 TEST(Launcher, PortInUseIsReportedByRankZero) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -72,7 +89,7 @@ TEST(Launcher, PortInUseIsReportedByRankZero) {
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   const int port = ntohs(a.sin_port);
-  auto r = run_tdml("bench allreduce --nproc 2 --sizes 4K --dist-timeout 5 --master-port " +
+  auto r = run_tdml("bench allreduce --nproc 2 --sizes 4K --timeout 5 --master-port " +
                     std::to_string(port));
   ::close(fd);
   EXPECT_NE(r.exit_code, 0) << r.output;

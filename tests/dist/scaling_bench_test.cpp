@@ -17,7 +17,7 @@ TEST(BenchScaling, WritesMeasuredProjectedSimulatedAndAllreduce) {
   ASSERT_EQ(d.exit_code, 0) << d.output;
   auto r = test::run_tdml("bench scaling --data " + data.path() +
                           " --model tinycnn --global-batch 8 --steps 2 --nprocs 1,2 --max-n 8 "
-                          "--max-simulated 2 --allreduce-sizes 1K,64K --timeout 60 -q --out " +
+                          "--max-simulated 2 --allreduce-sizes 1K,64K --job-timeout 60 -q --out " +
                           out.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::ifstream f(out / "metrics.json");
@@ -29,8 +29,14 @@ TEST(BenchScaling, WritesMeasuredProjectedSimulatedAndAllreduce) {
   ASSERT_EQ(j["measured"].size(), 2u);
   EXPECT_EQ(j["measured"][1]["nproc"], 2);
   EXPECT_EQ(j["measured"][1]["per_rank_batch"], 4);
-  for (const auto& m : j["measured"]) EXPECT_GT(m["epoch_s"].get<double>(), 0.0);
+  for (const auto& m : j["measured"]) {
+    // 2 steps a run; throughput is the global batch over the step time.
+    EXPECT_NEAR(m["step_s"].get<double>() * 2, m["epoch_s"].get<double>(), 1e-9);
+  }
   EXPECT_DOUBLE_EQ(j["measured"][0]["speedup"].get<double>(), 1.0);
+  EXPECT_NEAR(j["measured"][1]["speedup"].get<double>(),
+              j["measured"][0]["epoch_s"].get<double>() / j["measured"][1]["epoch_s"].get<double>(),
+              1e-9);
 
   // The link comes from the measured all-reduce: bandwidth at the size nearest the gradient
   // (64K for TinyCNN's gradients), latency = the 1K all-reduce time.
@@ -46,7 +52,10 @@ TEST(BenchScaling, WritesMeasuredProjectedSimulatedAndAllreduce) {
   const auto& p = j["projected"];
   ASSERT_EQ(p.size(), 4u);
   const double bytes = j["grad_bytes"], bw = link["bandwidth_Bps"], lat = link["latency_s"];
-  EXPECT_GT(bytes, 0.0);
+  // The gradient is the model's parameter bytes, as the measured ddp run recorded them.
+  std::ifstream run(out / "runs/n1/metrics.json");
+  ASSERT_TRUE(run);
+  EXPECT_EQ(bytes, nlohmann::json::parse(run)["model"]["parameter_bytes"].get<double>());
   EXPECT_NEAR(p[3]["comm_s"].get<double>(), 2.0 * 7 / 8 * bytes / bw + lat, 1e-12);
   EXPECT_NEAR(p[3]["compute_s"].get<double>(), link["compute_s"].get<double>() / 8, 1e-12);
 

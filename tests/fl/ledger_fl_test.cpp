@@ -23,7 +23,7 @@ std::vector<nlohmann::json> blocks(const std::string& path) {
 
 const char kRun[] =
     "fl --data synthetic --model tinycnn --clients 4 --per-client 40 --rounds 2 --local train "
-    "--batch-size 20 --attack none --aggregator median --eval-limit 50 --threads 1 -q ";
+    "--batch-size 20 --attack none --aggregator median --limit-test-batches 1 --eval-batch-size 50 --threads 1 -q ";
 
 TEST(FlLedger, ForgingClientIsRejectedAndRecordedAndTheLedgerVerifies) {
   TempDir dir;

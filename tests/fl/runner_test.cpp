@@ -38,7 +38,8 @@ RunnerOptions small_options() {
   o.malicious = 1;
   o.attacks = "backdoor";
   o.server.aggregator.rule = "median";
-  o.eval_limit = 50;
+  o.limit_test_batches = 1;
+  o.eval_batch_size = 50;
   return o;
 }
 
@@ -170,9 +171,17 @@ TEST(FlRunner, EvalTriggerReportsTheBaselineWithoutABackdoorClient) {
   o.eval_trigger = true;
   const auto r = run_federated(d.train, d.test, o).rounds[0];
   EXPECT_TRUE(r.backdoor);
-  EXPECT_GE(r.asr_all, 0.0);
-  EXPECT_LE(r.asr_all, 1.0);
-  EXPECT_LE(r.asr_non_target, 1.0);
+  // The two rates count the same triggered images: asr_all * N = hits on non-target images
+  // (asr_non_target * their count) + hits on target-class images (0 .. their count), whole.
+  const std::int64_t n = o.eval_batch_size;  // one evaluation batch of the 100 test images
+  const auto labels = d.test.labels.slice(0, 0, n);
+  const double target_images = (labels == o.attack.target).sum().item<double>();
+  const double hits_all = r.asr_all * static_cast<double>(n);
+  const double hits_non_target = r.asr_non_target * (static_cast<double>(n) - target_images);
+  EXPECT_NEAR(hits_all, std::round(hits_all), 1e-6);
+  EXPECT_NEAR(hits_non_target, std::round(hits_non_target), 1e-6);
+  EXPECT_GE(hits_all - hits_non_target, -1e-6);
+  EXPECT_LE(hits_all - hits_non_target, target_images + 1e-6);
   // Measuring the trigger changes nothing else.
   EXPECT_EQ(r.model_hash, plain.model_hash);
   EXPECT_DOUBLE_EQ(r.test_accuracy, plain.test_accuracy);
@@ -182,7 +191,7 @@ TEST(FlCli, WritesMetricsAndMultiProcessMatchesInProcess) {
   TempDir dir;
   const std::string common =
       "fl --data synthetic --model tinycnn --clients 4 --per-client 40 --rounds 2 --local train "
-      "--batch-size 20 --attack mean-shift --malicious 1 --aggregator median --eval-limit 50 "
+      "--batch-size 20 --attack mean-shift --malicious 1 --aggregator median --limit-test-batches 1 --eval-batch-size 50 "
       "--threads 1 -q --out ";
   auto a = run_tdml(common + dir.path() + "/one");
   ASSERT_EQ(a.exit_code, 0) << a.output;
@@ -202,6 +211,19 @@ TEST(FlCli, WritesMetricsAndMultiProcessMatchesInProcess) {
     EXPECT_TRUE(r1.contains(key)) << key;
   }
   EXPECT_EQ(r1["clients"][0]["attack"], "mean-shift");
+  // The bytes sent: each update message up (24-byte head + parameters and buffers as float32,
+  // no ledger so no signature); the state down to each client (in-process) or once to each of
+  // the 2 client ranks (c10d broadcast).
+  const std::int64_t state = one["model"]["parameters"].get<std::int64_t>() +
+                             one["model"]["buffers"].get<std::int64_t>();
+  const std::int64_t clients = one["config"]["clients"].get<std::int64_t>();
+  EXPECT_EQ(r1["comm_bytes_up"].get<std::int64_t>(), clients * (24 + 4 * state));
+  EXPECT_EQ(r1["comm_bytes_down"].get<std::int64_t>(), clients * 4 * state);
+  EXPECT_EQ(r1["comm_counted"], "per_client");
+  const auto& m1 = multi["rounds"][0];
+  EXPECT_EQ(m1["comm_bytes_up"], r1["comm_bytes_up"]);
+  EXPECT_EQ(m1["comm_bytes_down"].get<std::int64_t>(), 2 * 4 * state);
+  EXPECT_EQ(m1["comm_counted"], "per_rank");
   EXPECT_TRUE(util::read_file(dir.path() + "/one/fl.log").find("fl round 2/2") !=
               std::string::npos);
 }

@@ -35,10 +35,9 @@ TEST(LedgerModelHash, LayoutIndependentOrderAndNameSensitive) {
 
 // A state dict saved and hashed by Python (torch.save + hashlib) hashes the same in C++.
 TEST(LedgerModelHash, MatchesPythonOnTorchSavedCheckpoint) {
-  if (::access("/usr/bin/python3", X_OK) != 0 ||
-      std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "/usr/bin/python3 with torch is not available";
-  }
+  TDML_REQUIRE(::access("/usr/bin/python3", X_OK) == 0 &&
+                   std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0,
+               "/usr/bin/python3 with torch");
   tdml::test::TempDir dir;
   std::ofstream(dir / "make.py")
       << "import hashlib, sys, torch\n"

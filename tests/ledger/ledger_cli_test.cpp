@@ -44,7 +44,7 @@ TEST(LedgerCli, VerifyOkThenBrokenAndShowTable) {
 
 TEST(LedgerCli, BenchRunsSmall) {
   tdml::test::TempDir dir;
-  auto r = run_tdml("ledger bench --blocks 5 --clients 3 --no-fsync --out '" + (dir / "b") + "'");
+  auto r = run_tdml("ledger bench --blocks 5 --clients 3 --fsync=false --out '" + (dir / "b") + "'");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("ledger OK: 5 blocks"), std::string::npos) << r.output;
 }
@@ -52,9 +52,8 @@ TEST(LedgerCli, BenchRunsSmall) {
 // The ledger format is checkable without tdml: scripts/ledger/verify_ledger.py (hashlib and
 // the cryptography package) re-derives hashes and checks the Ed25519 signatures.
 TEST(LedgerCli, PythonReferenceVerifierAgrees) {
-  if (std::system("/usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "/usr/bin/python3 with the cryptography package is not available";
-  }
+  TDML_REQUIRE(std::system("/usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1") == 0,
+               "/usr/bin/python3 with the cryptography package");
   tdml::test::TempDir dir;
   auto keys = KeyRing::generate(Scheme::kEd25519, 3);
   keys.save(dir / "keys");

@@ -27,10 +27,7 @@ class PythonInterop : public ::testing::TestWithParam<std::string> {};
 TEST_P(PythonInterop, CheckpointsLoadBothWays) {
   const std::string name = GetParam();
   const std::string needs = name == "resnet50" ? "torch, torchvision" : "torch";
-  if (!python_can_import(needs)) {
-    GTEST_SKIP() << kPython << " cannot 'import " << needs
-                 << "' (install python3-torch / python3-torchvision to run this check)";
-  }
+  TDML_REQUIRE(python_can_import(needs), std::string(kPython) + " with " + needs);
   ASSERT_TRUE(std::filesystem::exists(script_path())) << script_path();
   tdml::test::TempDir dir;
   at::set_num_threads(1);

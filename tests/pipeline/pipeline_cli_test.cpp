@@ -11,6 +11,7 @@
 #include "tdml/dist/cpu_binding.h"
 
 using tdml::test::run_tdml;
+using tdml::test::run_tdml_with_faults;
 
 namespace {
 
@@ -49,6 +50,14 @@ TEST(PipelineCli, BadPipelineOptionsExit2) {
        "pipeline schedule zb: expected gpipe or 1f1b"},
       {"train --mode pipeline --stages 2 --nproc 3", "--nproc must equal --stages"},
       {"train --mode tensor", "expected single, ddp or pipeline"},
+      // --schedule is the learning-rate schedule only (no pipeline alias).
+      {"train --mode pipeline --schedule 1f1b", "--schedule 1f1b: expected constant"},
+      // A flag of another mode is refused, naming the mode it belongs to.
+      {"train --mode single --stages 4", "--stages applies to --mode pipeline, not single"},
+      {"train --mode ddp --micro-batches 2", "--micro-batches applies to --mode pipeline"},
+      {"train --mode pipeline --bucket-cap-mb 4", "--bucket-cap-mb applies to --mode ddp"},
+      {"train --nproc 2", "--nproc applies to distributed runs, not --mode single"},
+      {"train --mode pipeline --stages 2 --nproc 2 --resume", "resume is supported with --nproc 1"},
   };
   for (const auto& c : cases) {
     auto r = run_tdml(c.args);
@@ -61,13 +70,13 @@ TEST(PipelineCli, SingleDeviceRunWritesTheTrainSchemaPlusPipeline) {
   tdml::test::TempDir dir;
   auto r = run_tdml(
       "train --mode pipeline --model smallcifarcnn --stages 2 --micro-batches 4 "
-      "--schedule 1f1b " +
+      "--pipeline-schedule 1f1b " +
       std::string(kSmallRun) + "--out " + dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = read_json(dir / "metrics.json");
   EXPECT_EQ(j["status"], "completed");
   EXPECT_EQ(j["run"]["mode"], "pipeline");
-  EXPECT_EQ(j["config"]["schedule"]["name"], "constant");  // --schedule 1f1b is the pipeline's
+  EXPECT_EQ(j["config"]["schedule"]["name"], "constant");  // the learning-rate schedule
   EXPECT_EQ(j["pipeline"]["mode"], "single-device");
   EXPECT_EQ(j["pipeline"]["schedule"], "1f1b");
   EXPECT_EQ(j["pipeline"]["split"].size(), 2u);
@@ -87,7 +96,7 @@ TEST(PipelineCli, TwoProcessesOneStageEachTrainAndRankZeroWritesMetrics) {
   // Whole test set (1000 synthetic images): the final accuracy is comparable with tdml eval's.
   auto r = run_tdml(
       "train --mode pipeline --model tinycnn --stages 2 --nproc 2 --micro-batches 4 "
-      "--dist-timeout 30 --save --data synthetic --epochs 1 --batch-size 16 "
+      "--timeout 30 --save --data synthetic --epochs 1 --batch-size 16 "
       "--limit-train-batches 3 -q --out " +
       dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -120,9 +129,9 @@ TEST(PipelineCli, AKilledStageEndsTheRunWithAnErrorOnEveryRank) {
   tdml::test::TempDir dir;
   ::setenv("TDML_TEST_DIE_RANK", "1", 1);
   ::setenv("TDML_TEST_DIE_AFTER_STEPS", "1", 1);
-  auto r = run_tdml(
+  auto r = run_tdml_with_faults(
       "train --mode pipeline --model tinycnn --stages 2 --nproc 2 "
-      "--dist-timeout 30 " +
+      "--timeout 30 " +
       std::string(kSmallRun) + "--out " + dir.path());
   ::unsetenv("TDML_TEST_DIE_RANK");
   ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");

@@ -66,7 +66,7 @@ void PrintTo(const KindCase& c, std::ostream* os) { *os << c.kind; }
 class PlotKinds : public ::testing::TestWithParam<KindCase> {};
 
 TEST_P(PlotKinds, DrawsEveryFigureAndAnIndex) {
-  if (!have_matplotlib()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib";
+  TDML_REQUIRE(have_matplotlib(), "/usr/bin/python3 with matplotlib");
   tdml::test::TempDir dir;
   const auto run = make_run(dir, GetParam().kind);
   auto r = tdml::test::run_tdml("plot " + run);
@@ -98,7 +98,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return info.param.kind; });
 
 TEST(Plot, SummaryComparesRuns) {
-  if (!have_matplotlib()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib";
+  TDML_REQUIRE(have_matplotlib(), "/usr/bin/python3 with matplotlib");
   tdml::test::TempDir dir;
   const auto train = make_run(dir, "train");
   const auto fl = make_run(dir, "fl");
@@ -109,7 +109,7 @@ TEST(Plot, SummaryComparesRuns) {
 }
 
 TEST(Plot, ScriptRunsFromTheSourceTreeToo) {
-  if (!have_matplotlib()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib";
+  TDML_REQUIRE(have_matplotlib(), "/usr/bin/python3 with matplotlib");
   tdml::test::TempDir dir;
   const auto run = make_run(dir, "bench_allreduce");
   const auto script =
@@ -130,7 +130,7 @@ TEST(Plot, ClearErrorsForMissingMatplotlibAndUnknownKinds) {
   EXPECT_NE(r.output.find("install python3-matplotlib"), std::string::npos) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 
-  if (!have_matplotlib()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib";
+  TDML_REQUIRE(have_matplotlib(), "/usr/bin/python3 with matplotlib");
   tdml::util::make_dirs(dir / "odd");
   tdml::util::write_file_atomic(dir / "odd/metrics.json",
                                 R"({"kind": "odd", "status": "completed"})");

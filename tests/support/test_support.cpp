@@ -31,9 +31,16 @@ TempDir::~TempDir() {
 
 std::string tdml_binary() { return TDML_BIN; }
 
-CliResult run_tdml(const std::string& args) {
+bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && *ci && std::string(ci) != "false" && std::string(ci) != "0";
+}
+
+namespace {
+
+CliResult run_binary(const std::string& binary, const std::string& args) {
   CliResult r;
-  std::string cmd = "'" + tdml_binary() + "' " + args + " 2>&1";
+  std::string cmd = "'" + binary + "' " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("popen failed: " + cmd);
   std::array<char, 4096> buf;
@@ -43,5 +50,11 @@ CliResult run_tdml(const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
+
+}  // namespace
+
+CliResult run_tdml(const std::string& args) { return run_binary(tdml_binary(), args); }
+
+CliResult run_tdml_with_faults(const std::string& args) { return run_binary(TDML_FAULT_BIN, args); }
 
 }  // namespace tdml::test

@@ -10,7 +10,21 @@
 #define TDML_REQUIRE_GLOO() GTEST_SKIP() << "tdml was built without c10d's Gloo backend"
 #endif
 
+// A test that needs something outside tdml (a Python module, torchrun): on a developer's
+// machine it is skipped when that is missing; in CI (CI set, as .ci/run is run) it fails,
+// since CI installs everything (scripts/install-deps.sh --python). Use inside a TEST body.
+#define TDML_REQUIRE(available, what)                                                      \
+  do {                                                                                     \
+    if (!(available)) {                                                                    \
+      if (::tdml::test::in_ci()) FAIL() << what << " is missing in CI (install-deps.sh --python)"; \
+      GTEST_SKIP() << what << " is not available";                                        \
+    }                                                                                      \
+  } while (0)
+
 namespace tdml::test {
+
+// True when the CI variable is set and not "false"/"0" (CI systems and .ci/run's caller set it).
+bool in_ci();
 
 // A fresh directory under the system temp dir, removed (recursively) on destruction.
 class TempDir {
@@ -33,6 +47,10 @@ struct CliResult {
 
 // Runs `tdml ARGS` (ARGS is passed to /bin/sh as is) and captures exit code and output.
 CliResult run_tdml(const std::string& args);
+
+// The same with the tdml-faults binary (the commands plus test-only fault injection:
+// TDML_TEST_DIE_RANK / TDML_TEST_DIE_AFTER_STEPS, see support/fault_injection.cpp).
+CliResult run_tdml_with_faults(const std::string& args);
 
 // Path of the tdml binary under test.
 std::string tdml_binary();

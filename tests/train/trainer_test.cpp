@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
+#include "tdml/ledger/train_ledger.h"
 #include "tdml/models/state_dict.h"
 #include "tdml/train/trainer.h"
 #include "tdml/util/error.h"
@@ -97,15 +98,32 @@ TEST(Trainer, ResumeWithoutCheckpointIsAClearError) {
   }
 }
 
+// bf16 really runs: the same seeded run in fp32 ends with other weights (bf16 rounds every
+// conv and matmul), while the loss stays finite and close.
 TEST(Trainer, Bf16AutocastTrainsToo) {
-  tdml::test::TempDir dir;
-  auto o = quick_options(dir.path());
+  tdml::test::TempDir bf16_dir, fp32_dir;
+  auto o = quick_options(bf16_dir.path());
   o.amp = "bf16";
   o.channels_last = true;
   o.epochs = 1;
+  o.limit_train_batches = 4;
+  o.save = true;
   auto r = tdml::train::run_training(o);
   EXPECT_TRUE(std::isfinite(r.final_eval.loss));
   EXPECT_EQ(r.metrics["run"]["amp"], "bf16");
+  auto f = o;
+  f.amp = "off";
+  f.out_dir = fp32_dir.path();
+  auto rf = tdml::train::run_training(f);
+  auto sb = tdml::models::load_tensors(bf16_dir / "checkpoint.pt");
+  auto sf = tdml::models::load_tensors(fp32_dir / "checkpoint.pt");
+  ASSERT_EQ(sb.size(), sf.size());
+  double max_diff = 0;
+  for (std::size_t i = 0; i < sb.size(); ++i) {
+    max_diff = std::max(max_diff, (sb[i].second - sf[i].second).abs().max().item<double>());
+  }
+  EXPECT_GT(max_diff, 1e-6) << "bf16 and fp32 runs ended with the same weights: no autocast";
+  EXPECT_NEAR(r.final_eval.loss, rf.final_eval.loss, 0.5);
 }
 
 // `tdml train --ledger`: one signed block per epoch, the chain continues across a resume, the
@@ -116,11 +134,16 @@ TEST(Trainer, LedgerHasABlockPerEpochAndNamesTheCheckpoint) {
   o.epochs = 1;
   o.limit_train_batches = 3;
   o.save = true;
-  o.ledger = dir / "ledger.jsonl";
-  tdml::train::run_training(o);
+  tdml::ledger::TrainLedgerOptions lo;
+  lo.path = dir / "ledger.jsonl";
+  lo.fresh_keys_dir = dir / "keys";
+  tdml::train::TrainContext ctx;
+  ctx.observers = {std::make_shared<tdml::ledger::TrainLedger>(lo)};
+  tdml::train::run_training(o, ctx);
   o.epochs = 2;
   o.resume = true;
-  tdml::train::run_training(o);
+  ctx.observers = {std::make_shared<tdml::ledger::TrainLedger>(lo)};
+  tdml::train::run_training(o, ctx);
 
   const std::string verify = "ledger verify '" + (dir / "ledger.jsonl") + "' --keys '" +
                              (dir / "keys") + "' --model '" + (dir / "checkpoint.pt") + "'";

@@ -27,7 +27,8 @@ struct LoaderOptions {
   int rank = 0;                   // this rank's shard ...
   int world = 1;                  // ... of `world` (pad to equal length, as DistributedSampler)
   int prefetch = 2;               // batches prepared ahead; 0 = prepare in the caller's thread
-  int workers = 1;                // threads preparing batches (when prefetch > 0)
+  int workers = 1;                // threads preparing batches; 0 = in the training thread
+                                  // (as with prefetch 0: nothing is prepared ahead)
   torch::Device device = torch::kCPU;  // batches are moved here (pinned + non_blocking on CUDA)
   bool channels_last = false;          // return images in channels-last memory format
   std::int64_t limit_batches = 0;      // stop each epoch after this many batches (0 = all)

@@ -11,12 +11,13 @@ struct DataSplits {
   Dataset train;
   Dataset test;
   bool synthetic = false;
-  std::string description;  // "CIFAR-10 from /x/cifar-10-batches-bin" or "synthetic (seed 1234)"
+  std::string description;  // "CIFAR-10 from /x/cifar-10-batches-bin" or "synthetic (seed 0)"
 };
 
 // spec "synthetic": in-memory synthetic set. spec "auto": $TDML_DATA, else ./data, else try to
-// download into ./data, and if that fails (offline) log a warning and use the synthetic set.
-// Any other spec: a directory that must hold CIFAR-10 (error otherwise).
+// download into ./data; if that fails (offline) a tdml::Error naming `tdml data fetch` and
+// `--data synthetic` (never a silent switch to synthetic data). Any other spec: a directory
+// that must hold CIFAR-10 (error otherwise).
 DataSplits load_data(const std::string& spec, const SynthOptions& synth = {});
 
 }  // namespace tdml::data

@@ -12,7 +12,7 @@ namespace tdml::data {
 struct SynthOptions {
   std::int64_t train_size = 5000;  // records in the train split (split over 5 batch files)
   std::int64_t test_size = 1000;   // records in test_batch.bin
-  std::uint64_t seed = 1234;       // same seed, same bytes
+  std::uint64_t seed = 0;          // same seed, same bytes
   double noise = 0.35;             // 0: trivially separable; 1: mostly noise
 };
 

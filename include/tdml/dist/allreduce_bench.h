@@ -27,16 +27,12 @@ struct AllreduceSample {
   double busbw_gbs = 0;  // algbw * 2(n-1)/n
 };
 
-// "default": 1 KiB .. 64 MiB in steps of x4; "small": 1 KiB .. 64 KiB; or a comma list with
-// K/M suffixes ("4K,1M,64M"). Throws tdml::UsageError.
-std::vector<std::int64_t> parse_bench_sizes(const std::string& spec);
-
 // Timed iterations for a size when not given: clamp(512 MiB / bytes, 10, 1000), the same
 // schedule as the Python reference.
 int iters_for_size(std::int64_t bytes);
 
 // Runs on every rank (collective); every rank returns the same samples. Calls
-// maybe_die_for_test(rank, iteration) for the launcher's kill test.
+// on_rank_step(rank, iteration) before each timed all-reduce (step_hook.h).
 std::vector<AllreduceSample> run_allreduce_bench(Comm& comm, const AllreduceBenchOptions& options);
 
 // {"schema":1,"kind":"bench.allreduce","impl":"tdml","backend":...,"world":...,"results":[...]}

@@ -52,6 +52,9 @@ struct BucketStats {
   double launch_s = 0;                    // launch time, seconds after the step's first gradient
   double comm_s = 0;                      // all-reduce launch to completion
   bool launched_during_backward = false;  // launched while other gradients were still pending
+  // No completion time was recorded (the backend offers no future): comm_s ends at the end of
+  // finalize()'s wait, an upper bound.
+  bool completion_from_wait = false;
 };
 
 // Communication of the last step (a no-sync step reports synced = false and zeros).
@@ -63,6 +66,7 @@ struct StepStats {
   double backward_s = 0;                   // first to last gradient hook
   double comm_s = 0;                       // time at least one all-reduce was in flight
   double exposed_s = 0;                    // time finalize() waited for communication
+  int buckets_timed_at_wait = 0;           // buckets whose comm_s is an upper bound (see above)
   std::vector<BucketStats> per_bucket;     // in launch (index) order
   std::vector<std::string> unused_params;  // zero-filled (find_unused_parameters) this step
 };
@@ -116,6 +120,8 @@ class GradientReducer {
   void mark_ready_locked(std::size_t slot, const torch::Tensor& grad);
   void launch_ready_locked();
   void reset_step_locked();
+  void record_step_stats_locked(Clock::time_point wait_start, Clock::time_point wait_end,
+                                Clock::time_point backward_end);
   [[noreturn]] void fail_step_locked(const std::string& message);
 
   std::shared_ptr<Comm> comm_;

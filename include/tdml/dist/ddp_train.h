@@ -21,6 +21,7 @@
 
 #include "tdml/dist/ddp.h"
 #include "tdml/dist/process_group.h"
+#include "tdml/dist/rank.h"
 #include "tdml/train/options.h"
 #include "tdml/train/trainer.h"
 
@@ -53,20 +54,15 @@ class DdpStep : public train::PlainStep {
   std::int64_t micro_steps_ = 0;  // since the run started (for the kill test hook)
   // This epoch, this rank:
   std::chrono::steady_clock::time_point epoch_start_, last_step_end_;
-  std::int64_t samples_ = 0, synced_steps_ = 0, bytes_ = 0, overlapped_ = 0;
+  std::int64_t samples_ = 0, synced_steps_ = 0, bytes_ = 0, overlapped_ = 0, timed_at_wait_ = 0;
   double wait_s_ = 0, comm_s_ = 0, broadcast_s_ = 0, backward_s_ = 0;
 };
 
-struct DdpTrainOptions {
-  DistOptions dist;  // rendezvous, rank/world (from the launcher or torchrun env), backend
-  DdpOptions ddp;    // bucket sizes, buffer broadcast
-};
-
-// Runs this process's rank of a ddp training job: joins the group, picks threads (cores /
-// local ranks when opts.threads is 0) and the device (NCCL: cuda:LOCAL_RANK), trains.
-// metrics.json "run" gets mode "ddp", world_size, backend, nnodes, local_world_size,
-// bucket_cap_mb, first_bucket_mb, broadcast_buffers, buckets. Any failure is written to
-// $TORCHELASTIC_ERROR_FILE (when set) and rethrown as tdml::Error.
-train::RunResult run_ddp_training(train::TrainOptions opts, const DdpTrainOptions& ddp);
+// Trains this rank of a ddp job (joined by rank.h's join_job, whose threads and device it
+// uses). metrics.json "run" gets mode "ddp", world_size, backend, nnodes, local_world_size,
+// cpu_bind, bucket_cap_mb, first_bucket_mb, broadcast_buffers, grad_accum, global_batch_size.
+// `observers` watch rank 0's run (train/observer.h).
+train::RunResult run_ddp_training(train::TrainOptions opts, const Rank& rank,
+                                  const DdpOptions& ddp, train::Observers observers = {});
 
 }  // namespace tdml::dist

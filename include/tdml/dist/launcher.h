@@ -39,9 +39,4 @@ int pick_free_port();
 // ("rank 1 (pid 4242) was killed by signal 9 (Killed); ...").
 int launch_workers(const LaunchOptions& options, std::vector<std::string> argv = {});
 
-// TEST-ONLY fault injection for the multi-process tests: when TDML_TEST_DIE_RANK equals `rank`
-// and `step` >= TDML_TEST_DIE_AFTER_STEPS (default 0), the process SIGKILLs itself, as a
-// crashed or preempted worker would. Does nothing when the variables are unset.
-void maybe_die_for_test(int rank, std::int64_t step);
-
 }  // namespace tdml::dist

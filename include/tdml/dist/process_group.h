@@ -13,14 +13,9 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <torch/csrc/distributed/c10d/Backend.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
-#include <torch/csrc/distributed/c10d/Store.hpp>
-#include <torch/csrc/distributed/c10d/Work.hpp>
 #include <vector>
 
 #include "tdml/dist/cpu_binding.h"
-#include "tdml/util/torch_compat.h"
 
 namespace tdml::dist {
 
@@ -76,8 +71,9 @@ class Comm;
 // object to stay alive until completion. Move-only; not thread-safe.
 class PendingOp {
  public:
-  PendingOp() = default;
-  PendingOp(c10::intrusive_ptr<c10d::Work> work, const Comm* comm, std::string what,
+  struct Work;  // the backend's handle on the op (c10d::Work), defined in process_group.cpp
+  PendingOp();
+  PendingOp(std::unique_ptr<Work> work, const Comm* comm, std::string what,
             std::function<void()> after, int peer = -1);
   PendingOp(PendingOp&&) noexcept;
   PendingOp& operator=(PendingOp&&) noexcept;
@@ -95,7 +91,7 @@ class PendingOp {
   void abort() noexcept;
 
  private:
-  c10::intrusive_ptr<c10d::Work> work_;
+  std::unique_ptr<Work> work_;
   const Comm* comm_ = nullptr;   // for error context; outlives the op
   std::string what_;             // "all_reduce of 4.0 MiB" for error messages
   std::function<void()> after_;  // runs after a successful wait (e.g. divide for kAvg)
@@ -109,8 +105,9 @@ class PendingOp {
 // P").
 class Comm : public std::enable_shared_from_this<Comm> {
  public:
-  Comm(c10::intrusive_ptr<compat::C10dBackend> backend, c10::intrusive_ptr<c10d::Store> store,
-       int rank, int world, BackendKind kind, std::chrono::milliseconds timeout);
+  struct Backend;  // the c10d backend and its store, defined in process_group.cpp
+  Comm(std::unique_ptr<Backend> backend, int rank, int world, BackendKind kind,
+       std::chrono::milliseconds timeout);
   ~Comm();
   Comm(const Comm&) = delete;
   Comm& operator=(const Comm&) = delete;
@@ -134,9 +131,10 @@ class Comm : public std::enable_shared_from_this<Comm> {
   // Point-to-point (tagged on Gloo; NCCL ignores the tag, so pair sends and receives).
   void send(torch::Tensor& tensor, int dst, int tag = 0);
   void recv(torch::Tensor& tensor, int src, int tag = 0);
-
-  // The underlying c10d backend, for what Comm does not wrap.
-  compat::C10dBackend& backend() { return *backend_; }
+  // The same, in flight: `what` names the op in errors ("pipeline activation to rank 1"). Keep
+  // `tensor` alive until the op is waited for.
+  PendingOp send_async(torch::Tensor& tensor, int dst, int tag, std::string what);
+  PendingOp recv_async(torch::Tensor& tensor, int src, int tag, std::string what);
 
   // True when `t` must be staged through the GPU (NCCL and a CPU tensor).
   bool stages_through_gpu(const torch::Tensor& t) const;
@@ -145,8 +143,7 @@ class Comm : public std::enable_shared_from_this<Comm> {
   [[noreturn]] void rethrow(const std::string& what, const std::exception& e, int peer = -1) const;
 
  private:
-  c10::intrusive_ptr<compat::C10dBackend> backend_;
-  c10::intrusive_ptr<c10d::Store> store_;  // kept alive: the backend's rendezvous uses it
+  std::unique_ptr<Backend> backend_;  // owns the c10d backend and keeps its store alive
   int rank_;
   int world_;
   BackendKind kind_;

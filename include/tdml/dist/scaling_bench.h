@@ -1,17 +1,18 @@
 #pragma once
 // `tdml bench scaling`: how data-parallel training time scales with the number of workers, three
 // ways, for one model and a fixed global batch (strong scaling):
-//   measured   real `tdml train --mode ddp --nproc n` jobs on this machine's backend (this binary
-//              re-executed through launch_workers), per-rank batch = global / n;
+//   measured   real data-parallel jobs of n processes on this machine's backend (run by the
+//              caller's run_ddp_job: the CLI's `tdml train --mode ddp`), per-rank batch = global / n;
 //   projected  the ring all-reduce model of scaling.h with T_compute measured here (one process,
 //              all cores, the whole global batch) and the model's gradient bytes;
 //   simulated  one process, all cores, the measured step at the per-worker batch global / N,
 //              plus the projected communication delay for N virtual workers (each worker is a
 //              machine like this one; captures small-batch inefficiency the projection misses);
-//   allreduce  the all-reduce bus bandwidth measured with 2 processes (`tdml bench allreduce`),
+//   allreduce  the all-reduce bus bandwidth measured with 2 processes (run_allreduce_job),
 //              which provides the link bandwidth and latency unless they are given.
 // The JSON schema is in scaling_bench_json(). Blocking; runs child processes; not thread-safe.
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -33,8 +34,13 @@ struct ScalingBenchOptions {
   double latency_s = -1;            // per-step latency; < 0: measured time of the smallest size
   std::string allreduce_sizes = "default";  // parse_bench_sizes(); "none": skip (needs both above)
   std::string backend = "auto";             // --backend of the measured runs
-  int timeout_s = 300;                      // --timeout of the child jobs
+  int timeout_s = 300;                      // seconds a child job may take
   std::string out_dir;                      // runs/n<k>/ and allreduce/ go here (required)
+  // The measured jobs, supplied by the caller (the CLI runs `tdml train --mode ddp` and `tdml
+  // bench allreduce` as child processes; the library never builds a command line). Each must
+  // leave DIR/metrics.json in the schema of that command, or throw.
+  std::function<void(int nproc, std::int64_t per_rank_batch, const std::string& dir)> run_ddp_job;
+  std::function<void(const std::string& dir)> run_allreduce_job;
 };
 
 struct MeasuredPoint {

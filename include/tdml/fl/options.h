@@ -29,13 +29,14 @@ struct RunnerOptions {
   bool augment = true;                  // random crop 4 + flip on client batches
   train::AmpMode amp = train::AmpMode::kOff;  // bf16 autocast of forward passes (clients, eval)
   bool channels_last = false;                 // NHWC conv weights and batches (CPU/GPU fast path)
-  std::uint64_t seed = 123;                   // partition, model init, attacks, shuffling
+  std::uint64_t seed = 0;                     // partition, model init, attacks, shuffling
   int malicious = -1;                         // malicious clients; -1: int(clients * fraction)
   double malicious_fraction = 0.33;           // used when malicious = -1 (study: 0.33 -> 1 of 6)
   std::string attacks = "backdoor,zero,mean-shift,gaussian";  // mix cycled over malicious
   AttackOptions attack;                // attack parameters (shift, sigma, boost, trigger ...)
   ServerOptions server;                // rule, clipping, detection
-  std::int64_t eval_limit = 0;         // test images evaluated each round (0 = all)
+  std::int64_t limit_test_batches = 0;  // test batches evaluated each round (0 = all)
+  std::int64_t eval_batch_size = 500;   // images per evaluation batch
   bool eval_trigger = false;           // measure the trigger's success rate without a backdoor
                                        // client too (the baseline an attack is compared with)
   std::string out_dir;                 // DIR for metrics.json + fl.log ("" = write nothing)

@@ -67,7 +67,10 @@ struct RoundRecord {
   double asr_all = 0;         // the study's variant: over all triggered images
   double aggregate_variance = 0;
   double aggregate_norm = 0;
-  CommBytes comm;                // bytes up (updates) and down (model + buffers)
+  CommBytes comm;                // bytes sent up (update messages) and down (model + buffers)
+  // How comm was counted: "per_client" (in-process: each client's messages, as a federation
+  // would send them) or "per_rank" (c10d: the state is broadcast once to each client rank).
+  std::string comm_counted = "per_client";
   RoundAggregation aggregation;  // rejected / flagged / clipped / scores ... (client ids)
   DetectionQuality detection;    // against the known malicious set
   std::vector<ClientRecord> clients;

@@ -8,7 +8,9 @@
 //   study   SmallCifarCNN into features / classifier (the study's 2-stage split; S must be 2)
 //   params  contiguous stages minimising the largest stage's parameter count
 //   time    the same on measured forward+backward time of each block (a few timed runs)
-//   auto    study for smallcifarcnn with S = 2, params otherwise
+//   auto    one device: study for smallcifarcnn with S = 2 (the study's comparison), params
+//           otherwise; multi-process (DistributedPipelineStep): time, whose cut rank 0 measures
+//           and broadcasts
 //
 // Not thread-safe (splitting runs the model); use the stages from one thread at a time.
 #include <torch/torch.h>

@@ -53,12 +53,9 @@ struct TrainOptions {
   bool resume = false;                  // continue from out_dir/checkpoint.pt (+ train_state.pt)
   int prefetch = 2;                     // batches prepared ahead by the loader
   int loader_workers = 1;               // threads preparing batches
-  std::string ledger;                   // tamper-evident ledger file, one block per epoch ("" = none)
-  std::string ledger_keys;              // key dir for the ledger ("" = fresh keys in out_dir/keys)
-  std::string sign = "ed25519";         // fresh keys' scheme: "ed25519" or "hmac"
 };
 
-// The configuration as JSON (written into metrics.json and hashed by the ledger).
+// The configuration as JSON (metrics.json "config"; the ledger hashes it).
 nlohmann::json to_json(const TrainOptions& o);
 
 // Checks ranges and names; throws tdml::UsageError naming the bad option.

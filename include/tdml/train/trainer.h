@@ -15,6 +15,7 @@
 #include "tdml/models/model.h"
 #include "tdml/train/amp.h"
 #include "tdml/train/evaluate.h"
+#include "tdml/train/observer.h"
 #include "tdml/train/options.h"
 
 namespace tdml::train {
@@ -102,8 +103,10 @@ struct TrainContext {
   bool labels_only_train_data = false;
   // Merged into metrics.json "run" (mode, world_size, backend ...).
   nlohmann::json run_info = {{"mode", "single"}, {"world_size", 1}};
-  // Called on every rank after each epoch's record is complete (ledger, extra logging).
+  // Called on every rank after each epoch's record is complete (extra logging, tests).
   std::function<void(const nlohmann::json& epoch, const models::Model& model)> on_epoch_end;
+  // Watchers of the writer rank (the ledger ...), in order; see observer.h.
+  Observers observers;
 };
 
 struct RunResult {
@@ -115,7 +118,8 @@ struct RunResult {
 void to_channels_last(torch::nn::Module& model);
 
 // Runs the whole training. Rank 0 writes out_dir/metrics.json after every epoch (and
-// checkpoints with --save); a failure marks metrics.json "failed" with the error, then rethrows.
+// checkpoints with --save), then tells ctx.observers; a failure marks metrics.json "failed"
+// with the error, then rethrows.
 RunResult run_training(const TrainOptions& opts, const TrainContext& ctx = {});
 
 }  // namespace tdml::train

@@ -15,10 +15,13 @@ torch::Device resolve_device(const std::string& spec);
 int set_threads(int n);
 
 // Peak memory since the last reset: CUDA max allocated bytes for a CUDA device, else the
-// process's peak RSS (which cannot be reset: it is the peak since process start).
+// process's peak RSS (VmHWM). On the CPU, reset_peak_memory lowers VmHWM to the current RSS
+// through /proc/self/clear_refs (Linux >= 4.0); where the kernel refuses, the peak stays the
+// one since process start and peak_memory_kind says so.
 std::int64_t peak_memory_bytes(const torch::Device& d);
 void reset_peak_memory(const torch::Device& d);
-// "cuda_max_allocated" or "peak_rss": what peak_memory_bytes measures on d.
+// What peak_memory_bytes measures on d: "cuda_max_allocated", "peak_rss" (since the last reset)
+// or "peak_rss_since_start" (the reset is not available here).
 const char* peak_memory_kind(const torch::Device& d);
 
 // Waits for queued device work (CUDA); no-op on CPU. For honest timing.

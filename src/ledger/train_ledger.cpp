@@ -1,0 +1,38 @@
+#include "tdml/ledger/train_ledger.h"
+
+#include "tdml/ledger/hash.h"
+#include "tdml/models/state_dict.h"
+#include "tdml/util/error.h"
+
+namespace tdml::ledger {
+
+void validate(const TrainLedgerOptions& o) {
+  if (o.scheme != "ed25519" && o.scheme != "hmac") {
+    throw UsageError("--sign " + o.scheme + ": expected ed25519 or hmac");
+  }
+}
+
+TrainLedger::TrainLedger(TrainLedgerOptions options) : options_(std::move(options)) {
+  validate(options_);
+}
+
+void TrainLedger::on_start(nlohmann::json& doc) {
+  RunLedgerOptions lo;
+  lo.path = options_.path;
+  lo.keys_dir = options_.keys_dir;
+  lo.scheme = options_.scheme;
+  lo.fresh_keys_dir = options_.fresh_keys_dir;
+  run_ = open_run_ledger(lo);
+  mode_ = doc.at("run").value("mode", "single");
+  config_hash_ = config_hash(doc.at("config"));
+  doc["ledger"] = {{"path", options_.path}, {"keys", run_.keys_dir}};
+}
+
+void TrainLedger::on_epoch_end(const train::EpochEnd& e) {
+  TDML_CHECK(run_.ledger, "train ledger: on_epoch_end before on_start");
+  EpochRecord block{mode_, e.epoch, model_hash(models::state_dict(e.model)), config_hash_,
+                    e.record};
+  e.record["ledger_block"] = run_.ledger->append(block);
+}
+
+}  // namespace tdml::ledger
