@@ -5,6 +5,7 @@
 
 #include "tdml/dist/step_hook.h"
 #include "tdml/util/error.h"
+#include "tdml/util/log.h"
 #include "util/timer.h"
 
 namespace tdml::pipeline {
@@ -185,21 +186,83 @@ DistributedPipelineStep::DistributedPipelineStep(train::StepSetup setup, Pipelin
   // auto: stages of a multi-process pipeline run at once, so the cut that balances measured
   // time is the one that keeps the bubble near theory (the parameter or study cut does not).
   if (o_.split.method == SplitMethod::kAuto) o_.split.method = SplitMethod::kTime;
-  // Every rank checks the request the same way; only rank 0 times blocks (--split time).
+  // Every rank checks the request the same way; only rank 0 times blocks (--split time) and
+  // broadcasts their costs, from which every rank makes the same cut.
   SplitOptions check = o_.split;
   if (check.method == SplitMethod::kTime) check.method = SplitMethod::kParams;
   auto cuts = cuts_of(split_model(s_.model, o_.stages, check));
-  if (o_.split.method == SplitMethod::kTime) {
-    if (comm_->rank() == 0) cuts = cuts_of(split_model(s_.model, o_.stages, o_.split));
-    std::vector<torch::Tensor> t{
-        torch::tensor(std::vector<std::int64_t>(cuts.begin(), cuts.end()))};
-    comm_->broadcast(t, 0);
-    for (std::size_t i = 0; i < cuts.size(); ++i)
-      cuts[i] = static_cast<int>(t[0][i].item<std::int64_t>());
+  if (o_.split.method != SplitMethod::kTime) {
+    use_cuts(cuts);
+    return;
   }
+  const auto n = static_cast<std::int64_t>(s_.model.blocks().size());
+  std::vector<torch::Tensor> t{torch::zeros({n}, torch::kDouble)};
+  if (comm_->rank() == 0) {
+    const auto measured = measure_block_times(s_.model, o_.split.time_batch, o_.split.time_repeats);
+    t[0] = torch::tensor(measured, torch::kDouble);
+  }
+  comm_->broadcast(t, 0);
+  std::vector<double> costs(t[0].data_ptr<double>(), t[0].data_ptr<double>() + n);
+  cuts = balanced_cuts(costs, o_.stages);
+  use_cuts(cuts);
+  use_cuts(calibrate_cuts(costs, cuts));
+}
+
+void DistributedPipelineStep::use_cuts(const std::vector<int>& cuts) {
   stages_ = split_at(s_.model, cuts);
   info_ = describe_split(stages_, s_.model);
   exec_ = std::make_unique<StageExecutor>(stages_[comm_->rank()], s_.device, s_.amp);
+}
+
+std::vector<int> DistributedPipelineStep::calibrate_cuts(std::vector<double> costs,
+                                                         const std::vector<int>& cuts) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> saved;  // parameters and buffers, restored after the trial
+  for (const auto& p : s_.model.parameters()) saved.push_back(p.detach().clone());
+  for (const auto& b : s_.model.buffers()) saved.push_back(b.detach().clone());
+  const std::int64_t batch = o_.split.time_batch * o_.micro_batches;
+  auto gen = at::detail::createCPUGenerator(1234);  // the same trial batch on every rank
+  data::Batch trial;
+  trial.images = torch::randn({batch, 3, 32, 32}, gen).to(s_.device);
+  trial.labels = torch::randint(0, 10, {batch}, gen, torch::kLong).to(s_.device);
+  std::vector<double> busy;
+  {
+    torch::AutoGradMode grad(true);
+    calibrating_ = true;
+    for (int k = 0; k < 2; ++k) {  // the first warms up
+      exec_->reset_stats();
+      train::EpochTotals totals;
+      step(trial, totals);
+    }
+    calibrating_ = false;
+    const auto rows = comm_->all_gather(torch::tensor({exec_->stats().busy_s}, torch::kDouble));
+    for (const auto& r : rows) busy.push_back(r.item<double>());
+  }
+  std::size_t i = 0;
+  for (auto& p : s_.model.parameters()) p.detach().copy_(saved[i++]);
+  for (auto& b : s_.model.buffers()) b.detach().copy_(saved[i++]);
+  s_.optimizer.zero_grad();
+  s_.optimizer.state().clear();  // no momentum from the trial
+  exec_->reset_stats();
+  steps_ = 0;
+  // Scale each block by its stage's measured / predicted seconds, then cut again.
+  std::vector<double> factors;
+  for (int s = 0; s < o_.stages; ++s) {
+    const int from = cuts[s], to = s + 1 < o_.stages ? cuts[s + 1] : static_cast<int>(costs.size());
+    double predicted = 0;
+    for (int b = from; b < to; ++b) predicted += costs[b];
+    const double f = predicted > 0 && busy[s] > 0 ? busy[s] / o_.micro_batches / predicted : 1.0;
+    factors.push_back(f);
+    for (int b = from; b < to; ++b) costs[b] *= f;
+  }
+  const auto calibrated = balanced_cuts(costs, o_.stages);
+  calibration_ = {{"measured_cuts", cuts},
+                  {"trial_busy_s", busy},
+                  {"stage_factors", factors},
+                  {"calibrated_cuts", calibrated}};
+  spdlog::debug("pipeline split calibration: cuts {} -> {}", fmt::join(cuts, ","),
+                fmt::join(calibrated, ","));
+  return calibrated;
 }
 
 DistributedPipelineStep::Incoming DistributedPipelineStep::post_recv(
@@ -274,7 +337,7 @@ void DistributedPipelineStep::step(const data::Batch& batch, train::EpochTotals&
   const int S = o_.stages;
   const bool first = r == 0;
   const bool last = r == S - 1;
-  dist::on_rank_step(r, steps_);
+  if (!calibrating_) dist::on_rank_step(r, steps_);  // the trial steps are not the run's
   ++steps_;
   s_.optimizer.zero_grad();
   const std::int64_t B = batch.labels.size(0);
@@ -395,6 +458,7 @@ nlohmann::json DistributedPipelineStep::epoch_stats() {
 nlohmann::json DistributedPipelineStep::document_extras() {
   auto doc = pipeline_section(o_, info_, "multi-process");
   doc["pipeline"]["backend"] = dist::backend_name(comm_->kind());
+  if (!calibration_.is_null()) doc["pipeline"]["split_calibration"] = calibration_;
   return doc;
 }
 

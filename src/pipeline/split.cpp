@@ -99,7 +99,7 @@ std::vector<double> measure_block_times(models::Model& model, std::int64_t batch
   const auto device = model.parameters().front().device();
   torch::manual_seed(1234);
   auto x = torch::randn({batch, 3, 32, 32}, torch::TensorOptions().device(device));
-  std::vector<double> seconds(blocks.size(), 0.0);
+  std::vector<std::vector<double>> runs(blocks.size());
   for (int r = 0; r <= repeats; ++r) {  // run 0 warms up
     torch::Tensor in = x;
     for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -108,11 +108,15 @@ std::vector<double> measure_block_times(models::Model& model, std::int64_t batch
       auto out = blocks[i].forward(leaf);
       out.backward(torch::ones_like(out));
       util::synchronize(device);
-      if (r > 0) seconds[i] += clock.seconds() / repeats;
+      if (r > 0) runs[i].push_back(clock.seconds());
       in = out.detach();
     }
   }
   model.zero_grad();
+  // The fastest run of each block: what it costs once warm, without the preemption and
+  // page-fault spikes a mean carries into the cut.
+  std::vector<double> seconds;
+  for (auto& v : runs) seconds.push_back(*std::min_element(v.begin(), v.end()));
   return seconds;
 }
 

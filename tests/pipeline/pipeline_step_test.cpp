@@ -164,13 +164,18 @@ TEST(PipelineStep, MultiProcessStagesMatchTheUnsplitModelForBothSchedules) {
     std::vector<nlohmann::json> stats(S);
     std::vector<double> loss(S, 0.0);
     std::vector<std::vector<torch::Tensor>> grads(S);
+    nlohmann::json extras;
     dist::run_local_ranks(S, [&](dist::Comm& comm) {
       const int r = comm.rank();
       PipelineOptions o;
       o.stages = S;
       o.micro_batches = 6;
       o.schedule = kind;
+      // The default split (auto = time here) calibrates on two trial steps in the constructor,
+      // then restores weights, buffers and optimizer state: the step below is still the
+      // reference's first step from the same initial weights.
       DistributedPipelineStep step(reps[r].setup(), o, comm.shared_from_this());
+      if (r == 0) extras = step.document_extras();
       step.start_epoch();
       train::EpochTotals totals;
       step.step(batch, totals);
@@ -194,6 +199,9 @@ TEST(PipelineStep, MultiProcessStagesMatchTheUnsplitModelForBothSchedules) {
       EXPECT_GE(stats[0]["stages"][s]["idle_fraction"].get<double>(), 0.0);
     }
     EXPECT_TRUE(stats[0]["measured_bubble"].is_number());
+    EXPECT_EQ(extras["pipeline"]["split_method"], "time") << what;
+    EXPECT_EQ(extras["pipeline"]["split_calibration"]["stage_factors"].size(), std::size_t(S));
+    EXPECT_EQ(extras["pipeline"]["split_calibration"]["trial_busy_s"].size(), std::size_t(S));
   }
 }
 

@@ -63,8 +63,12 @@ class LocalPipelineStep : public train::StepStrategy {
 class DistributedPipelineStep : public train::StepStrategy {
  public:
   // Rank r runs stage r; comm->world() must equal options.stages. Rank 0 chooses the split
-  // (with --split time it measures) and broadcasts it. Needs amp off. Construct on every rank
-  // at the same point (it communicates).
+  // (with --split time it measures) and broadcasts it. --split time (and auto) then calibrates
+  // the cut on the real pipeline: two trial steps on random data time every stage as it runs,
+  // each block's cost is scaled by its stage's measured / predicted time, and the cut is made
+  // again on the scaled costs; weights, buffers and optimizer state are restored afterwards, so
+  // the run is the one it would have been. Needs amp off. Construct on every rank at the same
+  // point (it communicates).
   DistributedPipelineStep(train::StepSetup setup, PipelineOptions options,
                           std::shared_ptr<dist::Comm> comm);
   // Throws tdml::Error naming the stage, micro-batch and peer when a send/recv fails or times out.
@@ -90,13 +94,20 @@ class DistributedPipelineStep : public train::StepStrategy {
   // Waits for it (the wait counts as this stage's idle time) and returns the tensor.
   torch::Tensor wait_recv(Incoming& in, int src, const char* what, int m);
 
+  // The trial of the constructor's comment: returns the calibrated cuts for `costs` (the
+  // blocks' measured seconds, the same on every rank) and records what it found.
+  std::vector<int> calibrate_cuts(std::vector<double> costs, const std::vector<int>& cuts);
+  void use_cuts(const std::vector<int>& cuts);
+
   train::StepSetup s_;
   PipelineOptions o_;
   std::shared_ptr<dist::Comm> comm_;
+  nlohmann::json calibration_;  // metrics.json "pipeline"."split_calibration" (time split)
   std::vector<Stage> stages_;  // all stages (for the weight exchange); this rank runs one
   std::vector<StageInfo> info_;
   std::unique_ptr<StageExecutor> exec_;
   std::int64_t steps_ = 0;
+  bool calibrating_ = false;  // in the constructor's trial steps
 };
 
 // {"pipeline": {...}} for metrics.json: mode, stages, micro_batches, schedule, split, bubble.

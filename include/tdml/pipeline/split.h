@@ -33,7 +33,7 @@ std::string split_method_name(SplitMethod m);
 struct SplitOptions {
   SplitMethod method = SplitMethod::kAuto;  // how to place the cuts
   std::int64_t time_batch = 32;             // time: batch size of the timing runs
-  int time_repeats = 3;                     // time: timed runs per block (after one warm-up)
+  int time_repeats = 5;                     // time: timed runs per block (after one warm-up)
 };
 
 class Stage {
