@@ -413,15 +413,7 @@ void Comm::barrier() {
 }
 
 void Comm::send(torch::Tensor& tensor, int dst, int tag) {
-  std::vector<torch::Tensor> ts{tensor};
-  const std::string what = "send to rank " + std::to_string(dst);
-  PendingOp op;
-  try {
-    op = PendingOp(work(backend_->pg->send(ts, dst, tag)), this, what, nullptr, dst);
-  } catch (const std::exception& e) {
-    rethrow(what, e, dst);
-  }
-  op.wait();
+  send_async(tensor, dst, tag, "send to rank " + std::to_string(dst)).wait();
 }
 
 PendingOp Comm::send_async(torch::Tensor& tensor, int dst, int tag, std::string what) {
@@ -445,15 +437,7 @@ PendingOp Comm::recv_async(torch::Tensor& tensor, int src, int tag, std::string 
 }
 
 void Comm::recv(torch::Tensor& tensor, int src, int tag) {
-  std::vector<torch::Tensor> ts{tensor};
-  const std::string what = "recv from rank " + std::to_string(src);
-  PendingOp op;
-  try {
-    op = PendingOp(work(backend_->pg->recv(ts, src, tag)), this, what, nullptr, src);
-  } catch (const std::exception& e) {
-    rethrow(what, e, src);
-  }
-  op.wait();
+  recv_async(tensor, src, tag, "recv from rank " + std::to_string(src)).wait();
 }
 
 // ---- construction ----

@@ -10,6 +10,13 @@
 
 namespace tdml::pipeline {
 
+void validate(const PipelineOptions& o) {
+  if (o.stages < 1) throw UsageError("--stages " + std::to_string(o.stages) + ": must be >= 1");
+  if (o.micro_batches < 1) {
+    throw UsageError("--micro-batches " + std::to_string(o.micro_batches) + ": must be >= 1");
+  }
+}
+
 std::vector<std::int64_t> micro_batch_sizes(std::int64_t batch, int micro_batches) {
   TDML_CHECK(batch > 0 && micro_batches > 0,
              "cannot split a batch of " << batch << " into " << micro_batches << " micro-batches");
@@ -33,12 +40,6 @@ nlohmann::json pipeline_section(const PipelineOptions& o, const std::vector<Stag
 
 namespace {
 
-void validate_options(const PipelineOptions& o) {
-  if (o.stages < 1) throw UsageError("--stages " + std::to_string(o.stages) + ": must be >= 1");
-  if (o.micro_batches < 1) {
-    throw UsageError("--micro-batches " + std::to_string(o.micro_batches) + ": must be >= 1");
-  }
-}
 
 // Mean cross-entropy of micro-batch m weighted by its share of the batch.
 torch::Tensor weighted_loss(const torch::Tensor& logits, const torch::Tensor& labels,
@@ -81,7 +82,7 @@ nlohmann::json stats_json(const PipelineOptions& o, const std::vector<StageStats
 
 LocalPipelineStep::LocalPipelineStep(train::StepSetup setup, PipelineOptions options)
     : s_(setup), o_(options) {
-  validate_options(o_);
+  validate(o_);
   auto stages = split_model(s_.model, o_.stages, o_.split);
   info_ = describe_split(stages, s_.model);
   for (auto& st : stages) execs_.emplace_back(std::move(st), s_.device, s_.amp);
@@ -174,7 +175,7 @@ nlohmann::json LocalPipelineStep::document_extras() {
 DistributedPipelineStep::DistributedPipelineStep(train::StepSetup setup, PipelineOptions options,
                                                  std::shared_ptr<dist::Comm> comm)
     : s_(setup), o_(options), comm_(std::move(comm)) {
-  validate_options(o_);
+  validate(o_);
   if (comm_->world() != o_.stages) {
     throw UsageError("pipeline: " + std::to_string(o_.stages) + " stages need as many ranks, got " +
                      std::to_string(comm_->world()) + " (use --nproc " + std::to_string(o_.stages) +

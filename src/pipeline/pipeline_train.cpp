@@ -6,8 +6,7 @@ namespace tdml::pipeline {
 
 void validate_pipeline_job(const train::TrainOptions& opts, const PipelineOptions& po, int nproc) {
   train::validate(opts);
-  if (po.stages < 1) throw UsageError("--stages must be >= 1");
-  if (po.micro_batches < 1) throw UsageError("--micro-batches must be >= 1");
+  validate(po);
   if (nproc > 1 && nproc != po.stages) {
     throw UsageError("--nproc " + std::to_string(nproc) +
                      ": multi-process pipeline runs one stage per process, so --nproc must "

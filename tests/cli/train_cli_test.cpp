@@ -1,7 +1,5 @@
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -83,14 +81,10 @@ TEST(TrainCli, DataAutoWithoutDataOrNetworkFailsNamingFetchAndSynthetic) {
                           "' && env -u TDML_DATA https_proxy=http://127.0.0.1:9 "
                           "HTTPS_PROXY=http://127.0.0.1:9 '" +
                           tdml::test::tdml_binary() +
-                          "' train --data auto --epochs 1 --limit-train-batches 1 --out run 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_TRUE(p);
-  std::string out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = ::pclose(p);
-  EXPECT_EQ(WEXITSTATUS(status), 1) << out;
+                          "' train --data auto --epochs 1 --limit-train-batches 1 --out run";
+  const auto r = tdml::test::run_shell(cmd);
+  const std::string& out = r.output;
+  EXPECT_EQ(r.exit_code, 1) << out;
   EXPECT_NE(out.find("tdml: error: --data auto: no CIFAR-10"), std::string::npos) << out;
   EXPECT_NE(out.find("tdml data fetch"), std::string::npos) << out;
   EXPECT_NE(out.find("--data synthetic"), std::string::npos) << out;

@@ -39,8 +39,14 @@ bool in_ci() {
 namespace {
 
 CliResult run_binary(const std::string& binary, const std::string& args) {
+  return run_shell("'" + binary + "' " + args);
+}
+
+}  // namespace
+
+CliResult run_shell(const std::string& command) {
   CliResult r;
-  std::string cmd = "'" + binary + "' " + args + " 2>&1";
+  std::string cmd = command + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("popen failed: " + cmd);
   std::array<char, 4096> buf;
@@ -50,8 +56,6 @@ CliResult run_binary(const std::string& binary, const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
-
-}  // namespace
 
 CliResult run_tdml(const std::string& args) { return run_binary(tdml_binary(), args); }
 

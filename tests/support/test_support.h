@@ -48,6 +48,9 @@ struct CliResult {
 // Runs `tdml ARGS` (ARGS is passed to /bin/sh as is) and captures exit code and output.
 CliResult run_tdml(const std::string& args);
 
+// Runs a whole /bin/sh command line (its own cd, env, binary) and captures exit code and output.
+CliResult run_shell(const std::string& command);
+
 // The same with the tdml-faults binary (the commands plus test-only fault injection:
 // TDML_TEST_DIE_RANK / TDML_TEST_DIE_AFTER_STEPS, see support/fault_injection.cpp).
 CliResult run_tdml_with_faults(const std::string& args);

@@ -40,6 +40,9 @@ struct PipelineOptions {
   SplitOptions split;                            // where to cut the model
 };
 
+// Throws tdml::UsageError naming --stages or --micro-batches when either is below 1.
+void validate(const PipelineOptions& options);
+
 // Sizes of the micro-batches of a batch of `batch` samples (sum = batch, min(M, batch) parts).
 std::vector<std::int64_t> micro_batch_sizes(std::int64_t batch, int micro_batches);
 
