@@ -12,7 +12,7 @@ namespace tdml::app {
 namespace {
 
 
-int run(int argc, char** argv) {
+int autobatch_main(int argc, char** argv) {
   study::AutobatchOptions d;
   auto s = [](auto v) { return std::to_string(v); };
   cxxopts::Options opts(argv[0],
@@ -81,8 +81,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-const Registration reg("autobatch", "Largest batch size that trains; static vs found batch size",
-                       run);
+const Registration autobatch_reg("autobatch", "Largest batch size that trains; static vs found batch size",
+                       autobatch_main);
 
 }  // namespace
 }  // namespace tdml::app

@@ -76,7 +76,7 @@ int run_allreduce(int argc, char** argv) {
   });
 }
 
-const Registration reg("bench allreduce", "All-reduce bus bandwidth per message size (--nproc N)",
+const Registration bench_allreduce_reg("bench allreduce", "All-reduce bus bandwidth per message size (--nproc N)",
                        run_allreduce);
 
 }  // namespace

@@ -107,7 +107,7 @@ int run_scaling(int argc, char** argv) {
   return 0;
 }
 
-const Registration reg(
+const Registration bench_scaling_reg(
     "bench scaling",
     "Data-parallel scaling: measured (--nprocs), projected (ring all-reduce), simulated",
     run_scaling);

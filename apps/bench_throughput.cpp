@@ -17,7 +17,7 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-int run(int argc, char** argv) {
+int bench_throughput_main(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Forward and training throughput of models on in-memory tensors");
   opts.add_options()
       ("model", "Model(s), comma-separated, or 'all'", cxxopts::value<std::string>()->default_value("smallcifarcnn"))
@@ -67,7 +67,7 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-const Registration reg("bench throughput", "Forward/training images/s of models (in-memory tensors)", run);
+const Registration bench_throughput_reg("bench throughput", "Forward/training images/s of models (in-memory tensors)", bench_throughput_main);
 
 }  // namespace
 }  // namespace tdml::app

@@ -13,7 +13,7 @@
 namespace tdml::app {
 namespace {
 
-int run(int argc, char** argv) {
+int eval_main(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Evaluate a checkpoint on the CIFAR-10 test set");
   opts.add_options()("checkpoint", "checkpoint.pt written by tdml train --save",
                      cxxopts::value<std::string>())(
@@ -55,7 +55,7 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-const Registration reg("eval", "Evaluate a checkpoint (loss, accuracy, confusion matrix)", run);
+const Registration eval_reg("eval", "Evaluate a checkpoint (loss, accuracy, confusion matrix)", eval_main);
 
 }  // namespace
 }  // namespace tdml::app

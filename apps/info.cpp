@@ -8,7 +8,7 @@
 namespace tdml::app {
 namespace {
 
-int run(int argc, char** argv) {
+int info_main(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Print the system report (what the study's notebook opens with)");
   opts.add_options()("json", "Print JSON")("threads", "Intra-op threads to report (0 = all cores)",
                                            cxxopts::value<int>()->default_value("0"));
@@ -24,7 +24,7 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-const Registration reg("info", "System report: CPU, RAM, LibTorch, GPUs, c10d backends", run);
+const Registration info_reg("info", "System report: CPU, RAM, LibTorch, GPUs, c10d backends", info_main);
 
 }  // namespace
 }  // namespace tdml::app

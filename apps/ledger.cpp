@@ -53,7 +53,7 @@ int show(int argc, char** argv) {
   return 0;
 }
 
-int bench(int argc, char** argv) {
+int ledger_bench(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Time appending and verifying a synthetic FL ledger");
   opts.add_options()("blocks", "FL rounds", cxxopts::value<int>()->default_value("1000"))(
       "clients", "clients per round", cxxopts::value<int>()->default_value("10"))(
@@ -84,7 +84,7 @@ int bench(int argc, char** argv) {
 
 const app::Registration verify_reg("ledger verify", "Verify a ledger's chain and signatures", verify);
 const app::Registration show_reg("ledger show", "Print a ledger's blocks", show);
-const app::Registration bench_reg("ledger bench", "Time appending and verifying a synthetic FL ledger",
-                                  bench);
+const app::Registration ledger_bench_reg("ledger bench", "Time appending and verifying a synthetic FL ledger",
+                                  ledger_bench);
 
 }  // namespace

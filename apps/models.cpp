@@ -9,7 +9,7 @@
 
 namespace {
 
-int run(int argc, char** argv) {
+int models_main(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "List the models tdml trains, with their parameter counts");
   opts.add_options()("json", "Print JSON instead of a table")(
       "classes", "Number of output classes", cxxopts::value<int>()->default_value("10"));
@@ -43,6 +43,6 @@ int run(int argc, char** argv) {
 }
 
 const tdml::app::Registration kModels("models", "List the models with parameter counts and sizes",
-                                      run);
+                                      models_main);
 
 }  // namespace

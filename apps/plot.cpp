@@ -61,7 +61,7 @@ std::string find_script() {
               " nor in the source tree; set TDML_PLOT_SCRIPT=/path/to/plot.py");
 }
 
-int run(int argc, char** argv) {
+int plot_main(int argc, char** argv) {
   cxxopts::Options opts(argv[0],
                         "Draw a run's metrics.json as PNGs and an index.html (train, bench "
                         "throughput, autobatch, sweep, bench allreduce, fl), or compare runs "
@@ -101,8 +101,8 @@ int run(int argc, char** argv) {
   return rc;
 }
 
-const Registration reg("plot", "Draw a run's metrics.json as PNGs + index.html (or --summary)",
-                       run);
+const Registration plot_reg("plot", "Draw a run's metrics.json as PNGs + index.html (or --summary)",
+                       plot_main);
 
 }  // namespace
 }  // namespace tdml::app

@@ -13,7 +13,7 @@ namespace tdml::app {
 namespace {
 
 
-int run(int argc, char** argv) {
+int sweep_main(int argc, char** argv) {
   cxxopts::Options opts(argv[0],
                         "Grid of batch size x loader workers, one training run per cell; writes "
                         "DIR/metrics.json (and TensorBoard event files with --log-dir)");
@@ -61,8 +61,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-const Registration reg("sweep",
-                       "Batch size x loader workers grid (throughput, accuracy, epoch time)", run);
+const Registration sweep_reg("sweep",
+                       "Batch size x loader workers grid (throughput, accuracy, epoch time)", sweep_main);
 
 }  // namespace
 }  // namespace tdml::app

@@ -24,7 +24,7 @@ void refuse_flags_of_other_modes(const cxxopts::ParseResult& r, const std::strin
   if (mode == "single") refuse_distributed_flags(r, "--mode single (use --mode ddp or pipeline)");
 }
 
-int run(int argc, char** argv) {
+int train_main(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Train a model on CIFAR-10; writes DIR/metrics.json");
   opts.add_options("Mode")("mode", "single | ddp | pipeline",
                            cxxopts::value<std::string>()->default_value("single"));
@@ -48,7 +48,7 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-const Registration reg("train", "Train a model (metrics.json, checkpoints)", run);
+const Registration train_reg("train", "Train a model (metrics.json, checkpoints)", train_main);
 
 }  // namespace
 }  // namespace tdml::app

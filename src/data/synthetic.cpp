@@ -14,7 +14,7 @@ namespace {
 constexpr int kClasses = 10;
 constexpr std::int64_t kChunk = 1024;  // images drawn per step; fixed so bytes never depend on n
 
-std::uint64_t splitmix64(std::uint64_t x) {
+std::uint64_t synth_mix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
@@ -30,7 +30,7 @@ struct ClassPatterns {
 };
 
 ClassPatterns class_patterns(std::uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(splitmix64(seed));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(synth_mix64(seed));
   ClassPatterns p;
   p.colour = torch::rand({kClasses, 3}, gen) * 2 - 1;
   p.theta = (torch::arange(kClasses, torch::kFloat) + torch::rand({kClasses}, gen) * 0.3) *
@@ -47,7 +47,7 @@ Dataset make_synthetic(std::int64_t n, Split split, const SynthOptions& opts) {
   TDML_CHECK(opts.noise >= 0 && opts.noise <= 1, "synthetic data: noise must be in [0,1]");
   const ClassPatterns pat = class_patterns(opts.seed);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(
-      splitmix64(opts.seed ^ (split == Split::kTrain ? 0x7472616eULL : 0x74657374ULL)));
+      synth_mix64(opts.seed ^ (split == Split::kTrain ? 0x7472616eULL : 0x74657374ULL)));
   Dataset d;
   d.labels = torch::remainder(torch::randperm(n, gen, torch::kInt64), kClasses);
   d.images = torch::empty({n, 3, 32, 32}, torch::kUInt8);

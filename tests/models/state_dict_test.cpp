@@ -28,7 +28,7 @@ struct Mixed : torch::nn::Module {
   torch::Tensor p, b;
 };
 
-std::string error_of(const std::function<void()>& f) {
+std::string load_error_of(const std::function<void()>& f) {
   try {
     f();
   } catch (const tdml::Error& e) {
@@ -103,18 +103,18 @@ TEST(StateDict, StrictLoadNamesUnexpectedMissingAndMismatchedKeys) {
   StateDict extra = good;
   extra.emplace_back("features.9.weight", torch::zeros({1}));
   EXPECT_NE(
-      error_of([&] { load_state_dict(*m, extra); }).find("unexpected key(s) 'features.9.weight'"),
+      load_error_of([&] { load_state_dict(*m, extra); }).find("unexpected key(s) 'features.9.weight'"),
       std::string::npos);
 
   StateDict missing(good.begin(), good.end() - 2);
-  std::string msg = error_of([&] { load_state_dict(*m, missing); });
+  std::string msg = load_error_of([&] { load_state_dict(*m, missing); });
   EXPECT_NE(msg.find("missing key(s) 'classifier.weight', 'classifier.bias' (2 of 8)"),
             std::string::npos)
       << msg;
 
   StateDict wrong = good;
   wrong[6].second = torch::zeros({100, 128});
-  msg = error_of([&] { load_state_dict(*m, wrong); });
+  msg = load_error_of([&] { load_state_dict(*m, wrong); });
   EXPECT_NE(
       msg.find("size mismatch for 'classifier.weight' (checkpoint [100, 128], model [10, 128])"),
       std::string::npos)
@@ -124,7 +124,7 @@ TEST(StateDict, StrictLoadNamesUnexpectedMissingAndMismatchedKeys) {
   StateDict dup = good;
   dup.push_back(good[0]);
   EXPECT_NE(
-      error_of([&] { load_state_dict(*m, dup); }).find("duplicate key(s) 'features.0.weight'"),
+      load_error_of([&] { load_state_dict(*m, dup); }).find("duplicate key(s) 'features.0.weight'"),
       std::string::npos);
 
   // A failed load changed nothing.
@@ -141,10 +141,10 @@ TEST(StateDict, StrictLoadNamesUnexpectedMissingAndMismatchedKeys) {
 TEST(StateDict, LoadTensorsRejectsBadFilesNamingThePath) {
   tdml::test::TempDir dir;
   std::ofstream(dir / "junk.pt") << "not a checkpoint";
-  std::string msg = error_of([&] { load_tensors(dir / "junk.pt"); });
+  std::string msg = load_error_of([&] { load_tensors(dir / "junk.pt"); });
   EXPECT_NE(msg.find(dir / "junk.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not a zip archive"), std::string::npos) << msg;
-  EXPECT_NE(error_of([&] { load_tensors(dir / "absent.pt"); }).find("absent.pt"),
+  EXPECT_NE(load_error_of([&] { load_tensors(dir / "absent.pt"); }).find("absent.pt"),
             std::string::npos);
 
   // A truncated file fails with an error, not a crash.

@@ -15,7 +15,7 @@ using tdml::test::run_tdml_with_faults;
 
 namespace {
 
-nlohmann::json read_json(const std::string& path) {
+nlohmann::json read_pipeline_json(const std::string& path) {
   std::ifstream in(path);
   return nlohmann::json::parse(in);
 }
@@ -73,7 +73,7 @@ TEST(PipelineCli, SingleDeviceRunWritesTheTrainSchemaPlusPipeline) {
       "--pipeline-schedule 1f1b " +
       std::string(kSmallRun) + "--out " + dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto j = read_json(dir / "metrics.json");
+  auto j = read_pipeline_json(dir / "metrics.json");
   EXPECT_EQ(j["status"], "completed");
   EXPECT_EQ(j["run"]["mode"], "pipeline");
   EXPECT_EQ(j["config"]["schedule"]["name"], "constant");  // the learning-rate schedule
@@ -100,7 +100,7 @@ TEST(PipelineCli, TwoProcessesOneStageEachTrainAndRankZeroWritesMetrics) {
       "--limit-train-batches 3 -q --out " +
       dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto j = read_json(dir / "metrics.json");
+  auto j = read_pipeline_json(dir / "metrics.json");
   EXPECT_EQ(j["status"], "completed");
   // The stages run at once: each gets its share of the CPUs (--cpu-bind auto), and as many
   // intra-op threads as its share has cores, not all of the machine's.
@@ -140,6 +140,6 @@ TEST(PipelineCli, AKilledStageEndsTheRunWithAnErrorOnEveryRank) {
   EXPECT_NE(r.output.find("killed by signal 9"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("[rank 0] tdml: error: pipeline stage 0"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("lost connection to rank 1"), std::string::npos) << r.output;
-  auto j = read_json(dir / "metrics.json");
+  auto j = read_pipeline_json(dir / "metrics.json");
   EXPECT_EQ(j["status"], "failed");
 }
