@@ -1,4 +1,6 @@
-// `tdml data fetch|synth|info|bench`: CIFAR-10 download, synthetic data, summaries, speed.
+// `tdml data fetch|synth|info|bench|split`: CIFAR-10 download, synthetic data, summaries, speed,
+// one shard folder per federation party.
+#include <filesystem>
 #include <iostream>
 
 #include "command.h"
@@ -7,6 +9,7 @@
 #include "tdml/data/source.h"
 #include "tdml/data/summary.h"
 #include "tdml/data/synthetic.h"
+#include "tdml/fl/shards.h"
 #include "tdml/util/error.h"
 
 namespace tdml::app {
@@ -48,18 +51,80 @@ int synth(int argc, char** argv) {
   return 0;
 }
 
+// One line per client: samples, label counts, the start of the file's hash.
+void print_client_lines(const nlohmann::json& manifest) {
+  for (const auto& c : manifest["clients"]) {
+    std::cout << c["id"].get<std::string>() << ": " << c["samples"] << " samples, labels";
+    for (const auto& n : c["label_counts"]) std::cout << " " << n;
+    std::cout << ", sha256 " << c["files"][0]["sha256"].get<std::string>().substr(0, 16) << "\n";
+  }
+}
+
+// `data info` on a `data split` folder: every file checked against the manifest.
+void shard_info(const std::string& dir) {
+  const fl::ShardSet set = fl::load_all_shards(dir);
+  const auto& m = set.manifest;
+  data::DataSplits s;
+  s.train = fl::concat_shards(set.clients).train;
+  s.test = set.test;
+  s.description = "shards " + dir + " (" + std::to_string(set.clients.size()) + " clients, " +
+                  m.value("partition", "?") + " partition, seed " + m["seed"].dump() + ", from " +
+                  m.value("source", "?") + ")";
+  std::cout << data::format_summary(s);
+  print_client_lines(m);
+}
+
 int info(int argc, char** argv) {
-  cxxopts::Options o(argv[0], "Prints records per split and per class.");
+  cxxopts::Options o(argv[0], "Prints records per split and per class (of a data set or of a "
+                              "'tdml data split' folder).");
   std::string spec;
-  o.add_options()("data", "CIFAR-10 folder, 'synthetic' or 'auto'",
+  o.add_options()("data", "CIFAR-10 folder, 'synthetic', 'auto' or a 'data split' folder",
                   cxxopts::value(spec)->default_value("data"));
   cxxopts::ParseResult r;
   if (!parse(o, argc, argv, r)) return 0;
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(spec) / "manifest.json", ec)) {
+    shard_info(spec);
+    return 0;
+  }
   std::cout << data::format_summary(data::load_data(spec));
   return 0;
 }
 
-int bench(int argc, char** argv) {
+int data_split(int argc, char** argv) {
+  cxxopts::Options o(argv[0], "Writes one folder per FL client (its rows of the train split, "
+                              "partitioned as 'tdml fl' does), server/ (the test split) and "
+                              "manifest.json with sizes, label counts and SHA-256.");
+  std::string spec, out;
+  fl::SplitOptions s;
+  auto& p = s.partition;
+  o.add_options()("data", "CIFAR-10 folder, 'synthetic' or 'auto'",
+                  cxxopts::value(spec)->default_value("auto"))(
+      "clients", "Clients", cxxopts::value(p.clients)->default_value("6"))(
+      "partition", "iid | dirichlet", cxxopts::value(p.kind)->default_value("iid"))(
+      "alpha", "dirichlet concentration (label skew)", cxxopts::value(p.alpha)->default_value("0.5"))(
+      "per-client", "iid samples per client (0 = train size / clients)",
+      cxxopts::value(p.per_client)->default_value("6000"))(
+      "seed", "Partition seed (as tdml fl --seed)", cxxopts::value(p.seed)->default_value("0"))(
+      "out", "Target folder (required; empty unless --force)", cxxopts::value(out))(
+      "force", "Write into a non-empty --out");
+  cxxopts::ParseResult r;
+  if (!parse(o, argc, argv, r)) return 0;
+  s.overwrite = r.count("force") > 0;
+  if (out.empty()) throw UsageError("--out DIR is required (see 'tdml data split --help')");
+  if (p.clients < 1 || p.per_client < 0) throw UsageError("--clients must be >= 1, --per-client >= 0");
+  if (p.kind != "iid" && p.kind != "dirichlet") throw UsageError("--partition must be iid or dirichlet");
+  if (!(p.alpha > 0)) throw UsageError("--alpha must be > 0");
+  const data::DataSplits d = data::load_data(spec);
+  const nlohmann::json m = fl::write_shards(d.train, d.test, d.description, out, s);
+  print_client_lines(m);
+  std::cout << "wrote " << m["clients"].size() << " client shards and server/ ("
+            << m["server"]["samples"] << " test samples) to " << out << " (manifest: " << out
+            << "/manifest.json)" << std::endl;
+  return 0;
+}
+
+int data_bench(int argc, char** argv) {
   cxxopts::Options o(argv[0], "Times the training input pipeline on the train split.");
   std::string spec;
   data::PipelineBenchOptions b;
@@ -89,7 +154,10 @@ const Registration fetch_reg("data fetch", "Download CIFAR-10 (MD5-checked) into
 const Registration synth_reg("data synth", "Write a synthetic CIFAR-10-shaped set (same seed, same bytes)",
                              synth);
 const Registration info_reg("data info", "Summarise a data set (sizes, label counts, pixel stats)", info);
-const Registration bench_reg("data bench", "Input pipeline speed (loader, augmentation)", bench);
+const Registration data_split_reg("data split",
+                                  "One folder per FL client (its partition of the train split) + server/",
+                                  data_split);
+const Registration data_bench_reg("data bench", "Input pipeline speed (loader, augmentation)", data_bench);
 
 }  // namespace
 }  // namespace tdml::app

@@ -90,8 +90,12 @@ std::string resolve_cifar10_dir(const std::string& dir) {
 
 Dataset read_cifar10_bin(const std::string& path) {
   torch::Tensor raw = read_whole(path);
+  if (raw.numel() == 0) throw Error("CIFAR-10 file " + path + " is empty");
+  return decode_cifar10_records(raw, path);
+}
+
+Dataset decode_cifar10_records(const torch::Tensor& raw, const std::string& path) {
   const std::int64_t bytes = raw.numel();
-  if (bytes == 0) throw Error("CIFAR-10 file " + path + " is empty");
   if (bytes % kCifarRecordBytes != 0) {
     throw Error("CIFAR-10 file " + path + " has " + std::to_string(bytes) +
                 " bytes, not a multiple of the 3073-byte record (truncated or not a CIFAR-10 "
@@ -99,8 +103,8 @@ Dataset read_cifar10_bin(const std::string& path) {
                 std::to_string(bytes % kCifarRecordBytes) + " stray bytes)");
   }
   const std::int64_t n = bytes / kCifarRecordBytes;
-  raw = raw.view({n, kCifarRecordBytes});
-  torch::Tensor label_bytes = raw.select(1, 0);
+  torch::Tensor rec = raw.view({n, kCifarRecordBytes});
+  torch::Tensor label_bytes = rec.select(1, 0);
   torch::Tensor bad = (label_bytes > 9).nonzero();
   if (bad.numel() > 0) {
     std::int64_t r = bad[0][0].item<std::int64_t>();
@@ -110,7 +114,9 @@ Dataset read_cifar10_bin(const std::string& path) {
   }
   Dataset d;
   d.labels = label_bytes.to(torch::kInt64);
-  d.images = raw.narrow(1, 1, kCifarImageBytes).reshape({n, 3, 32, 32}).contiguous();
+  // A fresh tensor: a view (contiguous already when n == 1) would alias `raw`.
+  d.images = torch::empty({n, 3, 32, 32}, torch::kUInt8)
+                 .copy_(rec.narrow(1, 1, kCifarImageBytes).reshape({n, 3, 32, 32}));
   d.source = path;
   return d;
 }
@@ -134,25 +140,32 @@ Dataset load_cifar10(const std::string& dir, Split split) {
   return out;
 }
 
-void write_cifar10_bin(const std::string& path, const Dataset& d) {
+std::string encode_cifar10_records(const Dataset& d) {
   TDML_CHECK(d.images.defined() && d.images.dim() == 4 && d.images.size(1) == 3 &&
                  d.images.size(2) == 32 && d.images.size(3) == 32 &&
                  d.images.scalar_type() == torch::kUInt8,
-             "write_cifar10_bin " << path << ": images must be uint8 [N,3,32,32]");
+             "CIFAR-10 records: images must be uint8 [N,3,32,32]");
   TDML_CHECK(d.labels.size(0) == d.images.size(0),
-             "write_cifar10_bin " << path << ": labels and images differ in length");
+             "CIFAR-10 records: labels and images differ in length");
   const std::int64_t n = d.size();
   if (n > 0) {
     TDML_CHECK(d.labels.min().item<std::int64_t>() >= 0 && d.labels.max().item<std::int64_t>() <= 9,
-               "write_cifar10_bin " << path << ": labels must be in 0..9");
+               "CIFAR-10 records: labels must be in 0..9");
   }
   torch::Tensor rec =
       torch::cat({d.labels.to(torch::kUInt8).view({n, 1}), d.images.reshape({n, kCifarImageBytes})},
                  1)
           .contiguous();
-  util::write_file_atomic(path,
-                          std::string(reinterpret_cast<const char*>(rec.data_ptr<std::uint8_t>()),
-                                      static_cast<std::size_t>(rec.numel())));
+  return std::string(reinterpret_cast<const char*>(rec.data_ptr<std::uint8_t>()),
+                     static_cast<std::size_t>(rec.numel()));
+}
+
+void write_cifar10_bin(const std::string& path, const Dataset& d) {
+  try {
+    util::write_file_atomic(path, encode_cifar10_records(d));
+  } catch (const Error& e) {
+    throw Error("write_cifar10_bin " + path + ": " + e.what());
+  }
 }
 
 }  // namespace tdml::data

@@ -114,6 +114,19 @@ Partition dirichlet_partition(const torch::Tensor& labels, int clients, int num_
               " rows; use a larger alpha, fewer clients or a smaller min_size");
 }
 
+Partition partition_rows(const torch::Tensor& labels, int num_classes, const PartitionSpec& spec) {
+  if (spec.kind == "iid") {
+    return iid_partition(labels.size(0), spec.clients, spec.per_client, spec.seed);
+  }
+  if (spec.kind != "dirichlet") {
+    throw UsageError("--partition must be iid or dirichlet (got '" + spec.kind + "')");
+  }
+  DirichletOptions d;
+  d.alpha = spec.alpha;
+  d.seed = spec.seed;
+  return dirichlet_partition(labels, spec.clients, num_classes, d);
+}
+
 torch::Tensor class_histogram(const torch::Tensor& labels, const Partition& part, int num_classes) {
   check_labels(labels, num_classes);
   auto hist = torch::zeros({static_cast<std::int64_t>(part.size()), num_classes}, torch::kInt64);

@@ -1,19 +1,14 @@
 #include "tdml/ledger/keys.h"
 
-#include <fcntl.h>
 #include <openssl/crypto.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cctype>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "ledger/secret_file.h"
 #include "tdml/ledger/canonical_json.h"
 #include "tdml/ledger/hash.h"
+#include "tdml/ledger/key_files.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 
@@ -22,58 +17,9 @@ namespace {
 
 constexpr std::size_t kSecretBytes = 32;
 
-bool valid_id(const std::string& id) {
-  if (id.empty() || id.size() > 64 || id[0] == '.') return false;
-  for (char c : id) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string manifest_path(const std::string& dir) { return dir + "/keys.json"; }
 std::string secret_path(const std::string& dir, const std::string& id) {
   return dir + "/" + id + ".key";
-}
-
-// A secret file is created 0600 from the start (no window in which others could read it).
-void write_secret_file(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw Error("cannot write " + tmp + ": " + std::strerror(errno));
-  bool ok = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) &&
-            ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    throw Error("cannot write key file " + path + ": " + std::strerror(e));
-  }
-}
-
-// Reads a secret key file after checking that only its owner can read it.
-nlohmann::json read_secret_file(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    throw Error("cannot read " + path + ": " + std::strerror(errno));
-  if (st.st_mode & 077) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 0777));
-    throw Error("key file " + path + " has mode " + mode +
-                ": group or others can read it; refusing to use it (run: chmod 600 " + path +
-                ", and consider the key compromised)");
-  }
-  std::string text = util::read_file(path);
-  try {
-    auto j = nlohmann::json::parse(text);
-    OPENSSL_cleanse(text.data(), text.size());
-    return j;
-  } catch (const nlohmann::json::exception&) {
-    OPENSSL_cleanse(text.data(), text.size());
-    throw Error("key file " + path + " is not valid JSON");
-  }
 }
 
 }  // namespace
@@ -81,7 +27,7 @@ nlohmann::json read_secret_file(const std::string& path) {
 std::string client_key_id(int i) { return "client-" + std::to_string(i); }
 
 void KeyRing::add(const std::string& id, const std::string& secret, const std::string& public_key) {
-  if (!valid_id(id)) throw Error("invalid key id '" + id + "' (letters, digits, - _ . only)");
+  if (!valid_key_id(id)) throw Error("invalid key id '" + id + "' (letters, digits, - _ . only)");
   Entry e;
   e.secret = secret;
   if (scheme_ == Scheme::kHmac) {
@@ -168,7 +114,7 @@ KeyRing KeyRing::load(const std::string& dir) {
     KeyRing ring(parse_scheme(manifest.at("scheme").get<std::string>()));
     for (const auto& k : manifest.at("keys")) {
       const auto id = k.at("id").get<std::string>();
-      if (!valid_id(id)) throw Error("invalid key id '" + id + "' in " + mpath);
+      if (!valid_key_id(id)) throw Error("invalid key id '" + id + "' in " + mpath);
       std::string pub = k.contains("public")
                             ? from_hex(k["public"].get<std::string>(), "public key of " + id)
                             : std::string();

@@ -13,7 +13,7 @@ using tdml::test::TempDir;
 TEST(DataCli, MissingOrUnknownSubcommandIsUsageError) {
   auto r = run_tdml("data");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("tdml: error: missing subcommand: tdml data bench|fetch|info|synth\n"),
+  EXPECT_NE(r.output.find("tdml: error: missing subcommand: tdml data bench|fetch|info|split|synth\n"),
             std::string::npos)
       << r.output;
   r = run_tdml("data frobnicate");

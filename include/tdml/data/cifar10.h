@@ -26,4 +26,11 @@ Dataset read_cifar10_bin(const std::string& path);
 // Writes records in the official layout (images uint8 [N,3,32,32], labels int64 [N] in 0..9).
 void write_cifar10_bin(const std::string& path, const Dataset& d);
 
+// The bytes write_cifar10_bin writes (for callers that also hash them).
+std::string encode_cifar10_records(const Dataset& d);
+
+// Records already in memory (`raw`: uint8 [bytes], which the result does not alias); `path`
+// names them in errors. Checks as read_cifar10_bin, except that zero records are accepted.
+Dataset decode_cifar10_records(const torch::Tensor& raw, const std::string& path);
+
 }  // namespace tdml::data

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace tdml::fl {
@@ -40,6 +41,19 @@ struct DirichletOptions {
 // labels: int64 [N] in 0..num_classes-1.
 Partition dirichlet_partition(const torch::Tensor& labels, int clients, int num_classes,
                               const DirichletOptions& opts);
+
+// How `tdml fl` and `tdml data split` choose a partition (their --partition, --clients, ...).
+struct PartitionSpec {
+  std::string kind = "iid";        // iid | dirichlet
+  int clients = 6;
+  std::int64_t per_client = 6000;  // iid: rows per client (0 = N / clients)
+  double alpha = 0.5;              // dirichlet: concentration
+  std::uint64_t seed = 0;
+};
+
+// iid_partition(N, clients, per_client, seed) or dirichlet_partition(labels, clients,
+// num_classes, {alpha, seed}); an unknown kind is a tdml::UsageError.
+Partition partition_rows(const torch::Tensor& labels, int num_classes, const PartitionSpec& spec);
 
 // int64 [clients, num_classes]: how many rows of each class every client holds.
 torch::Tensor class_histogram(const torch::Tensor& labels, const Partition& part, int num_classes);

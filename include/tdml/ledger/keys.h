@@ -5,8 +5,10 @@
 //   DIR/keys.json     public manifest {"keys":[{"id":"client-0","public":"<hex>"},...],
 //                     "scheme":"ed25519"}   (hmac: ids only, no public part)
 //   DIR/<id>.key      secret, mode 0600: {"id":"server","scheme":"ed25519","secret":"<hex>"}
-// Loading refuses a secret file that group or others can read (chmod 600 fixes it). A verifier
-// of ed25519 ledgers needs only keys.json; hmac needs the secrets of every signer it checks.
+// Loading refuses a secret file that group or others can read or write (chmod 600 fixes it),
+// one owned by another user, and a symbolic link (ledger/key_files.h). A verifier of ed25519
+// ledgers needs only keys.json; hmac needs the secrets of every signer it checks.
+// One key per party (a real federation) is ledger/key_files.h.
 // A KeyRing is immutable once built; const methods are thread-safe.
 #include <map>
 #include <memory>
