@@ -9,6 +9,7 @@
 #include "tdml/dist/rank.h"
 #include "tdml/fl/ledger_hooks.h"
 #include "tdml/fl/runner.h"
+#include "tdml/fl/shards.h"
 #include "tdml/util/device.h"
 
 namespace tdml::app {
@@ -26,9 +27,16 @@ void run_federation(const cxxopts::ParseResult& r, fl::RunnerOptions o,
                                 r["sign"].as<std::string>(), o, !comm || comm->rank() == 0,
                                 comm != nullptr, lo);
   }
-  auto data = data::load_data(r["data"].as<std::string>());
-  fl::run_federated(data.train, data.test, o, data.description,
-                    ledger ? ledger->ledger->hooks() : fl::RunHooks{}, comm);
+  const auto hooks = ledger ? ledger->ledger->hooks() : fl::RunHooks{};
+  if (const auto shards = r["shards"].as<std::string>(); !shards.empty()) {
+    auto set = fl::load_all_shards(shards);
+    auto joined = fl::concat_shards(set.clients);
+    fl::run_federated_on(joined.train, std::move(joined.part), set.test, o, "shards " + shards,
+                         hooks);
+  } else {
+    auto data = data::load_data(r["data"].as<std::string>());
+    fl::run_federated(data.train, data.test, o, data.description, hooks, comm);
+  }
   if (ledger && ledger->run.ledger) {
     spdlog::info("ledger: {} blocks appended to {}, {:.3f} s spent signing, verifying and "
                  "appending", ledger->ledger->blocks(), ledger->run.ledger->path(),
@@ -42,7 +50,13 @@ int run_fl(int argc, char** argv) {
   add_dist_options(opts);
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r)) return 0;
-  const auto o = fl_options_from(r);
+  auto o = fl_options_from(r);
+  if (const auto shards = r["shards"].as<std::string>(); !shards.empty()) {
+    // One client per shard, as `tdml data split` cut them (--clients follows the manifest).
+    o.clients = static_cast<int>(fl::load_all_shards(shards).ids.size());
+    if (o.malicious > o.clients) o.malicious = o.clients;
+    if (launch_options_from(r).nproc != 1) throw UsageError("--shards runs in one process");
+  }
   forging_clients_from(r);  // checked before any worker starts
   const auto launch = launch_options_from(r);
   const bool worker = dist::is_worker_process();
@@ -61,7 +75,7 @@ int run_fl(int argc, char** argv) {
                               [&](dist::Rank& rank) { run_federation(r, o, rank.comm); });
 }
 
-const Registration reg("fl", "Federated learning under attack (robust aggregation, detection)",
+const Registration fl_reg("fl", "Federated learning under attack (robust aggregation, detection)",
                        run_fl);
 
 }  // namespace

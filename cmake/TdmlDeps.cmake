@@ -11,6 +11,31 @@ find_package(Threads REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_path(CXXOPTS_INCLUDE_DIR cxxopts.hpp REQUIRED)
+# The federation's transport: gRPC + protobuf (Debian: libgrpc++-dev, protobuf-compiler-grpc).
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+find_program(TDML_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
+
+# tdml_add_grpc(TARGET PROTO): generates PROTO's message and service code into the build tree
+# and compiles it into TARGET (no PCH, no unity batch: generated code stays as protoc wrote it).
+function(tdml_add_grpc target proto)
+  get_filename_component(name ${proto} NAME_WE)
+  get_filename_component(dir ${proto} DIRECTORY)
+  set(out ${CMAKE_BINARY_DIR}/generated)
+  set(srcs ${out}/${name}.pb.cc ${out}/${name}.grpc.pb.cc)
+  add_custom_command(
+    OUTPUT ${srcs} ${out}/${name}.pb.h ${out}/${name}.grpc.pb.h
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out}
+    COMMAND protobuf::protoc --proto_path=${dir} --cpp_out=${out} --grpc_out=${out}
+            --plugin=protoc-gen-grpc=${TDML_GRPC_CPP_PLUGIN} ${proto}
+    DEPENDS ${proto}
+    COMMENT "protoc: ${name}.proto")
+  target_sources(${target} PRIVATE ${srcs})
+  set_source_files_properties(${srcs} PROPERTIES SKIP_PRECOMPILE_HEADERS ON
+                              SKIP_UNITY_BUILD_INCLUSION ON COMPILE_OPTIONS "-w")
+  target_include_directories(${target} PRIVATE ${out})
+  target_link_libraries(${target} PRIVATE gRPC::grpc++ protobuf::libprotobuf)
+endfunction()
 
 add_library(tdml_deps INTERFACE)
 add_library(tdml::deps ALIAS tdml_deps)

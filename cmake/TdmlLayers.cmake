@@ -3,12 +3,12 @@
 # source of truth: tdml_add_area() links each area to exactly these, and the check below fails
 # configure (and, through the tdml_layers target, every build) on an upward include.
 #
-#   util  <  data, models, metrics  <  train  <  dist, ledger  <  pipeline, fl  <  study  <  apps
+#   util  <  data, models, metrics  <  train  <  dist, ledger  <  pipeline, fl  <  study, federation  <  apps
 #
 # ledger sits above train because it observes the trainer (ledger/train_observer.h); pipeline
 # above dist because multi-process stages talk over a Comm; fl above ledger and dist because a
 # round is signed and its simulation may run over c10d ranks.
-set(TDML_AREAS util data models metrics train dist ledger pipeline fl study)
+set(TDML_AREAS util data models metrics train dist ledger pipeline fl study federation)
 set(TDML_BELOW_util "")
 set(TDML_BELOW_data util)
 set(TDML_BELOW_models util)
@@ -19,6 +19,7 @@ set(TDML_BELOW_ledger train)
 set(TDML_BELOW_pipeline dist)
 set(TDML_BELOW_fl ledger dist)
 set(TDML_BELOW_study fl pipeline)
+set(TDML_BELOW_federation fl)
 
 # Every area an area may use: the transitive closure of TDML_BELOW_<area>.
 function(tdml_allowed_areas area out)

@@ -5,7 +5,8 @@
 #        used by the reference benchmarks and plots)
 set -euo pipefail
 pkgs=(cmake g++ make ninja-build pkg-config libtorch-dev libgloo-dev libcxxopts-dev libspdlog-dev
-      nlohmann-json3-dev libssl-dev libgtest-dev libcurl4-openssl-dev zlib1g-dev)
+      nlohmann-json3-dev libssl-dev libgtest-dev libcurl4-openssl-dev zlib1g-dev
+      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc openssl)
 if [[ ${1:-} == --python ]]; then
   pkgs+=(python3-torch python3-torchvision python3-matplotlib python3-numpy python3-cryptography)
 fi

@@ -211,6 +211,15 @@ AttackPlan::AttackPlan(int clients, int malicious, std::vector<ClientAttack> mix
   for (int i = 0; i < malicious; ++i) roles_[i] = mix[i % mix.size()];
 }
 
+AttackPlan AttackPlan::with_roles(std::vector<ClientAttack> roles, AttackOptions opts,
+                                  std::uint64_t seed) {
+  AttackPlan p(0);
+  p.roles_ = std::move(roles);
+  p.opts_ = opts;
+  p.seed_ = seed;
+  return p;
+}
+
 const ClientAttack& AttackPlan::of(int client) const {
   TDML_CHECK(client >= 0 && client < clients(),
              "attack plan: client " << client << " out of range 0.." << clients() - 1);

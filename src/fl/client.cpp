@@ -21,7 +21,9 @@ Partition make_partition(const data::Dataset& train, const RunnerOptions& o) {
   return dirichlet_partition(train.labels, o.clients, train.num_classes, d);
 }
 
-AttackPlan make_plan(const RunnerOptions& o) {
+}  // namespace
+
+AttackPlan make_attack_plan(const RunnerOptions& o) {
   const int malicious =
       o.malicious >= 0 ? o.malicious : malicious_count(o.clients, o.malicious_fraction);
   if (malicious > o.clients) {
@@ -32,6 +34,8 @@ AttackPlan make_plan(const RunnerOptions& o) {
                     malicious > 0 ? parse_attack_mix(o.attacks) : std::vector<ClientAttack>{},
                     o.attack, o.seed);
 }
+
+namespace {
 
 std::shared_ptr<models::Model> make_seeded_model(const RunnerOptions& o, int num_classes) {
   // Initialisation draws from torch's process-wide generator: seeding and building must not
@@ -64,14 +68,19 @@ void RunnerOptions::validate() const {
 }
 
 ClientPool::ClientPool(const data::Dataset& train, const RunnerOptions& opts)
+    : ClientPool(train, opts, make_partition(train, opts), make_attack_plan(opts)) {}
+
+ClientPool::ClientPool(const data::Dataset& train, const RunnerOptions& opts, Partition part,
+                       AttackPlan plan)
     : train_(train),
       opts_(opts),
-      plan_(make_plan(opts)),
+      plan_(std::move(plan)),
       model_(make_seeded_model(opts, train.num_classes)),
       params_(FlatLayout::parameters(*model_)),
       buffers_(FlatLayout::float_buffers(*model_)) {
   opts_.validate();
-  auto part = make_partition(train, opts_);
+  TDML_CHECK(static_cast<int>(part.size()) == opts_.clients && plan_.clients() == opts_.clients,
+             "fl: partition and attack plan must have one entry per client");
   for (int k = 0; k < opts_.clients; ++k) {
     rows_.push_back(part[k]);
     labels_.push_back(

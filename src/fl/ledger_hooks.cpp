@@ -16,10 +16,6 @@ namespace {
 
 bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
-ledger::UpdateClaim claim_of(const ClientUpdate& u, int round, const std::string& base) {
-  return {ledger::client_key_id(u.client), round, u.samples,
-          ledger::tensor_hash(u.update.to(torch::kCPU).contiguous()), base};
-}
 
 nlohmann::json aggregator_params(const AggregatorOptions& a, double clip_norm) {
   nlohmann::json p = {{"max_norm", clip_norm}};
@@ -40,6 +36,16 @@ FlLedger::FlLedger(std::shared_ptr<const ledger::KeyRing> keys, ledger::Ledger* 
     forgers_ = std::make_shared<const ledger::KeyRing>(
         ledger::KeyRing::generate(keys_->scheme(), *options_.forging_clients.rbegin() + 1));
   }
+}
+
+std::string FlLedger::id_of(int client) const {
+  return options_.client_id ? options_.client_id(client) : ledger::client_key_id(client);
+}
+
+ledger::UpdateClaim FlLedger::claim_of(const ClientUpdate& u, int round,
+                                       const std::string& base) const {
+  return {id_of(u.client), round, u.samples,
+          ledger::tensor_hash(u.update.to(torch::kCPU).contiguous()), base, options_.run_id};
 }
 
 std::string FlLedger::base_model_hash(const RoundContext& ctx) {
@@ -96,11 +102,13 @@ void FlLedger::on_round(const RoundContext& ctx, const RoundRecord& rec,
   b.model_after = rec.model_hash;
   b.aggregator = run_.server.aggregator.rule;
   b.aggregator_params = aggregator_params(run_.server.aggregator, run_.server.clip_norm);
+  b.run_id = options_.run_id;
+  for (int k : rec.sampled) b.sampled.push_back(id_of(k));
   for (std::size_t i = 0; i < updates.size(); ++i) {
     const auto& u = updates[i];
     const auto& cr = rec.clients[i];
     ledger::ClientEntry e;
-    e.id = ledger::client_key_id(u.client);
+    e.id = id_of(u.client);
     e.update_hash = ledger::tensor_hash(u.update.to(torch::kCPU).contiguous());
     e.samples = u.samples;
     e.signature = u.attestation;
@@ -124,6 +132,15 @@ void FlLedger::on_round(const RoundContext& ctx, const RoundRecord& rec,
     if (!std::isfinite(e.norm)) e.norm = 0;  // NaN updates: the status says why
     b.clients.push_back(std::move(e));
   }
+  for (const auto* missing : {&rec.late, &rec.dropped}) {
+    for (int k : *missing) {
+      ledger::ClientEntry e;
+      e.id = id_of(k);
+      e.status = missing == &rec.late ? ledger::UpdateStatus::kLate : ledger::UpdateStatus::kDropped;
+      e.reason = missing == &rec.late ? "no update before the round's deadline" : "disconnected";
+      b.clients.push_back(std::move(e));
+    }
+  }
   b.metrics = {{"test_accuracy", rec.test_accuracy},
                {"test_loss", rec.test_loss},
                {"round_s", rec.seconds},
@@ -131,8 +148,10 @@ void FlLedger::on_round(const RoundContext& ctx, const RoundRecord& rec,
                {"clip_ratio", agg.clip_ratio},
                {"aggregate_norm", rec.aggregate_norm}};
   if (rec.backdoor) b.metrics["asr_non_target"] = rec.asr_non_target;
+  const auto index = ledger_->size();
   ledger_->append(b);
   ++blocks_;
+  if (options_.on_block) options_.on_block(rec.round, index, b.clients);
   seconds_ += w.seconds();
 }
 

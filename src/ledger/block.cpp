@@ -16,6 +16,10 @@ std::string status_name(UpdateStatus s) {
       return "flagged";
     case UpdateStatus::kRejected:
       return "rejected";
+    case UpdateStatus::kLate:
+      return "late";
+    case UpdateStatus::kDropped:
+      return "dropped";
   }
   return "?";
 }
@@ -25,6 +29,8 @@ UpdateStatus parse_status(const std::string& name) {
   if (name == "clipped") return UpdateStatus::kClipped;
   if (name == "flagged") return UpdateStatus::kFlagged;
   if (name == "rejected") return UpdateStatus::kRejected;
+  if (name == "late") return UpdateStatus::kLate;
+  if (name == "dropped") return UpdateStatus::kDropped;
   throw Error("unknown client status '" + name + "'");
 }
 
@@ -75,12 +81,15 @@ ClientEntry client_entry_from_json(const nlohmann::json& j) {
 nlohmann::json to_json(const RoundRecord& r) {
   nlohmann::json clients = nlohmann::json::array();
   for (const auto& c : r.clients) clients.push_back(to_json(c));
-  return finite_json({{"round", r.round},
+  nlohmann::json j = finite_json({{"round", r.round},
                       {"model_before", r.model_before},
                       {"model_after", r.model_after},
                       {"aggregator", {{"name", r.aggregator}, {"params", r.aggregator_params}}},
                       {"clients", clients},
                       {"metrics", r.metrics}});
+  if (!r.run_id.empty()) j["run_id"] = r.run_id;
+  if (!r.sampled.empty()) j["sampled"] = r.sampled;
+  return j;
 }
 
 nlohmann::json to_json(const EpochRecord& e) {

@@ -14,7 +14,9 @@ std::string update_message(const UpdateClaim& claim) {
                       {"round", claim.round},
                       {"samples", claim.samples},
                       {"update", claim.update_hash}};
-  return "tdml.update.v1:" + canonical_json(j);
+  if (claim.run_id.empty()) return "tdml.update.v1:" + canonical_json(j);
+  j["run"] = claim.run_id;
+  return "tdml.update.v2:" + canonical_json(j);
 }
 
 std::string sign_update(const Signer& client_signer, const UpdateClaim& claim) {

@@ -58,8 +58,9 @@ std::string check_clients(const nlohmann::json& body, const KeyRing& keys, LineC
       ++r.rejected;
       continue;  // recorded as refused: its signature was missing or bad, nothing to check
     }
+    if (c.status == UpdateStatus::kLate || c.status == UpdateStatus::kDropped) continue;
     UpdateClaim claim{c.id, body["round"].get<std::int64_t>(), c.samples, c.update_hash,
-                      body["model_before"].get<std::string>()};
+                      body["model_before"].get<std::string>(), body.value("run_id", "")};
     if (!keys.has(c.id)) return "client " + c.id + " is not in the key manifest";
     if (!keys.verifier(c.id)) return "no secret key to check " + c.id + "'s HMAC signature";
     if (!verify_update_signature(keys, claim, c.signature)) {
@@ -328,7 +329,7 @@ std::string format_ledger_table(const std::string& path) {
     } catch (const nlohmann::json::exception&) {
       throw Error("line " + std::to_string(i + 1) + " of " + path + " is not valid JSON");
     }
-    int counts[4] = {0, 0, 0, 0};
+    int counts[6] = {0, 0, 0, 0, 0, 0};
     for (const auto& c : b.value("clients", nlohmann::json::array())) {
       try {
         ++counts[static_cast<int>(parse_status(c.value("status", "")))];
@@ -343,7 +344,8 @@ std::string format_ledger_table(const std::string& path) {
     }
     std::snprintf(buf, sizeof buf, "%6lld  %-11s  %6s  %8d  %7d  %7d  %8d  ",
                   static_cast<long long>(b.value("index", -1)), b.value("kind", "?").c_str(),
-                  step.dump().c_str(), counts[0], counts[1], counts[2], counts[3]);
+                  step.dump().c_str(), counts[0], counts[1], counts[2],
+                  counts[3] + counts[4] + counts[5]);
     os << buf << metrics << "\n";
   }
   if (!lines.torn.empty()) os << "(torn last line of " << lines.torn.size() << " bytes)\n";

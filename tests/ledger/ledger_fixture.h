@@ -36,7 +36,7 @@ inline RoundRecord make_round(const KeyRing& keys, std::int64_t round, const std
   for (int c = 0; c < clients; ++c) {
     UpdateClaim claim{client_key_id(c), round, 100 + c,
                       sha256_hex("update/" + std::to_string(round) + "/" + std::to_string(c)),
-                      before};
+                      before, ""};
     ClientEntry e{claim.client_id,
                   claim.update_hash,
                   claim.samples,

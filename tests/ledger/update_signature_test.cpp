@@ -12,7 +12,7 @@ using namespace tdml::ledger::testing;
 namespace {
 UpdateClaim claim_of(int client) {
   return UpdateClaim{client_key_id(client), 7, 512, sha256_hex("update bytes"),
-                     sha256_hex("global")};
+                     sha256_hex("global"), ""};
 }
 }  // namespace
 
@@ -51,7 +51,7 @@ INSTANTIATE_TEST_SUITE_P(Schemes, LedgerUpdateSignature,
                          [](const auto& info) { return scheme_name(info.param); });
 
 TEST(LedgerUpdateSignatureMessage, IsDomainSeparatedCanonicalJson) {
-  UpdateClaim c{"client-0", 3, 10, "aa", "bb"};
+  UpdateClaim c{"client-0", 3, 10, "aa", "bb", ""};
   EXPECT_EQ(
       update_message(c),
       R"(tdml.update.v1:{"base_model":"bb","client":"client-0","round":3,"samples":10,"update":"aa"})");

@@ -6,7 +6,13 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include <chrono>
+#include <string>
+#include <thread>
+
 #include "tdml/dist/step_hook.h"
+#include "tdml/federation/client.h"
+#include "tdml/federation/server.h"
 
 namespace {
 
@@ -27,5 +33,46 @@ struct InstallFromEnvironment {
     tdml::dist::set_step_hook(&die_at_step);
   }
 } g_install;
+
+// Federation clients: TDML_TEST_FL_DIE_ROUND=R SIGKILLs the client just before it sends its
+// update for round R; TDML_TEST_FL_DELAY_ROUND=R with TDML_TEST_FL_DELAY_S=S sleeps S seconds
+// there (past the server's deadline).
+int g_fl_die_round = -1, g_fl_delay_round = -1;
+double g_fl_delay_s = 0;
+
+// TDML_TEST_FL_UPDATE=garble|short|oversize changes every update's bytes after signing: one
+// byte flipped, 4 bytes missing, or 64 MiB more than the model.
+void before_send(int round, std::string* update) {
+  static const char* how = std::getenv("TDML_TEST_FL_UPDATE");
+  if (how && std::string(how) == "garble" && !update->empty()) (*update)[0] ^= 0x40;
+  if (how && std::string(how) == "short" && update->size() >= 4) update->resize(update->size() - 4);
+  if (how && std::string(how) == "oversize") update->append(64u << 20, '\0');
+  if (round == g_fl_die_round) std::raise(SIGKILL);
+  if (round == g_fl_delay_round) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(g_fl_delay_s));
+  }
+}
+
+void after_round(int round) {
+  static const char* die = std::getenv("TDML_TEST_FL_SERVER_DIE_AFTER_ROUND");
+  if (die && round == std::atoi(die)) std::raise(SIGKILL);
+}
+
+struct InstallFederationHooks {
+  InstallFederationHooks() {
+    // TDML_TEST_FL_SERVER_DIE_AFTER_ROUND=R: the server SIGKILLs itself once round R is saved.
+    if (std::getenv("TDML_TEST_FL_SERVER_DIE_AFTER_ROUND")) {
+      tdml::federation::set_after_round_hook(&after_round);
+    }
+    const char* die = std::getenv("TDML_TEST_FL_DIE_ROUND");
+    const char* delay = std::getenv("TDML_TEST_FL_DELAY_ROUND");
+    if (!die && !delay && !std::getenv("TDML_TEST_FL_UPDATE")) return;
+    if (die) g_fl_die_round = std::atoi(die);
+    if (delay) g_fl_delay_round = std::atoi(delay);
+    const char* s = std::getenv("TDML_TEST_FL_DELAY_S");
+    g_fl_delay_s = s ? std::atof(s) : 0;
+    tdml::federation::set_before_send_hook(&before_send);
+  }
+} g_install_federation;
 
 }  // namespace

@@ -132,6 +132,10 @@ class AttackPlan {
   AttackPlan(int clients, int malicious, std::vector<ClientAttack> mix, AttackOptions opts = {},
              std::uint64_t seed = 0);
 
+  // Explicit roles, one per client (a federation client process knows only its own attack).
+  static AttackPlan with_roles(std::vector<ClientAttack> roles, AttackOptions opts = {},
+                               std::uint64_t seed = 0);
+
   int clients() const { return static_cast<int>(roles_.size()); }
   const ClientAttack& of(int client) const;
   bool is_malicious(int client) const { return of(client).malicious(); }

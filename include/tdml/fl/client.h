@@ -51,6 +51,9 @@ struct ClientHooks {
   std::function<std::string(const RoundContext&, const ClientUpdate&)> attest;
 };
 
+// The attack plan `tdml fl` derives from its options (the first `malicious` clients attack).
+AttackPlan make_attack_plan(const RunnerOptions& opts);
+
 // All clients of a run, as seen by one process: the partition, the attack plan, every client's
 // training labels/poisoned rows, one model and its flat layouts. Built identically on every rank
 // (same options and seed), so the server's model and the clients' start from the same init.
@@ -58,6 +61,10 @@ struct ClientHooks {
 class ClientPool {
  public:
   ClientPool(const data::Dataset& train, const RunnerOptions& opts);
+  // Explicit partition (rows of `train` per client; an empty tensor for a client not held
+  // here) and attack plan: `tdml fl --shards` and a federation client process.
+  ClientPool(const data::Dataset& train, const RunnerOptions& opts, Partition part,
+             AttackPlan plan);
   ClientPool(const ClientPool&) = delete;
   ClientPool& operator=(const ClientPool&) = delete;
 

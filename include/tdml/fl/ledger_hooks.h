@@ -22,6 +22,7 @@
 // KeyRing serves both; with --nproc every rank loads the same --keys directory.
 // Thread safety: the hooks are called by the runner from one thread per process.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -31,11 +32,19 @@
 #include "tdml/ledger/keys.h"
 #include "tdml/ledger/ledger.h"
 #include "tdml/ledger/run_ledger.h"
+#include "tdml/ledger/update_signature.h"
 
 namespace tdml::fl {
 
 struct FlLedgerOptions {
   std::set<int> forging_clients;  // demo/test: these clients sign with a key that is not theirs
+  std::string run_id;             // a federation's run id: in every claim and block ("" = none)
+  // Key id of client index k ("client-<k>" when empty; a federation's enrolment order).
+  std::function<std::string(int)> client_id;
+  // Called after a round's block is appended: its index and the accepted clients' entries.
+  std::function<void(int round, std::int64_t block_index,
+                     const std::vector<ledger::ClientEntry>& entries)>
+      on_block;
 };
 
 class FlLedger {
@@ -57,6 +66,8 @@ class FlLedger {
 
  private:
   std::string attest(const RoundContext& ctx, const ClientUpdate& u);
+  ledger::UpdateClaim claim_of(const ClientUpdate& u, int round, const std::string& base) const;
+  std::string id_of(int client) const;
   std::string admit(const RoundContext& ctx, const ClientUpdate& u);
   void on_round(const RoundContext& ctx, const RoundRecord& rec,
                 const std::vector<ClientUpdate>& updates);

@@ -19,6 +19,9 @@ struct RunnerOptions {
   std::string partition = "iid";        // iid | dirichlet
   double dirichlet_alpha = 0.5;         // dirichlet: concentration
   int rounds = 3;                       // communication rounds
+  int clients_per_round = 0;            // clients sampled each round (0 = all)
+  int min_clients = 1;                  // admitted updates a round needs (else it is retried)
+  int max_round_retries = 3;            // retries of a round short of min_clients, then fail
   std::string mode = "gradient";        // gradient (the study) | local (FedAvg, `--local train`)
   double server_lr = -1;                // -1: 0.3 in gradient mode (study), 1.0 in local mode
   int local_epochs = 1;                 // local: epochs of SGD per round

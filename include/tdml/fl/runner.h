@@ -75,6 +75,12 @@ struct RoundRecord {
   DetectionQuality detection;    // against the known malicious set
   std::vector<ClientRecord> clients;
   std::string model_hash;  // ledger::model_hash of the global state dict after the round
+  std::vector<int> sampled;  // clients sent the round (the last attempt's sample)
+  std::vector<int> late;     // sampled, no update before the deadline
+  std::vector<int> dropped;  // sampled, disconnected
+  int attempts = 1;          // samples drawn (1 + retries for a missing quorum)
+  double transport_seconds = 0;       // network: time on the wire (0 in-process)
+  double client_compute_seconds = 0;  // network: client compute as the clients report it
   nlohmann::json to_json() const;
 };
 
@@ -104,6 +110,12 @@ struct RunResult {
 RunResult run_federated(const data::Dataset& train, const data::Dataset& test,
                         const RunnerOptions& opts, const std::string& data_description = "",
                         const RunHooks& hooks = {}, std::shared_ptr<dist::Comm> comm = nullptr);
+
+// The in-process simulation on an explicit partition of `train` (`tdml fl --shards`: the
+// shards one after another, part[k] = shard k's rows); opts.clients must equal part.size().
+RunResult run_federated_on(const data::Dataset& train, Partition part, const data::Dataset& test,
+                           const RunnerOptions& opts, const std::string& data_description = "",
+                           const RunHooks& hooks = {});
 
 // The rank that runs client `client` in a group of `world` ranks (rank 0 is the server).
 int client_rank(int client, int world);

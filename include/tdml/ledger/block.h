@@ -21,8 +21,10 @@ enum class UpdateStatus {
   kClipped,   // aggregated after norm clipping
   kFlagged,   // flagged by detection and left out of (or down-weighted in) the aggregate
   kRejected,  // not aggregated: missing or bad signature (or otherwise refused, see reason)
+  kLate,      // sampled, but its update missed the round's deadline (nothing to check)
+  kDropped,   // sampled, but it disconnected before sending (nothing to check)
 };
-std::string status_name(UpdateStatus s);             // "accepted", "clipped", "flagged", "rejected"
+std::string status_name(UpdateStatus s);  // "accepted", "clipped", "flagged", "rejected", "late", "dropped"
 UpdateStatus parse_status(const std::string& name);  // throws tdml::Error on other names
 
 struct ClientEntry {
@@ -42,7 +44,9 @@ struct RoundRecord {
   std::string model_after;   // model_hash() of the aggregated global model
   std::string aggregator;    // "fedavg", "median", "trimmed_mean", "krum", ...
   nlohmann::json aggregator_params = nlohmann::json::object();  // e.g. {"trim":0.1}
-  std::vector<ClientEntry> clients;                             // every client heard from
+  std::vector<ClientEntry> clients;                             // every client sampled
+  std::string run_id;            // the federation's run id (in every client claim); "" = none
+  std::vector<std::string> sampled;  // the clients sent the round ([] = not recorded)
   nlohmann::json metrics = nlohmann::json::object();  // e.g. {"test_acc":0.51,"round_s":3.2}
 };
 

@@ -5,6 +5,8 @@
 //   {"base_model":<hash of the global model the client started from>,"client":<id>,
 //    "round":<round>,"samples":<sample count>,"update":<SHA-256 of the update's bytes>}
 // so a signature cannot be replayed for another round, client, base model or sample count.
+// A federation's claims also carry its run id ("run", message prefix "tdml.update.v2:"), so a
+// signature cannot be replayed into another run either.
 #include <cstdint>
 #include <string>
 
@@ -18,6 +20,7 @@ struct UpdateClaim {
   std::int64_t samples = 0;     // training samples behind the update
   std::string update_hash;      // model_hash() of the update tensors (hex)
   std::string base_model_hash;  // model_hash() of the global model the client started from
+  std::string run_id;           // the federation's run id ("" = v1 claim without one)
 };
 
 // The exact bytes that are signed.

@@ -1,0 +1,39 @@
+#pragma once
+// What the parties of a federation sign, and how tensors travel (src/federation/federation.proto
+// is the wire format; this header keeps protobuf out of every other file).
+//
+// A client signs its update claim (ledger/update_signature.h, v2 with the run id):
+//   "tdml.update.v2:" + canonical JSON {base_model, client, round, run, samples, update}.
+// The server signs a receipt for every update it admitted, once the round's block is in the
+// ledger: "tdml.receipt.v1:" + canonical JSON {block, client, round, run, update}.
+// A client keeps its receipts, one JSON object a line, in OUT/receipts.jsonl.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tdml/ledger/signer.h"
+
+namespace tdml::federation {
+
+struct Receipt {
+  std::string run_id;
+  int round = 0;
+  std::string client_id;
+  std::string update_hash;
+  std::int64_t block_index = 0;
+  std::string signature;  // hex, by the server's key
+
+  nlohmann::json to_json() const;
+  static Receipt from_json(const nlohmann::json& j);  // throws tdml::Error if malformed
+};
+
+// The exact bytes the server signs for a receipt.
+std::string receipt_message(const Receipt& r);
+// Sets r.signature.
+void sign_receipt(const ledger::Signer& server, Receipt& r);
+bool verify_receipt(const ledger::Verifier& server, const Receipt& r);
+
+// A fresh random run id: 128 bits as 32 lower-case hex digits.
+std::string new_run_id();
+
+}  // namespace tdml::federation

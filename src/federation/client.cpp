@@ -1,0 +1,241 @@
+#include "tdml/federation/client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "federation.grpc.pb.h"
+#include "federation/tensor_bytes.h"
+#include "federation/recipe.h"
+#include "federation/tls.h"
+#include "tdml/federation/protocol.h"
+#include "tdml/fl/client.h"
+#include "tdml/fl/ledger_hooks.h"
+#include "tdml/fl/shards.h"
+#include "tdml/ledger/hash.h"
+#include "tdml/ledger/key_files.h"
+#include "tdml/ledger/update_signature.h"
+#include "tdml/metrics/metrics_file.h"
+#include "tdml/util/error.h"
+#include "tdml/util/log.h"
+#include "util/timer.h"
+
+namespace tdml::federation {
+namespace {
+
+BeforeSendHook g_before_send = nullptr;
+
+
+// One client process: its key, its shard, and (once the server's recipe is known) the pool that
+// trains it, holding this client only.
+class Party {
+ public:
+  explicit Party(const ClientOptions& o)
+      : o_(o),
+        key_(ledger::read_secret_key(o.key)),
+        shard_(fl::load_client_shard(o.data).data),
+        attack_(fl::parse_client_attack(o.attack)) {
+    if (key_.id != o.id) {
+      throw UsageError("--key " + o.key + " is " + key_.id + "'s key, not " + o.id + "'s");
+    }
+    ledger::KeyRing ring(ledger::Scheme::kEd25519);
+    ring.add(o.id, key_.secret);
+    signer_ = ring.signer(o.id);
+    if (!o.out.empty()) {
+      std::filesystem::create_directories(o.out);
+      mf_ = std::make_unique<metrics::MetricsFile>(o.out, "fl_client");
+      mf_->doc()["client"] = o.id;
+      mf_->doc()["attack"] = attack_.to_string();
+      mf_->doc()["samples"] = shard_.size();
+      mf_->doc()["rounds"] = nlohmann::json::array();
+      mf_->doc()["receipts"] = 0;
+      mf_->flush();
+    }
+    spdlog::info("fl client {}: {} samples from {}, attack {}", o.id, shard_.size(), o.data,
+                 attack_.to_string());
+  }
+
+  // The update message for a task (trains, attacks, signs).
+  wire::Update answer(const wire::Task& t, const std::string& run_id, int index) {
+    util::Stopwatch watch;
+    const auto recipe = nlohmann::json::parse(t.recipe_json());
+    ensure_pool(recipe, index);
+    fl::RoundContext ctx{t.round(), bytes_tensor(t.params()).to(opts_.device),
+                         bytes_tensor(t.buffers()).to(opts_.device)};
+    auto u = pool_->run(index, ctx);
+    ledger::UpdateClaim claim{o_.id,
+                              t.round(),
+                              u.samples,
+                              ledger::tensor_hash(u.update.to(torch::kCPU).contiguous()),
+                              fl::FlLedger::base_model_hash(ctx),
+                              run_id};
+    wire::Update m;
+    m.set_run_id(run_id);
+    m.set_round(t.round());
+    m.set_attempt(t.attempt());
+    m.set_samples(u.samples);
+    m.set_loss(u.loss);
+    m.set_update(tensor_bytes(u.update));
+    m.set_buffers(tensor_bytes(u.buffers));
+    m.set_base_model_hash(claim.base_model_hash);
+    m.set_update_hash(claim.update_hash);
+    m.set_signature(ledger::sign_update(*signer_, claim));
+    m.set_compute_seconds(watch.seconds());
+    spdlog::info("fl client {}: round {} update sent (loss {:.4f}, {:.1f} s)", o_.id, t.round(),
+                 u.loss, watch.seconds());
+    if (mf_) {
+      mf_->doc()["rounds"].push_back({{"round", t.round()},
+                                      {"attempt", t.attempt()},
+                                      {"loss", u.loss},
+                                      {"seconds", watch.seconds()},
+                                      {"bytes_down", t.ByteSizeLong()},
+                                      {"bytes_up", m.ByteSizeLong()},
+                                      {"update_hash", claim.update_hash}});
+      mf_->flush();
+    }
+    return m;
+  }
+
+  void keep_receipt(const Receipt& r) {
+    if (o_.out.empty()) return;
+    std::ofstream(o_.out + "/receipts.jsonl", std::ios::app) << r.to_json().dump() << "\n";
+    if (mf_) {
+      mf_->doc()["receipts"] = mf_->doc()["receipts"].get<int>() + 1;
+      mf_->flush();
+    }
+  }
+
+  void finish(const std::string& status, const std::string& why) {
+    if (mf_) mf_->finish(status, why);
+  }
+
+ private:
+  void ensure_pool(const nlohmann::json& recipe, int index) {
+    if (pool_ && recipe == recipe_ && index == index_) return;
+    opts_ = recipe_options(recipe, torch::Device(o_.device));
+    TDML_CHECK(index >= 0 && index < opts_.clients, "fl client: index out of range");
+    opts_.attack = o_.attack_options;
+    fl::Partition part(opts_.clients, torch::empty({0}, torch::kInt64));
+    part[index] = torch::arange(shard_.size(), torch::kInt64);
+    std::vector<fl::ClientAttack> roles(opts_.clients);
+    roles[index] = attack_;
+    pool_ = std::make_unique<fl::ClientPool>(
+        shard_, opts_, std::move(part),
+        fl::AttackPlan::with_roles(std::move(roles), o_.attack_options, opts_.seed));
+    recipe_ = recipe;
+    index_ = index;
+  }
+
+  const ClientOptions& o_;
+  ledger::SecretKey key_;
+  data::Dataset shard_;
+  fl::ClientAttack attack_;
+  std::shared_ptr<const ledger::Signer> signer_;
+  std::unique_ptr<metrics::MetricsFile> mf_;
+  fl::RunnerOptions opts_;
+  nlohmann::json recipe_;
+  int index_ = -1;
+  std::unique_ptr<fl::ClientPool> pool_;
+};
+
+enum class Session { kDone, kLost };
+
+// One connection: Hello, then tasks and receipts until Done or the stream ends.
+Session serve(wire::Federation::Stub& stub, Party& party, const ClientOptions& o, bool& connected) {
+  grpc::ClientContext ctx;
+  auto stream = stub.Join(&ctx);
+  wire::ClientMessage hello;
+  hello.mutable_hello()->set_client_id(o.id);
+  hello.mutable_hello()->set_version(TDML_VERSION);
+  wire::ServerMessage msg;
+  if (!stream->Write(hello) || !stream->Read(&msg) || !msg.has_welcome()) {
+    const auto st = stream->Finish();
+    if (st.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+        st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      throw Error("the server refused " + o.id + ": " + st.error_message());
+    }
+    return Session::kLost;
+  }
+  connected = true;
+  const auto run_id = msg.welcome().run_id();
+  const int index = msg.welcome().client_index();
+  spdlog::info("fl client {}: joined run {} as client {} of {}", o.id, run_id, index,
+               msg.welcome().clients());
+  while (stream->Read(&msg)) {
+    if (msg.has_task()) {
+      wire::ClientMessage reply;
+      *reply.mutable_update() = party.answer(msg.task(), run_id, index);
+      if (g_before_send) g_before_send(msg.task().round(), reply.mutable_update()->mutable_update());
+      if (!stream->Write(reply)) break;
+    } else if (msg.has_receipt()) {
+      const auto& p = msg.receipt();
+      party.keep_receipt({p.run_id(), p.round(), p.client_id(), p.update_hash(),
+                          p.block_index(), p.signature()});
+    } else if (msg.has_done()) {
+      spdlog::info("fl client {}: the server ended the run ({}), final model {}", o.id,
+                   msg.done().reason(), msg.done().final_model_hash());
+      stream->WritesDone();
+      stream->Finish();
+      if (msg.done().reason() != "completed") throw Error(msg.done().reason());
+      return Session::kDone;
+    }
+  }
+  const auto st = stream->Finish();
+  spdlog::warn("fl client {}: connection lost ({}); reconnecting", o.id, st.error_message());
+  return Session::kLost;
+}
+
+}  // namespace
+
+void set_before_send_hook(BeforeSendHook hook) { g_before_send = hook; }
+
+int run_client(const ClientOptions& o) {
+  if (o.server.empty() || o.id.empty() || o.key.empty() || o.data.empty()) {
+    throw UsageError("fl client needs --server HOST:PORT, --id ID, --key FILE and --data DIR");
+  }
+  if (!o.insecure && o.tls_ca.empty()) {
+    throw UsageError("fl client needs --tls-ca FILE (or --insecure on loopback)");
+  }
+  if (o.tls_client_cert.empty() != o.tls_client_key.empty()) {
+    throw UsageError("--tls-client-cert and --tls-client-key go together");
+  }
+  if (!o.out.empty()) util::add_log_file(o.out + "/client.log");
+  Party party(o);
+  grpc::ChannelArguments args = channel_arguments(o.connect_timeout);
+  args.SetMaxReceiveMessageSize(INT_MAX);  // the server this client chose (its CA) sends tasks
+  args.SetMaxSendMessageSize(INT_MAX);
+  auto channel = grpc::CreateCustomChannel(o.server, channel_credentials(o), args);
+  auto stub = wire::Federation::NewStub(channel);
+  auto last_contact = std::chrono::steady_clock::now();
+  double backoff = 0.2;
+  try {
+    for (;;) {
+      bool connected = false;
+      if (serve(*stub, party, o, connected) == Session::kDone) break;
+      const auto now = std::chrono::steady_clock::now();
+      if (connected) {
+        last_contact = now;
+        backoff = 0.2;
+      } else if (std::chrono::duration<double>(now - last_contact).count() > o.connect_timeout) {
+        throw Error("fl client " + o.id + ": no connection to " + o.server + " for " +
+                    std::to_string(static_cast<int>(o.connect_timeout)) +
+                    " s (--connect-timeout)");
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
+      backoff = std::min(backoff * 2, 5.0);
+    }
+  } catch (const std::exception& e) {
+    party.finish("failed", e.what());
+    throw;
+  }
+  party.finish("completed", "");
+  return 0;
+}
+
+}  // namespace tdml::federation

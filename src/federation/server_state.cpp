@@ -1,0 +1,62 @@
+#include "federation/server_state.h"
+
+#include <filesystem>
+
+#include "federation/tensor_bytes.h"
+#include "tdml/util/error.h"
+#include "tdml/util/fs.h"
+#include "tdml/util/sha256.h"
+
+namespace tdml::federation {
+namespace {
+
+constexpr const char kFormat[] = "tdml.fl_server_state.v1";
+
+std::string json_path(const std::string& dir) { return dir + "/server-state.json"; }
+std::string bin_path(const std::string& dir) { return dir + "/server-state.bin"; }
+
+}  // namespace
+
+void save_server_state(const std::string& out_dir, const ServerState& s,
+                       const fl::FlatLayout& params, const fl::FlatLayout& buffers) {
+  const auto bytes = tensor_bytes(torch::cat({params.flatten().cpu(), buffers.flatten().cpu()}));
+  util::write_file_atomic(bin_path(out_dir), bytes);
+  const nlohmann::json j = {{"format", kFormat},
+                            {"run_id", s.run_id},
+                            {"config_hash", s.config_hash},
+                            {"completed_round", s.completed_round},
+                            {"rounds", s.rounds},
+                            {"state_sha256", util::sha256_hex(bytes)}};
+  util::write_file_atomic(json_path(out_dir), j.dump(1) + "\n");
+}
+
+std::optional<ServerState> load_server_state(const std::string& out_dir,
+                                             const std::string& config_hash,
+                                             const fl::FlatLayout& params,
+                                             const fl::FlatLayout& buffers) {
+  if (!std::filesystem::exists(json_path(out_dir))) return std::nullopt;
+  const auto j = nlohmann::json::parse(util::read_file(json_path(out_dir)), nullptr, false);
+  if (!j.is_object() || j.value("format", "") != kFormat) {
+    throw Error(json_path(out_dir) + " is damaged (not a " + kFormat + " file)");
+  }
+  ServerState s;
+  s.run_id = j.value("run_id", "");
+  s.config_hash = j.value("config_hash", "");
+  s.completed_round = j.value("completed_round", 0);
+  s.rounds = j.value("rounds", nlohmann::json::array());
+  if (s.config_hash != config_hash) {
+    throw UsageError(out_dir + " holds run " + s.run_id + " with another configuration (model, "
+                     "recipe, rule or enrolled clients): use another --out to start a new run");
+  }
+  const auto bytes = util::read_file(bin_path(out_dir));
+  if (util::sha256_hex(bytes) != j.value("state_sha256", "") ||
+      static_cast<std::int64_t>(bytes.size()) != (params.numel() + buffers.numel()) * 4) {
+    throw Error(bin_path(out_dir) + " does not match " + json_path(out_dir) + " (damaged)");
+  }
+  const auto flat = bytes_tensor(bytes);
+  params.assign(flat.slice(0, 0, params.numel()));
+  buffers.assign(flat.slice(0, params.numel(), params.numel() + buffers.numel()));
+  return s;
+}
+
+}  // namespace tdml::federation

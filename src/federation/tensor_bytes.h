@@ -1,0 +1,21 @@
+#pragma once
+// Tensors on the wire: little-endian float32 bytes (federation.proto).
+#include <torch/torch.h>
+
+#include <cstring>
+#include <string>
+
+namespace tdml::federation {
+
+inline std::string tensor_bytes(const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kFloat32).contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()), c.numel() * 4);
+}
+
+inline torch::Tensor bytes_tensor(const std::string& b) {
+  auto t = torch::empty({static_cast<std::int64_t>(b.size() / 4)}, torch::kFloat32);
+  std::memcpy(t.data_ptr(), b.data(), b.size());
+  return t;
+}
+
+}  // namespace tdml::federation

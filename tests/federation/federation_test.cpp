@@ -1,0 +1,301 @@
+// A federation of real processes on loopback: `tdml fl server` and `tdml fl client`s, each
+// client with its own key and shard; certificates made at test time with openssl.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "support/test_support.h"
+
+namespace tdml::test {
+namespace {
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return nullptr;
+  return nlohmann::json::parse(in, nullptr, false);
+}
+
+std::vector<nlohmann::json> read_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  }
+  return out;
+}
+
+// The recipe every test's server and simulation share (small and fast).
+const char* kRecipe =
+    "--model tinycnn --rounds 2 --seed 7 --aggregator median --detect=false --augment=false "
+    "--batch-size 32 --limit-test-batches 1 --eval-batch-size 100 --threads 1 --max-norm 0";
+
+// kRecipe with another round count.
+std::string recipe_with_rounds(int rounds) {
+  std::string r = kRecipe;
+  return r.replace(r.find("--rounds 2"), 10, "--rounds " + std::to_string(rounds));
+}
+
+class Federation : public ::testing::Test {
+ protected:
+  // Keys for the server and `clients` clients, the enrolment, and shards of synthetic data.
+  void SetUp() override {
+    const auto b = tdml_binary();
+    std::ostringstream s;
+    s << "set -e; cd " << dir_.path() << "; " << b << " keys gen --id server --out server-keys"
+      << " >/dev/null; for k in 0 1 2; do " << b
+      << " keys gen --id client-$k --out keys >/dev/null; done; " << b
+      << " keys enroll --out enrolled.json keys/client-0.pub.json keys/client-1.pub.json "
+         "keys/client-2.pub.json >/dev/null; "
+      << b << " data split --data synthetic --clients 3 --per-client 48 --seed 1 --out shards"
+      << " >/dev/null";
+    const auto r = run_shell(s.str());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+
+  // A shell line that starts the server in the background ($SERVER its pid), waits for its
+  // port ($PORT), then starts the clients given as "k:ENV" (ENV: variables for that client).
+  std::string federation(const std::string& server_flags, const std::vector<std::string>& clients,
+                         bool faults = false) const {
+    const auto b = tdml_binary();
+    const auto client_bin = faults ? std::string(TDML_FAULT_BIN) : b;
+    std::ostringstream s;
+    s << "cd " << dir_.path() << "; rm -f port; " << b
+      << " fl server --listen 127.0.0.1:0 --port-file port --enrolled enrolled.json"
+      << " --key server-keys/server.key --data shards/server --out server " << kRecipe << " "
+      << server_flags << " > server.out 2>&1 & SERVER=$!; "
+      << "for i in $(seq 100); do [ -s port ] && break; sleep 0.1; done; PORT=$(cat port); "
+      << "PIDS=''; ";
+    for (const auto& c : clients) {
+      const auto k = c.substr(0, c.find(':'));
+      const auto env = c.find(':') == std::string::npos ? "" : c.substr(c.find(':') + 1);
+      s << env << " " << client_bin << " fl client --server 127.0.0.1:$PORT --id client-" << k
+        << " --key keys/client-" << k << ".key --data shards/client-" << k << " --out c" << k
+        << " --threads 1 --connect-timeout 20 " << client_flags_ << " > c" << k
+        << ".out 2>&1 & PIDS=\"$PIDS $!\"; ";
+    }
+    s << "wait $SERVER; RC=$?; for p in $PIDS; do wait $p; done; cat server.out; exit $RC";
+    return s.str();
+  }
+
+  std::string path(const std::string& p) const { return dir_ / p; }
+
+  TempDir dir_;
+  std::string client_flags_ = "--insecure";
+};
+
+TEST_F(Federation, LoopbackRunEqualsTheInProcessSimulationOnTheSameShards) {
+  const auto r = run_shell(federation("--insecure --min-clients 3", {"0", "1", "2"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto sim = run_tdml(std::string("fl --shards ") + path("shards") + " " + kRecipe +
+                            " --out " + path("sim"));
+  ASSERT_EQ(sim.exit_code, 0) << sim.output;
+  const auto net = read_json_file(path("server/metrics.json"));
+  const auto ref = read_json_file(path("sim/metrics.json"));
+  ASSERT_TRUE(net.is_object() && ref.is_object());
+  EXPECT_EQ(net["status"], "completed");
+  ASSERT_EQ(net["rounds"].size(), 2u);
+  EXPECT_EQ(net["rounds"][1]["sampled"], nlohmann::json({0, 1, 2}));
+  EXPECT_FALSE(net["final_model_hash"].get<std::string>().empty());
+  EXPECT_EQ(net["final_model_hash"], ref["final_model_hash"]);
+  EXPECT_GT(net["rounds"][0]["comm_bytes_up"].get<double>(), 3 * 4 * 1000.0);
+  // Every client got a receipt per round, naming the ledger block of that round.
+  for (int k = 0; k < 3; ++k) {
+    const auto receipts = read_lines(path("c" + std::to_string(k) + "/receipts.jsonl"));
+    ASSERT_EQ(receipts.size(), 2u) << "client " << k;
+    EXPECT_EQ(receipts[1]["round"], 2);
+    EXPECT_EQ(receipts[1]["client"], "client-" + std::to_string(k));
+    EXPECT_EQ(read_json_file(path("c" + std::to_string(k) + "/metrics.json"))["status"],
+              "completed");
+  }
+  const auto blocks = read_lines(path("server/ledger.jsonl"));
+  ASSERT_GE(blocks.size(), 2u);
+  EXPECT_EQ(blocks.back()["sampled"], nlohmann::json({"client-0", "client-1", "client-2"}));
+  EXPECT_FALSE(blocks.back()["run_id"].get<std::string>().empty());
+}
+
+TEST_F(Federation, ClientKilledMidRunIsDroppedAndTheRunCompletes) {
+  const auto r = run_shell(federation("--insecure --min-clients 2 --min-available 3 --round-timeout 20",
+                                      {"0", "1", "2:TDML_TEST_FL_DIE_ROUND=2"}, true));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto net = read_json_file(path("server/metrics.json"));
+  EXPECT_EQ(net["status"], "completed");
+  EXPECT_EQ(net["rounds"][1]["dropped"], nlohmann::json({2}));
+  const auto blocks = read_lines(path("server/ledger.jsonl"));
+  bool dropped = false;
+  for (const auto& c : blocks.back()["clients"]) {
+    if (c["id"] == "client-2") dropped = c["status"] == "dropped";
+  }
+  EXPECT_TRUE(dropped) << blocks.back().dump();
+}
+
+TEST_F(Federation, ClientPastTheDeadlineIsLateAndNotAggregated) {
+  const auto r = run_shell(federation(
+      "--insecure --min-clients 2 --min-available 3 --round-timeout 2",
+      {"0", "1", "2:TDML_TEST_FL_DELAY_ROUND=1 TDML_TEST_FL_DELAY_S=4"}, true));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto net = read_json_file(path("server/metrics.json"));
+  EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2}));
+  EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0, 1}));
+}
+
+TEST_F(Federation, QuorumNeverMetRetriesThenFailsWithOneClearError) {
+  const auto r = run_shell(federation(
+      "--insecure --min-clients 3 --join-timeout 1 --max-round-retries 1", {"0", "1"}));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("quorum not met"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("retrying with a new sample"), std::string::npos) << r.output;
+  EXPECT_EQ(read_json_file(path("server/metrics.json"))["status"], "failed");
+}
+
+TEST_F(Federation, AClientSigningWithAnotherKeyIsRefusedAndTheOthersGoOn) {
+  // client-2 presents client-2's id but signs with a key of its own making.
+  ASSERT_EQ(run_shell("cd " + dir_.path() + " && " + tdml_binary() +
+                      " keys gen --id client-2 --out forged >/dev/null && cp forged/client-2.key "
+                      "keys/client-2.key")
+                .exit_code,
+            0);
+  const auto r =
+      run_shell(federation("--insecure --min-clients 2 --min-available 3", {"0", "1", "2"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto net = read_json_file(path("server/metrics.json"));
+  EXPECT_EQ(net["rounds"][0]["refused"], nlohmann::json({2}));
+  EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0, 1}));
+  EXPECT_NE(r.output.find("client 2 refused: bad signature"), std::string::npos) << r.output;
+}
+
+TEST_F(Federation, GarbledShortAndOversizedUpdatesAreRefusedAndTheServerServesTheOthers) {
+  // client-1 flips a byte after signing, client-2 sends 4 bytes too few: refused, then late.
+  auto r = run_shell(federation("--insecure --min-clients 1 --min-available 3 --round-timeout 4",
+                                {"0", "1:TDML_TEST_FL_UPDATE=garble", "2:TDML_TEST_FL_UPDATE=short"},
+                                true));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto net = read_json_file(path("server/metrics.json"));
+  EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0}));
+  EXPECT_EQ(net["rounds"][0]["refused"], nlohmann::json({1}));
+  EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2}));
+  EXPECT_NE(r.output.find("client-2's update refused: update of"), std::string::npos) << r.output;
+  // client-2 sends 64 MiB more than the model: gRPC refuses the message, the client is dropped.
+  run_shell("rm -rf " + path("server"));
+  r = run_shell(federation("--insecure --min-clients 2 --min-available 3 --round-timeout 20",
+                           {"0", "1", "2:TDML_TEST_FL_UPDATE=oversize"}, true));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  net = read_json_file(path("server/metrics.json"));
+  EXPECT_EQ(net["status"], "completed");
+  EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0, 1}));
+  EXPECT_EQ(net["rounds"][0]["dropped"], nlohmann::json({2}));
+}
+
+TEST_F(Federation, AnUnenrolledClientIsRefusedWithAClearError) {
+  ASSERT_EQ(run_shell("cd " + dir_.path() + " && " + tdml_binary() +
+                      " keys gen --id client-9 --out keys >/dev/null && cp -r shards/client-0 "
+                      "shards/client-9")
+                .exit_code,
+            0);
+  const auto r = run_shell(federation("--insecure --min-clients 3", {"0", "1", "2", "9"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(path("c9.out"));
+  std::stringstream c9;
+  c9 << in.rdbuf();
+  EXPECT_NE(c9.str().find("not enrolled"), std::string::npos) << c9.str();
+}
+
+TEST_F(Federation, TheServerRefusesToHoldAClientSecret) {
+  ASSERT_EQ(run_shell("cp " + path("keys/client-1.key") + " " + path("server-keys/")).exit_code,
+            0);
+  const auto r = run_tdml("fl server --insecure --enrolled " + path("enrolled.json") + " --key " +
+                          path("server-keys/server.key") + " --data " + path("shards/server") +
+                          " --out " + path("server"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("public keys only"), std::string::npos) << r.output;
+}
+
+TEST_F(Federation, AServerKilledMidRunResumesAndEndsAsAnUninterruptedRun) {
+  const auto b = tdml_binary();
+  const std::string server = " fl server --listen 127.0.0.1:$PORT --enrolled enrolled.json "
+                             "--key server-keys/server.key --data shards/server --out server "
+                             "--insecure --min-clients 3 " + recipe_with_rounds(3);
+  std::ostringstream s;
+  s << "cd " << dir_.path() << "; PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); "
+    << "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'); "
+    << "TDML_TEST_FL_SERVER_DIE_AFTER_ROUND=1 " << TDML_FAULT_BIN << server
+    << " > s1.out 2>&1 & S=$!; PIDS=''; for k in 0 1 2; do " << b
+    << " fl client --server 127.0.0.1:$PORT --insecure --id client-$k --key keys/client-$k.key"
+    << " --data shards/client-$k --out c$k --threads 1 --connect-timeout 60 > c$k.out 2>&1 & "
+    << "PIDS=\"$PIDS $!\"; done; wait $S; echo first server exit $?; " << b << server
+    << " > s2.out 2>&1; RC=$?; for p in $PIDS; do wait $p; done; cat s1.out s2.out; exit $RC";
+  const auto r = run_shell(s.str());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("first server exit 137"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resuming run"), std::string::npos) << r.output;
+  const auto sim = run_tdml("fl --shards " + path("shards") + " " + recipe_with_rounds(3) +
+                            " --out " + path("sim"));
+  ASSERT_EQ(sim.exit_code, 0) << sim.output;
+  const auto net = read_json_file(path("server/metrics.json"));
+  EXPECT_EQ(net["status"], "completed");
+  EXPECT_EQ(net["resumed_after_round"], 1);
+  EXPECT_EQ(net["rounds"].size(), 3u);
+  EXPECT_EQ(net["final_model_hash"], read_json_file(path("sim/metrics.json"))["final_model_hash"]);
+  const auto blocks = read_lines(path("server/ledger.jsonl"));
+  ASSERT_EQ(blocks.size(), 3u);
+  EXPECT_EQ(blocks[0]["run_id"], blocks[2]["run_id"]);
+  EXPECT_EQ(blocks[2]["round"], 3);
+}
+
+// TLS: a CA, a server certificate for 127.0.0.1, and a client that trusts another CA.
+class FederationTls : public Federation {
+ protected:
+  void SetUp() override {
+    Federation::SetUp();
+    const auto r = run_shell(
+        "set -e; cd " + dir_.path() +
+        "; for ca in ca other; do openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
+        "/CN=$ca -keyout $ca.key -out $ca.crt 2>/dev/null; done; "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out "
+        "server.csr 2>/dev/null; printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' > san.ext; "
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile san.ext -out server.crt 2>/dev/null; "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=client-0 -keyout client.key -out "
+        "client.csr 2>/dev/null; openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key "
+        "-CAcreateserial -days 2 -out client.crt 2>/dev/null");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  std::string tls_server() const {
+    return "--tls-cert " + path("server.crt") + " --tls-key " + path("server.key");
+  }
+};
+
+TEST_F(FederationTls, RunsOverTlsAndAClientTrustingAnotherCaCannotJoin) {
+  client_flags_ = "--tls-ca " + path("ca.crt");
+  const auto r = run_shell(federation(tls_server() + " --min-clients 2", {"0", "1"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_json_file(path("server/metrics.json"))["config"]["transport"], "grpc-tls");
+  client_flags_ = "--tls-ca " + path("other.crt") + " --connect-timeout 2";
+  const auto bad = run_shell(federation(tls_server() + " --min-clients 1 --join-timeout 3 "
+                                        "--max-round-retries 0",
+                                        {"0"}));
+  EXPECT_NE(bad.exit_code, 0) << bad.output;
+  std::ifstream in(path("c0.out"));
+  std::stringstream c0;
+  c0 << in.rdbuf();
+  EXPECT_NE(c0.str().find("no connection"), std::string::npos) << c0.str();
+}
+
+TEST_F(FederationTls, MutualTlsAdmitsACertifiedClientAndRefusesOneWithoutACertificate) {
+  const std::string mtls = tls_server() + " --tls-client-ca " + path("ca.crt");
+  client_flags_ = "--tls-ca " + path("ca.crt") + " --tls-client-cert " + path("client.crt") +
+                  " --tls-client-key " + path("client.key");
+  const auto r = run_shell(federation(mtls + " --min-clients 1", {"0"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_json_file(path("server/metrics.json"))["config"]["transport"], "grpc-mtls");
+  run_shell("rm -rf " + path("server"));
+  client_flags_ = "--tls-ca " + path("ca.crt") + " --connect-timeout 2";
+  const auto bad = run_shell(
+      federation(mtls + " --min-clients 1 --join-timeout 3 --max-round-retries 0", {"0"}));
+  EXPECT_NE(bad.exit_code, 0) << bad.output;
+}
+
+}  // namespace
+}  // namespace tdml::test
