@@ -11,6 +11,7 @@
 #include "tdml/fl/runner.h"
 #include "tdml/fl/shards.h"
 #include "tdml/util/device.h"
+#include "tdml/util/error.h"
 
 namespace tdml::app {
 namespace {

@@ -8,6 +8,7 @@
 #include "tdml/federation/server.h"
 #include "tdml/fl/shards.h"
 #include "tdml/util/device.h"
+#include "tdml/util/error.h"
 
 namespace tdml::app {
 namespace {

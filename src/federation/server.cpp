@@ -12,6 +12,7 @@
 #include "federation/tls.h"
 #include "tdml/fl/ledger_hooks.h"
 #include "tdml/fl/round_engine.h"
+#include "tdml/ledger/hash.h"
 #include "tdml/ledger/key_files.h"
 #include "tdml/ledger/ledger.h"
 #include "tdml/models/model.h"

@@ -25,7 +25,7 @@ std::string text_field(const nlohmann::json& j, const char* key) {
 // j[key] when it is an integer, else -1.
 std::int64_t count_field(const nlohmann::json& j, const char* key) {
   return j.is_object() && j.contains(key) && j[key].is_number_integer() ? j[key].get<std::int64_t>()
-                                                                         : -1;
+                                                                        : -1;
 }
 
 void refuse_non_empty(const std::string& dir, bool overwrite) {
@@ -33,7 +33,8 @@ void refuse_non_empty(const std::string& dir, bool overwrite) {
   if (!fs::exists(dir, ec)) return;
   if (!fs::is_directory(dir, ec)) throw Error("--out " + dir + " exists and is not a folder");
   if (!overwrite && !fs::is_empty(dir, ec)) {
-    throw Error("--out " + dir + " is not empty; choose an empty folder or pass --force to "
+    throw Error("--out " + dir +
+                " is not empty; choose an empty folder or pass --force to "
                 "write the shards into it");
   }
 }
@@ -60,9 +61,7 @@ nlohmann::json client_entry(const fs::path& dir, int k, const data::Dataset& sha
           {"files", nlohmann::json::array({file})}};
 }
 
-bool is_shard_manifest(const nlohmann::json& m) {
-  return text_field(m, "format") == kShardsFormat;
-}
+bool is_shard_manifest(const nlohmann::json& m) { return text_field(m, "format") == kShardsFormat; }
 
 // The manifest at PATH; null when there is none or it is not a shard manifest.
 nlohmann::json manifest_if_any(const std::string& path) {
@@ -101,8 +100,8 @@ bool check_listed(const nlohmann::json& entry, const std::string& name, const st
 }
 
 // Reads PATH, checks it against `entry` (when not null) and decodes its records.
-Shard read_party_file(const std::string& path, const std::string& name,
-                      const nlohmann::json* entry, const std::string& mpath) {
+Shard read_party_file(const std::string& path, const std::string& name, const nlohmann::json* entry,
+                      const std::string& mpath) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
     throw Error("no shard file " + path + " (write shards with tdml data split)");

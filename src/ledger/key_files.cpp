@@ -115,9 +115,10 @@ PublicKey write_key_pair(const std::string& dir, const std::string& id, bool ove
 
 SecretKey read_secret_key(const std::string& path) {
   nlohmann::json j = read_secret_file(path);
-  if (!j.is_object() || !j.contains("secret") || !j["secret"].is_string() ||
-      !j.contains("id") || !j["id"].is_string()) {
-    throw Error("key file " + path + " is not a secret key (expected {\"id\",\"scheme\",\"secret\"})");
+  if (!j.is_object() || !j.contains("secret") || !j["secret"].is_string() || !j.contains("id") ||
+      !j["id"].is_string()) {
+    throw Error("key file " + path +
+                " is not a secret key (expected {\"id\",\"scheme\",\"secret\"})");
   }
   std::string& hex = j["secret"].get_ref<std::string&>();
   SecretKey key;
@@ -147,7 +148,8 @@ PublicKey read_public_key(const std::string& path) {
   check_scheme(j, path);
   if (!j.contains("id") || !j["id"].is_string() || !j.contains("public") ||
       !j["public"].is_string()) {
-    throw Error("public key file " + path + " lacks \"id\" or \"public\" (expected ID.pub.json "
+    throw Error("public key file " + path +
+                " lacks \"id\" or \"public\" (expected ID.pub.json "
                 "from tdml keys gen --id)");
   }
   PublicKey key{j["id"].get<std::string>(), ""};
@@ -209,12 +211,14 @@ std::vector<PublicKey> read_enrollment(const std::string& path) {
     }
     const std::string id = c["id"].get<std::string>();
     if (c.contains("secret")) {
-      throw Error(where + " (" + id + ") holds a secret; an enrollment lists public keys only "
+      throw Error(where + " (" + id +
+                  ") holds a secret; an enrollment lists public keys only "
                   "(rebuild it with tdml keys enroll)");
     }
     check_id(id, path);
     if (!seen.insert(id).second) throw Error(where + ": duplicate key id '" + id + "'");
-    out.push_back({id, decode_key_hex(c["public"].get<std::string>(), "public key of " + id, path)});
+    out.push_back(
+        {id, decode_key_hex(c["public"].get<std::string>(), "public key of " + id, path)});
   }
   return out;
 }

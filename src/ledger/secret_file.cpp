@@ -48,8 +48,8 @@ void check_secret_stat(const std::string& path, const struct stat& st) {
   }
   if (st.st_size > kMaxSecretFileBytes) {
     throw Error("key file " + path + " is " + std::to_string(st.st_size) +
-                " bytes, too large for a key file (at most " +
-                std::to_string(kMaxSecretFileBytes) + "); is it the right file?");
+                " bytes, too large for a key file (at most " + std::to_string(kMaxSecretFileBytes) +
+                "); is it the right file?");
   }
 }
 
@@ -91,7 +91,8 @@ nlohmann::json read_secret_file(const std::string& path) {
   std::string text;
   try {
     struct stat st {};
-    if (::fstat(fd, &st) != 0) throw Error("cannot stat key file " + path + ": " + std::strerror(errno));
+    if (::fstat(fd, &st) != 0)
+      throw Error("cannot stat key file " + path + ": " + std::strerror(errno));
     check_secret_stat(path, st);
     text = read_fd(fd, path, static_cast<std::size_t>(st.st_size));
   } catch (...) {

@@ -31,7 +31,8 @@ std::string shard_error_of(F&& f) {
   return "";
 }
 
-void expect_same_rows(const data::Dataset& got, const data::Dataset& want, const std::string& what) {
+void expect_same_rows(const data::Dataset& got, const data::Dataset& want,
+                      const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   EXPECT_TRUE(torch::equal(got.images, want.images)) << what;
   EXPECT_TRUE(torch::equal(got.labels, want.labels)) << what;
@@ -195,8 +196,8 @@ TEST(ShardFiles, NonEmptyOutIsRefusedWithoutOverwrite) {
   Fixture d;
   TempDir dir;
   fl::write_shards(d.train, d.test, "synthetic", dir.path(), iid(2, 50, 1));
-  const std::string msg =
-      shard_error_of([&] { fl::write_shards(d.train, d.test, "synthetic", dir.path(), iid(2, 50, 2)); });
+  const std::string msg = shard_error_of(
+      [&] { fl::write_shards(d.train, d.test, "synthetic", dir.path(), iid(2, 50, 2)); });
   EXPECT_NE(msg.find("is not empty"), std::string::npos) << msg;
   auto o = iid(2, 50, 2);
   o.overwrite = true;
@@ -235,11 +236,13 @@ TEST(DataSplitCli, SyntheticSplitMatchesTheFlPartition) {
 TEST(DataSplitCli, BadOptionsExit2WithOneLine) {
   TempDir dir;
   const std::string out = " --out '" + (dir / "s") + "'";
-  for (const std::string& args : std::vector<std::string>{
-           "--data synthetic", "--data synthetic --partition zipf" + out,
-        "--data synthetic --clients 0" + out, "--data synthetic --alpha 0 --partition dirichlet" + out,
-        "--data synthetic --per-client -1" + out, "--data synthetic --clients 20 --per-client 500" + out,
-        "--data synthetic --clients x" + out}) {
+  for (const std::string& args :
+       std::vector<std::string>{"--data synthetic", "--data synthetic --partition zipf" + out,
+                                "--data synthetic --clients 0" + out,
+                                "--data synthetic --alpha 0 --partition dirichlet" + out,
+                                "--data synthetic --per-client -1" + out,
+                                "--data synthetic --clients 20 --per-client 500" + out,
+                                "--data synthetic --clients x" + out}) {
     auto r = run_tdml("data split " + args);
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << ": " << r.output;

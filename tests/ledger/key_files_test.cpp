@@ -58,9 +58,9 @@ TEST(KeyFiles, WriteKeyPairWritesPrivateSecretAndPublicFile) {
   EXPECT_EQ(secret_json["id"], "client-3");
   EXPECT_EQ(secret_json["scheme"], "ed25519");
   const auto pub_json = json_of(dir / "k/client-3.pub.json");
-  EXPECT_EQ(pub_json, nlohmann::json({{"id", "client-3"},
-                                      {"scheme", "ed25519"},
-                                      {"public", to_hex(pub.public_key)}}));
+  EXPECT_EQ(pub_json,
+            nlohmann::json(
+                {{"id", "client-3"}, {"scheme", "ed25519"}, {"public", to_hex(pub.public_key)}}));
   const SecretKey sk = read_secret_key(dir / "k/client-3.key");
   EXPECT_EQ(sk.id, "client-3");
   ASSERT_EQ(sk.secret.size(), 32u);
@@ -131,14 +131,15 @@ TEST(KeyFiles, SecretOfTheWrongSizeOrSpellingIsRefused) {
       key_error_of([&] { read_secret_key(write_private(dir / "short.key", key(good.substr(2)))); });
   EXPECT_NE(short_msg.find("short.key: the secret must be 32 bytes"), std::string::npos)
       << short_msg;
-  EXPECT_EQ(short_msg.find(good.substr(2)), std::string::npos) << "the secret leaked: " << short_msg;
+  EXPECT_EQ(short_msg.find(good.substr(2)), std::string::npos)
+      << "the secret leaked: " << short_msg;
   EXPECT_THROW(read_secret_key(write_private(dir / "upper.key", key(std::string(64, 'A')))),
                tdml::Error);
   const std::string big = "{\"pad\":\"" + std::string(5000, 'x') + "\"," + key(good).substr(1);
-  const std::string big_msg = key_error_of([&] { read_secret_key(write_private(dir / "big.key", big)); });
+  const std::string big_msg =
+      key_error_of([&] { read_secret_key(write_private(dir / "big.key", big)); });
   EXPECT_NE(big_msg.find("too large for a key file"), std::string::npos) << big_msg;
-  const std::string hmac =
-      "{\"id\":\"c\",\"scheme\":\"hmac\",\"secret\":\"" + good + "\"}";
+  const std::string hmac = "{\"id\":\"c\",\"scheme\":\"hmac\",\"secret\":\"" + good + "\"}";
   EXPECT_THROW(read_secret_key(write_private(dir / "hmac.key", hmac)), tdml::Error);
 }
 
@@ -234,8 +235,8 @@ TEST(KeyEnrollment, ServerKeyRingVerifiesClientsWithoutTheirSecrets) {
   }
   write_enrollment(dir / "enrolled.json", read_public_keys(pubs));
   const SecretKey server = read_secret_key(dir / "server/server.key");
-  const KeyRing ring = enrolled_key_ring(read_enrollment(dir / "enrolled.json"), server.id,
-                                         server.secret);
+  const KeyRing ring =
+      enrolled_key_ring(read_enrollment(dir / "enrolled.json"), server.id, server.secret);
   EXPECT_TRUE(ring.has_secret("server"));
   EXPECT_FALSE(ring.has_secret("client-0"));
   EXPECT_FALSE(ring.has_secret("client-1"));
@@ -251,8 +252,9 @@ TEST(KeyEnrollment, ServerKeyRingVerifiesClientsWithoutTheirSecrets) {
   // A client enrolled under the server's id cannot take its place.
   auto clients = read_enrollment(dir / "enrolled.json");
   clients.push_back({"server", clients[0].public_key});
-  EXPECT_NE(key_error_of([&] { enrolled_key_ring(clients, server.id, server.secret); })
-                .find("the server's own id"),
+  EXPECT_NE(key_error_of([&] {
+              enrolled_key_ring(clients, server.id, server.secret);
+            }).find("the server's own id"),
             std::string::npos);
 }
 
@@ -278,7 +280,8 @@ TEST(KeysCli, GenIdWritesOnePartysKeyAndRefusesOverwrite) {
 
 TEST(KeysCli, BadGenOptionsAreOneLineUsageErrors) {
   TempDir dir;
-  for (const std::string args : {"--id a --clients 2", "--id ../x", "--id a --sign hmac", "--id a"}) {
+  for (const std::string args :
+       {"--id a --clients 2", "--id ../x", "--id a --sign hmac", "--id a"}) {
     const bool has_out = args != "--id a";
     auto r = run_tdml("keys gen " + args + (has_out ? " --out '" + (dir / "k") + "'" : ""));
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
@@ -292,8 +295,8 @@ TEST(KeysCli, BadGenOptionsAreOneLineUsageErrors) {
 TEST(KeysCli, EnrollWritesSortedPublicKeysAndRefusesSecrets) {
   TempDir dir;
   for (const char* id : {"client-10", "client-2"}) {
-    ASSERT_EQ(run_tdml(std::string("keys gen --id ") + id + " --out '" + dir.path() + "'").exit_code,
-              0);
+    ASSERT_EQ(
+        run_tdml(std::string("keys gen --id ") + id + " --out '" + dir.path() + "'").exit_code, 0);
   }
   auto r = run_tdml("keys enroll --out '" + (dir / "enrolled.json") + "' '" +
                     (dir / "client-10.pub.json") + "' '" + (dir / "client-2.pub.json") + "'");

@@ -52,8 +52,8 @@ Shard load_client_shard(const std::string& shard_dir);
 data::Dataset load_server_test(const std::string& shards_dir);
 
 struct ShardSet {
-  std::vector<std::string> ids;         // manifest order
-  std::vector<data::Dataset> clients;   // manifest order
+  std::vector<std::string> ids;        // manifest order
+  std::vector<data::Dataset> clients;  // manifest order
   data::Dataset test;
   nlohmann::json manifest;
 };
