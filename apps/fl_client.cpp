@@ -23,6 +23,7 @@ int fl_client_main(int argc, char** argv) {
       ("id", "this client's enrolled id (e.g. client-3)", str(""))
       ("key", "this client's secret key (tdml keys gen --id ID); it never leaves this process", str(""))
       ("data", "this client's shard directory (tdml data split: SHARDS/client-K)", str(""))
+      ("server-pubkey", "the server's server.pub.json: every receipt must verify with it", str(""))
       ("connect-timeout", "seconds to keep retrying while not connected", cxxopts::value<double>()->default_value(std::to_string(d.connect_timeout)));
   opts.add_options("Output")
       ("out", "receipts.jsonl, metrics.json, client.log", str("runs/fl-client"));
@@ -42,6 +43,7 @@ int fl_client_main(int argc, char** argv) {
   o.id = r["id"].as<std::string>();
   o.key = r["key"].as<std::string>();
   o.data = r["data"].as<std::string>();
+  o.server_pubkey = r["server-pubkey"].as<std::string>();
   o.connect_timeout = r["connect-timeout"].as<double>();
   o.out = r["out"].as<std::string>();
   o.attack = r["attack"].as<std::string>();

@@ -47,6 +47,10 @@ class Party {
     ledger::KeyRing ring(ledger::Scheme::kEd25519);
     ring.add(o.id, key_.secret);
     signer_ = ring.signer(o.id);
+    if (!o.server_pubkey.empty()) {
+      const auto pub = ledger::read_public_key(o.server_pubkey);
+      server_ = ledger::make_ed25519_verifier(pub.id, pub.public_key);
+    }
     if (!o.out.empty()) {
       std::filesystem::create_directories(o.out);
       mf_ = std::make_unique<metrics::MetricsFile>(o.out, "fl_client");
@@ -55,6 +59,7 @@ class Party {
       mf_->doc()["samples"] = shard_.size();
       mf_->doc()["rounds"] = nlohmann::json::array();
       mf_->doc()["receipts"] = 0;
+      mf_->doc()["receipts_verified"] = !o.server_pubkey.empty();
       mf_->flush();
     }
     spdlog::info("fl client {}: {} samples from {}, attack {}", o.id, shard_.size(), o.data,
@@ -102,7 +107,12 @@ class Party {
     return m;
   }
 
-  void keep_receipt(const Receipt& r) {
+  // A receipt the server's key did not sign is an error: the server's word is worth nothing.
+  void keep_receipt(const Receipt& r, const std::string& run_id) {
+    if (server_ && (!verify_receipt(*server_, r) || r.run_id != run_id || r.client_id != o_.id)) {
+      throw Error("receipt for round " + std::to_string(r.round) + " does not verify with " +
+                  o_.server_pubkey + " (or names another run or client)");
+    }
     if (o_.out.empty()) return;
     std::ofstream(o_.out + "/receipts.jsonl", std::ios::app) << r.to_json().dump() << "\n";
     if (mf_) {
@@ -137,6 +147,7 @@ class Party {
   data::Dataset shard_;
   fl::ClientAttack attack_;
   std::shared_ptr<const ledger::Signer> signer_;
+  std::unique_ptr<ledger::Verifier> server_;  // the server's public key, when given
   std::unique_ptr<metrics::MetricsFile> mf_;
   fl::RunnerOptions opts_;
   nlohmann::json recipe_;
@@ -176,7 +187,8 @@ Session serve(wire::Federation::Stub& stub, Party& party, const ClientOptions& o
     } else if (msg.has_receipt()) {
       const auto& p = msg.receipt();
       party.keep_receipt({p.run_id(), p.round(), p.client_id(), p.update_hash(),
-                          p.block_index(), p.signature()});
+                          p.block_index(), p.signature()},
+                         run_id);
     } else if (msg.has_done()) {
       spdlog::info("fl client {}: the server ended the run ({}), final model {}", o.id,
                    msg.done().reason(), msg.done().final_model_hash());

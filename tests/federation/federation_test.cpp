@@ -87,6 +87,7 @@ class Federation : public ::testing::Test {
 };
 
 TEST_F(Federation, LoopbackRunEqualsTheInProcessSimulationOnTheSameShards) {
+  client_flags_ += " --server-pubkey " + path("server-keys/server.pub.json");
   const auto r = run_shell(federation("--insecure --min-clients 3", {"0", "1", "2"}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto sim = run_tdml(std::string("fl --shards ") + path("shards") + " " + kRecipe +
@@ -107,8 +108,10 @@ TEST_F(Federation, LoopbackRunEqualsTheInProcessSimulationOnTheSameShards) {
     ASSERT_EQ(receipts.size(), 2u) << "client " << k;
     EXPECT_EQ(receipts[1]["round"], 2);
     EXPECT_EQ(receipts[1]["client"], "client-" + std::to_string(k));
-    EXPECT_EQ(read_json_file(path("c" + std::to_string(k) + "/metrics.json"))["status"],
-              "completed");
+    const auto cm = read_json_file(path("c" + std::to_string(k) + "/metrics.json"));
+    EXPECT_EQ(cm["status"], "completed");
+    EXPECT_EQ(cm["receipts"], 2);
+    EXPECT_EQ(cm["receipts_verified"], true);
   }
   const auto blocks = read_lines(path("server/ledger.jsonl"));
   ASSERT_GE(blocks.size(), 2u);
@@ -177,7 +180,7 @@ TEST_F(Federation, GarbledShortAndOversizedUpdatesAreRefusedAndTheServerServesTh
   EXPECT_EQ(net["rounds"][0]["refused"], nlohmann::json({1}));
   EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2}));
   EXPECT_NE(r.output.find("client-2's update refused: update of"), std::string::npos) << r.output;
-  // client-2 sends 64 MiB more than the model: gRPC refuses the message, the client is dropped.
+  // client-2 sends 1 MiB more than the model: gRPC refuses the message, the client is dropped.
   run_shell("rm -rf " + path("server"));
   r = run_shell(federation("--insecure --min-clients 2 --min-available 3 --round-timeout 20",
                            {"0", "1", "2:TDML_TEST_FL_UPDATE=oversize"}, true));
@@ -186,6 +189,22 @@ TEST_F(Federation, GarbledShortAndOversizedUpdatesAreRefusedAndTheServerServesTh
   EXPECT_EQ(net["status"], "completed");
   EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0, 1}));
   EXPECT_EQ(net["rounds"][0]["dropped"], nlohmann::json({2}));
+}
+
+TEST_F(Federation, AClientRefusesAReceiptTheServersKeyDidNotSign) {
+  // The client pins another key as the server's: the first receipt fails and the client exits.
+  ASSERT_EQ(run_shell("cd " + dir_.path() + " && " + tdml_binary() +
+                      " keys gen --id server --out impostor >/dev/null")
+                .exit_code,
+            0);
+  client_flags_ += " --server-pubkey " + path("impostor/server.pub.json");
+  run_shell(
+      federation("--insecure --min-clients 1 --join-timeout 3 --max-round-retries 0", {"0"}));
+  std::ifstream in(path("c0.out"));
+  std::stringstream c0;
+  c0 << in.rdbuf();
+  EXPECT_NE(c0.str().find("does not verify"), std::string::npos) << c0.str();
+  EXPECT_EQ(read_json_file(path("c0/metrics.json"))["status"], "failed");
 }
 
 TEST_F(Federation, AnUnenrolledClientIsRefusedWithAClearError) {

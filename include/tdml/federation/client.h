@@ -26,6 +26,8 @@ struct ClientOptions {
   std::string key;                          // its secret key file (tdml keys gen --id)
   std::string data;                         // its shard directory (tdml data split)
   std::string out;                          // receipts.jsonl, metrics.json, client.log
+  std::string server_pubkey;                // server.pub.json: check every receipt's signature
+                                            // ("" = keep receipts unchecked)
   std::string attack = "none";              // e.g. backdoor+model-replacement
   fl::AttackOptions attack_options;
   double connect_timeout = 60;  // seconds to keep trying while not connected
