@@ -12,6 +12,7 @@
 #include "tdml/fl/shards.h"
 #include "tdml/util/device.h"
 #include "tdml/util/error.h"
+#include "tdml/util/fs.h"
 
 namespace tdml::app {
 namespace {
@@ -54,7 +55,13 @@ int run_fl(int argc, char** argv) {
   auto o = fl_options_from(r);
   if (const auto shards = r["shards"].as<std::string>(); !shards.empty()) {
     // One client per shard, as `tdml data split` cut them (--clients follows the manifest).
-    o.clients = static_cast<int>(fl::load_all_shards(shards).ids.size());
+    // The manifest alone: the shards' images are read once, by run_federation.
+    const auto manifest =
+        nlohmann::json::parse(util::read_file(shards + "/manifest.json"), nullptr, false);
+    if (!manifest.is_object() || !manifest.value("clients", nlohmann::json()).is_array()) {
+      throw UsageError("--shards " + shards + ": no manifest.json from tdml data split");
+    }
+    o.clients = static_cast<int>(manifest["clients"].size());
     if (o.malicious > o.clients) o.malicious = o.clients;
     if (launch_options_from(r).nproc != 1) throw UsageError("--shards runs in one process");
   }

@@ -13,12 +13,10 @@ namespace {
 constexpr std::uint64_t kSaltShuffle = 0x7368;  // "sh"
 constexpr std::uint64_t kSaltAugment = 0x6175;  // "au"
 
+// The same cut `tdml data split` writes (partition.h partition_rows).
 Partition make_partition(const data::Dataset& train, const RunnerOptions& o) {
-  if (o.partition == "iid") return iid_partition(train.size(), o.clients, o.per_client, o.seed);
-  DirichletOptions d;
-  d.alpha = o.dirichlet_alpha;
-  d.seed = o.seed;
-  return dirichlet_partition(train.labels, o.clients, train.num_classes, d);
+  return partition_rows(train.labels, train.num_classes,
+                        {o.partition, o.clients, o.per_client, o.dirichlet_alpha, o.seed});
 }
 
 }  // namespace
