@@ -6,8 +6,8 @@
 #   util  <  data, models, metrics  <  train  <  dist, ledger  <  pipeline, fl  <  study, federation  <  apps
 #
 # ledger sits above train because it observes the trainer (ledger/train_observer.h); pipeline
-# above dist because multi-process stages talk over a Comm; fl above ledger and dist because a
-# round is signed and its simulation may run over c10d ranks.
+# above dist because multi-process stages talk over a Comm; fl above ledger because a round is
+# signed; federation above fl (its round engine) and dist (the local launcher, fl --nproc).
 set(TDML_AREAS util data models metrics train dist ledger pipeline fl study federation)
 set(TDML_BELOW_util "")
 set(TDML_BELOW_data util)
@@ -17,9 +17,9 @@ set(TDML_BELOW_train data models metrics)
 set(TDML_BELOW_dist train)
 set(TDML_BELOW_ledger train)
 set(TDML_BELOW_pipeline dist)
-set(TDML_BELOW_fl ledger dist)
+set(TDML_BELOW_fl ledger)
 set(TDML_BELOW_study fl pipeline)
-set(TDML_BELOW_federation fl)
+set(TDML_BELOW_federation fl dist)
 
 # Every area an area may use: the transitive closure of TDML_BELOW_<area>.
 function(tdml_allowed_areas area out)

@@ -28,7 +28,8 @@ volatile std::sig_atomic_t g_interrupted = 0;
 void on_signal(int sig) { g_interrupted = sig; }
 
 struct Worker {
-  int rank = 0;
+  std::string name;  // "rank 1", "server", "client-2"
+  bool essential = true;
   pid_t pid = -1;
   int out_fd = -1;  // its stdout
   int err_fd = -1;  // its stderr
@@ -84,7 +85,8 @@ void forward(std::string& partial, const char* data, std::size_t n, FILE* stream
   std::fflush(stream);
 }
 
-std::vector<std::string> worker_env(const LaunchOptions& o, int local_rank, int port) {
+// This process's environment without the launcher's variables, plus `extra` (NAME=VALUE).
+std::vector<std::string> child_env(const std::vector<std::string>& extra) {
   static const char* kOurs[] = {"RANK=",
                                 "LOCAL_RANK=",
                                 "WORLD_SIZE=",
@@ -98,8 +100,15 @@ std::vector<std::string> worker_env(const LaunchOptions& o, int local_rank, int 
   for (char** e = environ; *e; ++e) {
     bool ours = false;
     for (const char* k : kOurs) ours = ours || std::strncmp(*e, k, std::strlen(k)) == 0;
+    for (const auto& x : extra) ours = ours || std::strncmp(*e, x.data(), x.find('=') + 1) == 0;
     if (!ours) env.emplace_back(*e);
   }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+std::vector<std::string> worker_env(const LaunchOptions& o, int local_rank, int port) {
+  std::vector<std::string> env;
   const int world = o.nnodes * o.nproc;
   env.push_back("RANK=" + std::to_string(o.node_rank * o.nproc + local_rank));
   env.push_back("LOCAL_RANK=" + std::to_string(local_rank));
@@ -109,7 +118,7 @@ std::vector<std::string> worker_env(const LaunchOptions& o, int local_rank, int 
   env.push_back("MASTER_ADDR=" + o.master_addr);
   env.push_back("MASTER_PORT=" + std::to_string(port));
   env.push_back("TDML_DIST_TIMEOUT_S=" + std::to_string(o.timeout.count()));
-  return env;
+  return child_env(env);
 }
 
 std::vector<char*> c_strings(std::vector<std::string>& v) {
@@ -119,11 +128,10 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   return out;
 }
 
-Worker spawn(const LaunchOptions& o, int local_rank, int port, std::vector<std::string> argv) {
+Worker spawn(const ProcessSpec& spec, std::vector<std::string> env, std::vector<std::string> argv) {
   int out[2], err[2];
   TDML_CHECK(::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0,
              "launcher: cannot create pipes: " << std::strerror(errno));
-  auto env = worker_env(o, local_rank, port);
   auto c_argv = c_strings(argv);
   auto c_env = c_strings(env);
   const pid_t parent = ::getpid();
@@ -141,7 +149,8 @@ Worker spawn(const LaunchOptions& o, int local_rank, int port, std::vector<std::
   ::close(out[1]);
   ::close(err[1]);
   Worker w;
-  w.rank = o.node_rank * o.nproc + local_rank;
+  w.name = spec.name;
+  w.essential = spec.essential;
   w.pid = pid;
   w.out_fd = out[0];
   w.err_fd = err[0];
@@ -186,14 +195,18 @@ class Supervisor {
     std::ostringstream os;
     if (first_failed_ >= 0) {
       const auto& f = ws_[first_failed_];
-      os << "rank " << f.rank << " (pid " << f.pid << ") " << describe(f.status);
+      os << f.name << " (pid " << f.pid << ") " << describe(f.status);
     } else {
       os << "interrupted by signal " << g_interrupted;
     }
     const char* sep = "; then ";
     for (std::size_t i = 0; i < ws_.size(); ++i) {
       if (static_cast<int>(i) == first_failed_) continue;
-      os << sep << "rank " << ws_[i].rank << " " << describe(ws_[i].status);
+      if (!ws_[i].essential && ws_[i].pid > 0 && WIFEXITED(ws_[i].status) &&
+          WEXITSTATUS(ws_[i].status) == 0) {
+        continue;  // a party that finished its part is not news
+      }
+      os << sep << ws_[i].name << " " << describe(ws_[i].status);
       sep = ", ";
     }
     return os.str();
@@ -218,7 +231,7 @@ class Supervisor {
       const bool is_err = who[j].second;
       char buf[65536];
       const ssize_t n = ::read(fds[j].fd, buf, sizeof buf);
-      const std::string prefix = o_.prefix_output ? "[rank " + std::to_string(w.rank) + "] " : "";
+      const std::string prefix = o_.prefix_output ? "[" + w.name + "] " : "";
       auto& partial = is_err ? w.err_partial : w.out_partial;
       FILE* stream = is_err ? stderr : stdout;
       if (n > 0) {
@@ -238,11 +251,15 @@ class Supervisor {
       if (!w.running || ::waitpid(w.pid, &w.status, WNOHANG) != w.pid) continue;
       w.running = false;
       const bool ok = WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0;
-      if (ok || first_failed_ >= 0) continue;
+      if (!ok && !w.essential) {
+        std::fprintf(stderr, "tdml launcher: %s (pid %d) %s; the others go on\n", w.name.c_str(),
+                     static_cast<int>(w.pid), describe(w.status).c_str());
+      }
+      if (ok || !w.essential || first_failed_ >= 0) continue;
       first_failed_ = static_cast<int>(i);
       failed_at_ = Clock::now();
-      std::fprintf(stderr, "tdml launcher: rank %d (pid %d) %s; the others have %lld s to exit\n",
-                   w.rank, static_cast<int>(w.pid), describe(w.status).c_str(),
+      std::fprintf(stderr, "tdml launcher: %s (pid %d) %s; the others have %lld s to exit\n",
+                   w.name.c_str(), static_cast<int>(w.pid), describe(w.status).c_str(),
                    static_cast<long long>(o_.grace.count()));
     }
   }
@@ -315,11 +332,28 @@ int launch_workers(const LaunchOptions& o, std::vector<std::string> argv) {
 
   SignalFlag signals;
   std::vector<Worker> ws;
-  for (int l = 0; l < o.nproc; ++l) ws.push_back(spawn(o, l, port, argv));
+  for (int l = 0; l < o.nproc; ++l) {
+    const ProcessSpec spec{"rank " + std::to_string(o.node_rank * o.nproc + l), {}, true};
+    ws.push_back(spawn(spec, worker_env(o, l, port), argv));
+  }
   Supervisor supervisor(o, std::move(ws));
   supervisor.run();
   const std::string failure = supervisor.failure();
   if (!failure.empty()) throw Error("distributed job failed: " + failure);
+  return 0;
+}
+
+int launch_processes(const std::vector<ProcessSpec>& specs, const LaunchOptions& o,
+                     std::vector<std::string> argv) {
+  if (argv.empty()) argv = own_command_line();
+  TDML_CHECK(!argv.empty() && !specs.empty(), "launcher: nothing to launch");
+  SignalFlag signals;
+  std::vector<Worker> ws;
+  for (const auto& spec : specs) ws.push_back(spawn(spec, child_env(spec.env), argv));
+  Supervisor supervisor(o, std::move(ws));
+  supervisor.run();
+  const std::string failure = supervisor.failure();
+  if (!failure.empty()) throw Error("local job failed: " + failure);
   return 0;
 }
 

@@ -138,8 +138,9 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   set_keepalive(builder, o.round_timeout);
   auto server = builder.BuildAndStart();
   if (!server || port == 0) throw Error("fl server: cannot listen on " + o.listen);
-  spdlog::info("fl server: run {} listening on port {} ({}), {} enrolled clients", run_id, port,
-               o.insecure ? "INSECURE plaintext: loopback tests only" : "TLS", clients.size());
+  spdlog::info("fl server: run {} listening on port {} ({}), {} enrolled clients, trust mode {}",
+               run_id, port, o.insecure ? "INSECURE plaintext: loopback tests only" : "TLS",
+               clients.size(), o.trust);
   if (!o.port_file.empty()) std::ofstream(o.port_file) << port << "\n";
 
   const auto ledger_path = o.ledger.empty() ? recipe.out_dir + "/ledger.jsonl" : o.ledger;
@@ -181,6 +182,7 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
       {"transport", o.insecure ? "grpc-insecure" : (o.tls_client_ca.empty() ? "grpc-tls"
                                                                              : "grpc-mtls")},
       {"run_id", run_id},
+      {"trust", o.trust},
       {"round_timeout", o.round_timeout},
       {"enrolled", sc.ids},
       {"ledger", ledger_path}};

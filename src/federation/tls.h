@@ -23,6 +23,10 @@ int max_message_bytes(std::int64_t elements);
 void set_keepalive(grpc::ServerBuilder& builder, double timeout_s);
 grpc::ChannelArguments channel_arguments(double timeout_s);
 
+// Writes DIR/ca.crt, DIR/server.crt (signed by that CA, for 127.0.0.1 and localhost) and
+// DIR/server.key (0600), fresh keys each call: the TLS of a local federation (`tdml fl --nproc`).
+void write_loopback_certificates(const std::string& dir);
+
 // A PEM file's contents; tdml::UsageError naming the option when it cannot be read.
 std::string read_pem(const std::string& path, const char* option);
 

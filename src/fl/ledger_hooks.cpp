@@ -155,20 +155,11 @@ void FlLedger::on_round(const RoundContext& ctx, const RoundRecord& rec,
   seconds_ += w.seconds();
 }
 
-void check_fl_ledger_keys(const std::string& keys_dir, bool multi_process, int clients) {
-  if (multi_process && keys_dir.empty()) {
-    throw UsageError("--ledger with --nproc needs --keys DIR (tdml keys gen --clients " +
-                     std::to_string(clients) + " --out DIR), readable by every rank");
-  }
-}
-
 std::unique_ptr<FlLedgerRun> open_fl_ledger(const std::string& path, const std::string& keys_dir,
                                             const std::string& scheme, const RunnerOptions& run,
-                                            bool server, bool multi_process,
                                             FlLedgerOptions options) {
-  check_fl_ledger_keys(keys_dir, multi_process, run.clients);
   auto r = std::make_unique<FlLedgerRun>();
-  if (server) {
+  {
     ledger::RunLedgerOptions lo;
     lo.path = path;
     lo.keys_dir = keys_dir;
@@ -177,8 +168,6 @@ std::unique_ptr<FlLedgerRun> open_fl_ledger(const std::string& path, const std::
     lo.clients = run.clients;
     r->run = ledger::open_run_ledger(lo);
     r->keys = std::make_shared<const ledger::KeyRing>(r->run.keys);
-  } else {
-    r->keys = std::make_shared<const ledger::KeyRing>(ledger::KeyRing::load(keys_dir));
   }
   for (int c = 0; c < run.clients; ++c) {
     if (!r->keys->has(ledger::client_key_id(c))) {

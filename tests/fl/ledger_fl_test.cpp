@@ -72,24 +72,5 @@ TEST(FlLedger, ForgingClientIsRejectedAndRecordedAndTheLedgerVerifies) {
   EXPECT_EQ(v.output.rfind("ledger BROKEN at block 0", 0), 0u) << v.output;
 }
 
-// Over c10d the clients sign on their own ranks with keys from --keys; the same blocks result.
-TEST(FlLedger, MultiProcessClientsSignWithSharedKeys) {
-  TempDir dir;
-  auto g = run_tdml("keys gen --clients 4 --out '" + (dir / "keys") + "' -q");
-  ASSERT_EQ(g.exit_code, 0) << g.output;
-  auto r = run_tdml(std::string(kRun) + "--out '" + (dir / "multi") + "' --ledger '" +
-                    (dir / "multi/ledger.jsonl") + "' --keys '" + (dir / "keys") + "' --nproc 3");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto v = run_tdml("ledger verify '" + (dir / "multi/ledger.jsonl") + "' --keys '" +
-                    (dir / "keys") + "'");
-  EXPECT_EQ(v.exit_code, 0) << v.output;
-  EXPECT_NE(v.output.find("8 client signatures valid"), std::string::npos) << v.output;
-
-  auto bad = run_tdml(std::string(kRun) + "--out '" + (dir / "x") + "' --ledger '" +
-                      (dir / "x/ledger.jsonl") + "' --nproc 3");
-  EXPECT_EQ(bad.exit_code, 2) << bad.output;
-  EXPECT_NE(bad.output.find("needs --keys"), std::string::npos) << bad.output;
-}
-
 }  // namespace
 }  // namespace tdml::fl

@@ -1,17 +1,16 @@
-// The federated run end to end on small synthetic data: in-process vs over a c10d group, the
-// admit hook, metrics.json, and the CLI with real worker processes.
+// The federated run end to end on small synthetic data: determinism, the admit hook,
+// metrics.json, and the CLI in one process and as a local federation of processes.
 #include "tdml/fl/runner.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "support/test_support.h"
 #include "tdml/data/synthetic.h"
-#include "tdml/dist/process_group.h"
 #include "tdml/ledger/hash.h"
 #include "tdml/models/state_dict.h"
 #include "tdml/util/fs.h"
@@ -43,41 +42,24 @@ RunnerOptions small_options() {
   return o;
 }
 
-TEST(FlRunner, MultiProcessGroupGivesTheSameGlobalModelAsInProcess) {
+TEST(FlRunner, SameSeedGivesTheSameGlobalModelAndAnotherSeedAnother) {
   const int prev_threads = at::get_num_threads();
   at::set_num_threads(1);  // CPU kernels reduce in a thread-count dependent order
   SmallData d;
   const auto o = small_options();
-  const auto local = run_federated(d.train, d.test, o);
-  ASSERT_EQ(local.rounds.size(), 2u);
-  ASSERT_EQ(local.final_model_hash.size(), 64u);
-
-  auto comms = dist::make_local_group(3);
-  std::vector<RunResult> results(3);
-  std::vector<std::thread> workers;
-  std::vector<std::string> errors(3);
-  for (int r = 0; r < 3; ++r) {
-    workers.emplace_back([&, r] {
-      at::set_num_threads(1);
-      try {
-        results[r] = run_federated(d.train, d.test, o, "", {}, comms[r]);
-      } catch (const std::exception& e) {
-        errors[r] = e.what();
-      }
-    });
-  }
-  for (auto& t : workers) t.join();
-  for (const auto& e : errors) EXPECT_EQ(e, "");
-  ASSERT_EQ(results[0].rounds.size(), 2u);
-  EXPECT_TRUE(results[1].rounds.empty());  // client ranks report nothing
+  const auto first = run_federated(d.train, d.test, o);
+  ASSERT_EQ(first.rounds.size(), 2u);
+  ASSERT_EQ(first.final_model_hash.size(), 64u);
+  const auto again = run_federated(d.train, d.test, o);
   for (int r = 0; r < 2; ++r) {
-    EXPECT_EQ(results[0].rounds[r].model_hash, local.rounds[r].model_hash) << "round " << r + 1;
-    EXPECT_DOUBLE_EQ(results[0].rounds[r].test_accuracy, local.rounds[r].test_accuracy);
+    EXPECT_EQ(again.rounds[r].model_hash, first.rounds[r].model_hash) << "round " << r + 1;
+    EXPECT_DOUBLE_EQ(again.rounds[r].test_accuracy, first.rounds[r].test_accuracy);
   }
+  EXPECT_NE(first.rounds[0].model_hash, first.rounds[1].model_hash);
   // The hash moves with the model: a different seed gives another one.
   auto other = o;
   other.seed = 7;
-  EXPECT_NE(run_federated(d.train, d.test, other).final_model_hash, local.final_model_hash);
+  EXPECT_NE(run_federated(d.train, d.test, other).final_model_hash, first.final_model_hash);
   at::set_num_threads(prev_threads);
 }
 
@@ -187,7 +169,7 @@ TEST(FlRunner, EvalTriggerReportsTheBaselineWithoutABackdoorClient) {
   EXPECT_DOUBLE_EQ(r.test_accuracy, plain.test_accuracy);
 }
 
-TEST(FlCli, WritesMetricsAndMultiProcessMatchesInProcess) {
+TEST(FlCli, WritesMetricsAndALocalFederationMatchesInProcess) {
   TempDir dir;
   const std::string common =
       "fl --data synthetic --model tinycnn --clients 4 --per-client 40 --rounds 2 --local train "
@@ -195,13 +177,16 @@ TEST(FlCli, WritesMetricsAndMultiProcessMatchesInProcess) {
       "--threads 1 -q --out ";
   auto a = run_tdml(common + dir.path() + "/one");
   ASSERT_EQ(a.exit_code, 0) << a.output;
-  auto b = run_tdml(common + dir.path() + "/multi --nproc 3");
+  // A server and 4 client processes over gRPC with TLS on loopback, each with its own key.
+  auto b = run_tdml(common + dir.path() + "/multi --nproc 5");
   ASSERT_EQ(b.exit_code, 0) << b.output;
   auto one = nlohmann::json::parse(util::read_file(dir.path() + "/one/metrics.json"));
   auto multi = nlohmann::json::parse(util::read_file(dir.path() + "/multi/metrics.json"));
   EXPECT_EQ(one["status"], "completed");
   EXPECT_EQ(multi["status"], "completed");
-  EXPECT_EQ(multi["config"]["processes"], 3);
+  EXPECT_EQ(multi["config"]["processes"], 5);
+  EXPECT_EQ(multi["config"]["transport"], "grpc-tls");
+  EXPECT_EQ(multi["config"]["trust"], "simulation");
   ASSERT_EQ(one["rounds"].size(), 2u);
   EXPECT_EQ(one["final_model_hash"], multi["final_model_hash"]);
   const auto& r1 = one["rounds"][0];
@@ -212,8 +197,8 @@ TEST(FlCli, WritesMetricsAndMultiProcessMatchesInProcess) {
   }
   EXPECT_EQ(r1["clients"][0]["attack"], "mean-shift");
   // The bytes sent: each update message up (24-byte head + parameters and buffers as float32,
-  // no ledger so no signature); the state down to each client (in-process) or once to each of
-  // the 2 client ranks (c10d broadcast).
+  // no ledger so no signature) and the state down to each client; the federation counts what
+  // crossed the wire (the same payloads plus its framing and signatures).
   const std::int64_t state = one["model"]["parameters"].get<std::int64_t>() +
                              one["model"]["buffers"].get<std::int64_t>();
   const std::int64_t clients = one["config"]["clients"].get<std::int64_t>();
@@ -221,11 +206,30 @@ TEST(FlCli, WritesMetricsAndMultiProcessMatchesInProcess) {
   EXPECT_EQ(r1["comm_bytes_down"].get<std::int64_t>(), clients * 4 * state);
   EXPECT_EQ(r1["comm_counted"], "per_client");
   const auto& m1 = multi["rounds"][0];
-  EXPECT_EQ(m1["comm_bytes_up"], r1["comm_bytes_up"]);
-  EXPECT_EQ(m1["comm_bytes_down"].get<std::int64_t>(), 2 * 4 * state);
-  EXPECT_EQ(m1["comm_counted"], "per_rank");
+  EXPECT_GT(m1["comm_bytes_up"].get<std::int64_t>(), clients * 4 * state);
+  EXPECT_GT(m1["comm_bytes_down"].get<std::int64_t>(), clients * 4 * state);
+  EXPECT_EQ(m1["comm_counted"], "wire");
+  EXPECT_EQ(m1["sampled"], nlohmann::json({0, 1, 2, 3}));
+  // Each party holds its own key; client 0 chose the attack itself.
+  for (int k = 0; k < 4; ++k) {
+    const auto id = "client-" + std::to_string(k);
+    EXPECT_TRUE(std::filesystem::exists(dir.path() + "/multi/parties/" + id + "/" + id + ".key")) << id;
+    auto cm = nlohmann::json::parse(util::read_file(dir.path() + "/multi/clients/" + id +
+                                                    "/metrics.json"));
+    EXPECT_EQ(cm["attack"], k == 0 ? "mean-shift" : "none") << id;
+    EXPECT_EQ(cm["receipts"], 2) << id;
+  }
   EXPECT_TRUE(util::read_file(dir.path() + "/one/fl.log").find("fl round 2/2") !=
               std::string::npos);
+  // --nproc N runs N-1 clients; every party makes its own key.
+  auto bad = run_tdml(common + dir.path() + "/bad --nproc 3");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("runs a server and 2 clients, but --clients is 4"), std::string::npos)
+      << bad.output;
+  bad = run_tdml(common + dir.path() + "/bad --nproc 5 --keys " + dir.path());
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("every party makes its own Ed25519 key"), std::string::npos)
+      << bad.output;
 }
 
 }  // namespace

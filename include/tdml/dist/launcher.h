@@ -39,4 +39,19 @@ int pick_free_port();
 // ("rank 1 (pid 4242) was killed by signal 9 (Killed); ...").
 int launch_workers(const LaunchOptions& options, std::vector<std::string> argv = {});
 
+// One process of a local job that is not a c10d group (`tdml fl --nproc`: a server and clients).
+struct ProcessSpec {
+  std::string name;              // prefixes its output ("[server] ") and names it in errors
+  std::vector<std::string> env;  // NAME=VALUE on top of this process's environment
+  // Its failure ends the job (the others get `grace`, then SIGTERM). A party that is not
+  // essential may fail alone: that is logged and the others go on.
+  bool essential = true;
+};
+
+// Runs one process of `argv` (empty = this process's command line) per spec, supervised as
+// launch_workers does, without the torchrun variables. Returns 0 when every essential process
+// exited with 0; otherwise throws tdml::Error ("local job failed: server (pid 42) ...").
+int launch_processes(const std::vector<ProcessSpec>& specs, const LaunchOptions& options,
+                     std::vector<std::string> argv = {});
+
 }  // namespace tdml::dist

@@ -38,6 +38,9 @@ struct ServerOptions {
   std::string ledger;                   // ledger path ("" = OUT/ledger.jsonl)
   std::string port_file;                // write the bound port here once listening (tests)
   std::string data_description;         // for metrics.json
+  // Who holds the keys: "federation" (each party made its own) or "simulation" (one operator
+  // made them all: `tdml fl --nproc`). In metrics.json and the log.
+  std::string trust = "federation";
 };
 
 // Test hook (set only by the tests' fault-injection binary): called after round `round` is

@@ -18,9 +18,9 @@
 // norm, score (distance to the coordinate median), reason} and the round's metrics.
 //
 // Keys: client hooks need the secrets of the clients they run, the server hooks the server's
-// secret and every client's public key (Ed25519) or secret (HMAC). In one process the same
-// KeyRing serves both; with --nproc every rank loads the same --keys directory.
-// Thread safety: the hooks are called by the runner from one thread per process.
+// secret and every client's public key (Ed25519) or secret (HMAC). In the simulation one KeyRing
+// serves both (one operator holds every key); a federation's parties each hold their own.
+// Thread safety: the hooks are called by the runner from one thread.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -49,8 +49,8 @@ struct FlLedgerOptions {
 
 class FlLedger {
  public:
-  // keys: as described above. ledger: the open ledger on the server (rank 0); null on ranks that
-  // only run clients. Both must outlive the hooks.
+  // keys: as described above. ledger: the open ledger on the server; null where only clients
+  // run. Both must outlive the hooks.
   FlLedger(std::shared_ptr<const ledger::KeyRing> keys, ledger::Ledger* ledger,
            const RunnerOptions& run, FlLedgerOptions options = {});
 
@@ -83,25 +83,17 @@ class FlLedger {
   std::int64_t blocks_ = 0;
 };
 
-// Everything `tdml fl --ledger PATH` needs on one rank: the keys, the open ledger (server only)
-// and the hooks.
+// Everything `tdml fl --ledger PATH` needs: the keys, the open ledger and the hooks.
 struct FlLedgerRun {
-  ledger::RunLedger run;                        // server: keys + open ledger; clients: keys only
+  ledger::RunLedger run;                        // keys + open ledger
   std::shared_ptr<const ledger::KeyRing> keys;  // the same keys, shared with the hooks
   std::unique_ptr<FlLedger> ledger;             // the hooks
 };
 
-// Server (rank 0 or in-process): loads keys_dir, or makes fresh keys for the server and every
-// client in run.out_dir/keys, and opens the ledger at `path`. Client ranks (server = false) load
-// keys_dir. A multi-process run needs keys_dir (UsageError otherwise): every rank must read the
-// same keys. scheme: fresh keys' "ed25519" or "hmac".
-// The check open_fl_ledger makes first, for the launcher to fail before starting workers:
-// a multi-process run with a ledger needs keys_dir.
-void check_fl_ledger_keys(const std::string& keys_dir, bool multi_process, int clients);
-
+// Loads keys_dir, or makes fresh keys for the server and every client in run.out_dir/keys
+// (scheme: "ed25519" or "hmac"), and opens the ledger at `path`.
 std::unique_ptr<FlLedgerRun> open_fl_ledger(const std::string& path, const std::string& keys_dir,
                                             const std::string& scheme, const RunnerOptions& run,
-                                            bool server, bool multi_process,
                                             FlLedgerOptions options = {});
 
 }  // namespace tdml::fl

@@ -1,6 +1,6 @@
 #pragma once
-// The server's round engine, shared by every transport: the in-process simulation (`tdml fl`),
-// c10d ranks (`tdml fl --nproc`) and the network federation (`tdml fl server`, federation/).
+// The server's round engine, shared by both transports: the in-process simulation (`tdml fl`)
+// and the network federation (`tdml fl server`, `tdml fl --nproc`: federation/).
 //
 // A round (runner.h describes the maths):
 //   1. sample `clients_per_round` of the clients the source says are available, reproducibly
@@ -46,7 +46,7 @@ class UpdateSource {
                           const std::function<void(ClientUpdate)>& got) = 0;
   // Bytes this source moved for the last collect (down, up) as it counts them.
   virtual CommBytes bytes(const RoundContext& ctx, const std::vector<ClientUpdate>& updates) = 0;
-  // How the bytes were counted ("per_client", "per_rank", "wire").
+  // How the bytes were counted ("per_client" in-process, "wire" as measured).
   virtual std::string counted() const = 0;
   // Seconds of the last collect spent in transport (0 when the source cannot tell) and in
   // client compute (as the clients report it; 0 in-process where client_seconds is all compute).

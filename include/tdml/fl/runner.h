@@ -1,12 +1,11 @@
 #pragma once
-// The federated-learning run (`tdml fl`): a server loop over rounds, with the clients either
-// simulated one after another in this process (ClientPool, one shared model) or spread over the
-// ranks of a c10d group (`--nproc N`, or ranks on other machines joining MASTER_ADDR:PORT).
+// The federated-learning simulation (`tdml fl`): a server loop over rounds (round_engine.h), the
+// clients simulated one after another in this process (ClientPool, one shared model). A real
+// federation of processes runs the same engine over the network (federation/).
 //
 // A round:
 //   1. the server takes the global state (parameters + float buffers) -> RoundContext;
-//   2. every client computes its ClientUpdate from it (client.h); over c10d rank 0 broadcasts
-//      the state and receives each update point-to-point from the client's rank;
+//   2. every sampled client computes its ClientUpdate from it (client.h);
 //   3. ServerHooks::admit sees each update (id, flat update, samples, attestation) and may
 //      refuse it: a refused update never reaches detection or the rule ("refused" in metrics);
 //   4. RobustServer::aggregate (server.h): NaN/Inf rejection, detection, clipping, the rule;
@@ -14,14 +13,12 @@
 //      buffers = coordinate-wise median (lower middle) of the buffers of the aggregated clients
 //      (the study's pitfall: BatchNorm statistics never left their initial values);
 //   6. evaluation on the test set (accuracy, loss, backdoor success rates), metrics.
-// Placement over c10d: rank 0 is the server only; client k runs on rank 1 + k % (world - 1).
-// Every rank builds the same ClientPool (same options and seed), so the model init, partition
-// and attack plan agree without being sent. For the same seed and thread count the global model
-// is bit-identical to the in-process run (each round's model_hash in metrics.json shows it).
+// For the same seed, partition and thread count a federation's global model is bit-identical to
+// this run's (each round's model_hash in metrics.json shows it).
 // Metrics: DIR/metrics.json (metrics::MetricsFile, kind "fl", status running/completed/failed)
 // rewritten after every round, and DIR/fl.log. Schema: RoundRecord::to_json / README.
 // Errors: tdml::Error / UsageError (bad options, a rule's precondition failing in a round, a
-// lost rank).
+// client's failure).
 #include <torch/torch.h>
 
 #include <functional>
@@ -36,10 +33,6 @@
 #include "tdml/fl/options.h"
 #include "tdml/fl/round_stats.h"
 #include "tdml/fl/server.h"
-
-namespace tdml::dist {
-class Comm;
-}
 
 namespace tdml::fl {
 
@@ -69,7 +62,7 @@ struct RoundRecord {
   double aggregate_norm = 0;
   CommBytes comm;                // bytes sent up (update messages) and down (model + buffers)
   // How comm was counted: "per_client" (in-process: each client's messages, as a federation
-  // would send them) or "per_rank" (c10d: the state is broadcast once to each client rank).
+  // would send them) or "wire" (a federation: as measured on the network).
   std::string comm_counted = "per_client";
   RoundAggregation aggregation;  // rejected / flagged / clipped / scores ... (client ids)
   DetectionQuality detection;    // against the known malicious set
@@ -94,30 +87,26 @@ struct ServerHooks {
 };
 
 struct RunHooks {
-  ClientHooks client;  // runs where the clients run (their ranks under c10d)
-  ServerHooks server;  // runs on the server (rank 0)
+  ClientHooks client;  // runs where the clients run
+  ServerHooks server;  // runs on the server
 };
 
 struct RunResult {
-  std::vector<RoundRecord> rounds;  // empty on client ranks
-  nlohmann::json json;              // the whole metrics document (null on client ranks)
-  std::string final_model_hash;     // server only
+  std::vector<RoundRecord> rounds;
+  nlohmann::json json;           // the whole metrics document
+  std::string final_model_hash;
 };
 
-// Runs the federated training. train/test: the data sets (uint8 images); `data_description`
-// goes into the metrics. comm: null = in-process simulation; otherwise this rank's communicator
-// (world >= 2): rank 0 runs the server (and returns the metrics), the others run their clients.
+// Runs the federated training in this process. train/test: the data sets (uint8 images);
+// `data_description` goes into the metrics.
 RunResult run_federated(const data::Dataset& train, const data::Dataset& test,
                         const RunnerOptions& opts, const std::string& data_description = "",
-                        const RunHooks& hooks = {}, std::shared_ptr<dist::Comm> comm = nullptr);
+                        const RunHooks& hooks = {});
 
 // The in-process simulation on an explicit partition of `train` (`tdml fl --shards`: the
 // shards one after another, part[k] = shard k's rows); opts.clients must equal part.size().
 RunResult run_federated_on(const data::Dataset& train, Partition part, const data::Dataset& test,
                            const RunnerOptions& opts, const std::string& data_description = "",
                            const RunHooks& hooks = {});
-
-// The rank that runs client `client` in a group of `world` ranks (rank 0 is the server).
-int client_rank(int client, int world);
 
 }  // namespace tdml::fl
