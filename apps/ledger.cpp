@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "tdml/ledger/bench.h"
+#include "tdml/ledger/key_files.h"
 #include "tdml/ledger/keys.h"
 #include "tdml/ledger/verify.h"
 #include "tdml/util/error.h"
@@ -17,11 +18,18 @@ int verify(int argc, char** argv) {
   cxxopts::Options opts(argv[0],
                         "Re-hash every block, check the chain, the signatures and the "
                         "signed head; optionally that a model file is the last block's");
-  opts.add_options()("ledger", "ledger file (ledger.jsonl)", cxxopts::value<std::string>())(
-      "keys", "key directory (ed25519: keys.json is enough; hmac: the secret key files)",
-      cxxopts::value<std::string>())("model", "checkpoint that must match the last block's model",
-                                     cxxopts::value<std::string>())(
-      "repair", "truncate a torn last line (an interrupted append), keeping every complete block");
+  auto str = [] { return cxxopts::value<std::string>(); };
+  // clang-format off
+  opts.add_options()
+      ("ledger", "ledger file (ledger.jsonl)", str())
+      ("server-pubkey", "the server's public key you pin: 64 hex digits or server.pub.json", str())
+      ("enrolled", "the clients' public keys (enrolled.json) to check their update signatures", str())
+      ("keys", "a simulation's key directory (ed25519: keys.json is enough; hmac: the secrets)", str())
+      ("trusted-head", "a head you saw before: the ledger must extend it (catches rollback and forks)", str())
+      ("no-signatures", "check hashes, chain, head and Merkle root only (says what it did not check)")
+      ("model", "checkpoint that must match the last block's model", str())
+      ("repair", "truncate a torn last line (an interrupted append), keeping every complete block");
+  // clang-format on
   opts.parse_positional({"ledger"});
   opts.positional_help("LEDGER");
   cxxopts::ParseResult a;
@@ -29,9 +37,32 @@ int verify(int argc, char** argv) {
   if (!a.count("ledger")) throw UsageError("missing LEDGER (see 'tdml ledger verify --help')");
   ledger::KeyRing keys;
   ledger::VerifyOptions vo;
+  if (a.count("keys") && a.count("server-pubkey")) {
+    throw UsageError("give --keys (a simulation's key directory) or --server-pubkey, not both");
+  }
   if (a.count("keys")) {
     keys = ledger::KeyRing::load(a["keys"].as<std::string>());
     vo.keys = &keys;
+  } else if (a.count("server-pubkey")) {
+    keys = ledger::KeyRing(ledger::Scheme::kEd25519);
+    keys.add(ledger::kServerKeyId, "",
+             ledger::read_pinned_public_key(a["server-pubkey"].as<std::string>(),
+                                            "--server-pubkey"));
+    if (a.count("enrolled")) {
+      for (const auto& c : ledger::read_enrollment(a["enrolled"].as<std::string>())) {
+        keys.add(c.id, "", c.public_key);
+      }
+    }
+    vo.keys = &keys;
+  } else if (!a.count("no-signatures")) {
+    throw UsageError("ledger verify: no key to check signatures with: pin the server's key "
+                     "(--server-pubkey, or --keys for a simulation), or pass --no-signatures "
+                     "to check hashes, chain and head only");
+  }
+  ledger::SignedHead trusted;
+  if (a.count("trusted-head")) {
+    trusted = ledger::SignedHead::read(a["trusted-head"].as<std::string>());
+    vo.trusted_head = &trusted;
   }
   if (a.count("model")) vo.model_path = a["model"].as<std::string>();
   vo.repair = a.count("repair") > 0;

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Independent check of a tdml ledger in Python (hashlib + the `cryptography` package).
 
-Re-derives every block hash from canonical JSON, follows the chain and the head record, and
-checks the server's and clients' Ed25519 signatures against a public key manifest, without any
-tdml code. Usage: verify_ledger.py LEDGER KEYS_DIR   (exit 0 and "ok N blocks" when all holds)
+Re-derives every block hash from canonical JSON, follows the chain, recomputes the Merkle
+root (RFC 9162: leaf = SHA-256(0x00 || line), node = SHA-256(0x01 || left || right)) that the
+signed tree head commits to, and checks the server's and clients' Ed25519 signatures against a
+public key manifest, without any tdml code (docs/ledger.md has the format).
+Usage: verify_ledger.py LEDGER KEYS_DIR   (exit 0 and "ok N blocks" when all holds)
 """
 import hashlib
 import json
@@ -16,6 +18,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 def canonical(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def merkle_root(leaves):
+    """MTH of RFC 9162 2.1.1 over leaf hashes."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + merkle_root(leaves[:k]) + merkle_root(leaves[k:])).digest()
 
 
 def main(ledger_path, keys_dir):
@@ -51,15 +65,21 @@ def main(ledger_path, keys_dir):
                 continue
             claim = {"base_model": block["model_before"], "client": c["id"],
                      "round": block["round"], "samples": c["samples"], "update": c["update_hash"]}
-            check(c["id"], "tdml.update.v1:" + canonical(claim), c["signature"], f"block {i}")
+            tag = "tdml.update.v1:"
+            if block.get("run_id"):
+                claim["run"], tag = block["run_id"], "tdml.update.v2:"
+            check(c["id"], tag + canonical(claim), c["signature"], f"block {i}")
         prev = block["hash"]
     head_path = ledger_path[:-len(".jsonl")] + ".head" if ledger_path.endswith(".jsonl") \
         else ledger_path + ".head"
     head = json.load(open(head_path))
-    check("server", "tdml.head.v1:" + canonical({"hash": head["hash"], "index": head["index"]}),
-          head["sig"], "head")
-    if head["index"] != len(lines) - 1 or head["hash"] != prev:
+    signed = {k: v for k, v in head.items() if k != "sig"}
+    check("server", "tdml.head.v2:" + canonical(signed), head["sig"], "head")
+    if head["size"] != len(lines) or head["index"] != len(lines) - 1 or head["hash"] != prev:
         sys.exit("head does not name the last block")
+    leaves = [hashlib.sha256(b"\x00" + line.encode()).digest() for line in lines]
+    if merkle_root(leaves).hex() != head["root"]:
+        sys.exit("head's Merkle root does not match the blocks")
     print(f"ok {len(lines)} blocks")
 
 

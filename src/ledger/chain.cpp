@@ -2,6 +2,7 @@
 
 #include "tdml/ledger/canonical_json.h"
 #include "tdml/ledger/hash.h"
+#include "tdml/ledger/merkle.h"
 #include "tdml/util/error.h"
 
 namespace tdml::ledger::detail {
@@ -61,17 +62,17 @@ std::string check_block(const std::string& line, Block& out) {
   return "";
 }
 
-std::string parse_head(const std::string& text, Head& out) {
+std::string parse_head(const std::string& text, SignedHead& out) {
   try {
     auto j = nlohmann::json::parse(text);
     if (canonical_json(j) + "\n" != text) return "head record is not in canonical form";
-    out.index = j.at("index").get<std::int64_t>();
-    out.hash = j.at("hash").get<std::string>();
-    out.sig = j.at("sig").get<std::string>();
+    out = SignedHead::from_json(j);
     return "";
-  } catch (const std::exception&) {
-    return "head record is malformed";
+  } catch (const std::exception& e) {
+    return std::string("head record is malformed: ") + e.what();
   }
 }
+
+std::string block_leaf(const std::string& line) { return merkle_leaf_hash(line); }
 
 }  // namespace tdml::ledger::detail

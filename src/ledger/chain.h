@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tdml/ledger/signed_head.h"
+
 namespace tdml::ledger::detail {
 
 struct Lines {
@@ -27,12 +29,10 @@ struct Block {
 // fills `out`, or the reason it fails.
 std::string check_block(const std::string& line, Block& out);
 
-struct Head {
-  std::int64_t index = -1;
-  std::string hash;
-  std::string sig;  // hex
-};
-// Parses a head file's text; returns "" or the reason it is malformed.
-std::string parse_head(const std::string& text, Head& out);
+// Parses a head file's text (signed_head.h); returns "" or the reason it is malformed.
+std::string parse_head(const std::string& text, SignedHead& out);
+
+// The Merkle leaf of a block: merkle_leaf_hash of its line (without the newline).
+std::string block_leaf(const std::string& line);
 
 }  // namespace tdml::ledger::detail

@@ -262,4 +262,15 @@ bool natural_less(const std::string& a, const std::string& b) {
   return a < b;  // equal up to leading zeros: any fixed order
 }
 
+std::string read_pinned_public_key(const std::string& hex_or_file, const std::string& option) {
+  const bool hex = hex_or_file.size() == 64 &&
+                   hex_or_file.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (hex) return util::from_hex(hex_or_file);
+  if (!std::filesystem::exists(hex_or_file)) {
+    throw UsageError(option + " " + hex_or_file +
+                     ": neither 64 lower-case hex digits nor a .pub.json file");
+  }
+  return read_public_key(hex_or_file).public_key;
+}
+
 }  // namespace tdml::ledger

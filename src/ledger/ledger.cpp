@@ -65,8 +65,12 @@ const std::string& genesis_hash() {
 
 std::string block_message(const std::string& hash) { return "tdml.block.v1:" + hash; }
 
-std::string head_message(std::int64_t index, const std::string& hash) {
-  return "tdml.head.v1:" + canonical_json({{"hash", hash}, {"index", index}});
+bool verify_hex(const Verifier& v, const std::string& message, const std::string& sig_hex) {
+  try {
+    return v.verify(message, from_hex(sig_hex));
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 std::string head_path(const std::string& ledger_path) {
@@ -115,28 +119,55 @@ std::unique_ptr<Ledger> Ledger::open(const std::string& path,
       std::string why = detail::check_block(line, b);
       if (why.empty() && b.index != l->next_index_) why = "index out of sequence";
       if (why.empty() && b.prev_hash != l->last_hash_) why = "prev_hash does not link";
+      if (why.empty() && !verify_hex(*l->signer_, block_message(b.hash), b.server_sig)) {
+        why = "its server signature does not verify with this server's key";
+      }
       if (!why.empty()) {
         throw Error("cannot continue ledger " + path + ": block " + std::to_string(l->next_index_) +
                     ": " + why + " (run tdml ledger verify)");
       }
+      if (l->next_index_ == 0) l->run_id_ = b.body.value("run_id", "");
+      l->tree_.append(detail::block_leaf(line));
       l->last_hash_ = b.hash;
       ++l->next_index_;
     }
-    detail::Head head;
-    const std::string hpath = head_path(path);
-    if (l->next_index_ > 0 && std::filesystem::exists(hpath) &&
-        detail::parse_head(util::read_file(hpath), head).empty() && head.index >= l->next_index_) {
-      throw Error("ledger " + path + " has " + std::to_string(l->next_index_) +
-                  " blocks but its head names block " + std::to_string(head.index) +
-                  ": blocks were removed (run tdml ledger verify)");
-    }
+    l->check_head();
   }
   l->fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (l->fd_ < 0) throw Error("cannot open ledger " + path + ": " + std::strerror(errno));
   if (!existed && options.fsync) fsync_dir(dir_of(path));
-  // Re-sign the head: it may lag one block after a crash between an append and its head update.
+  // Re-sign the head when it lags one block (a crash between an append and its head update):
+  // check_head verified the head it had and every block's signature.
   if (l->next_index_ > 0) l->write_head();
   return l;
+}
+
+void Ledger::check_head() const {
+  const std::string hpath = head_path(path_);
+  const auto n = next_index_;
+  if (n == 0) return;
+  const auto refuse = [&](const std::string& why) {
+    throw Error("cannot continue ledger " + path_ + ": " + why + " (run tdml ledger verify)");
+  };
+  if (!std::filesystem::exists(hpath)) {
+    if (n == 1) return;  // a crash between the first block and its head
+    refuse("its head " + hpath + " is missing");
+  }
+  SignedHead head;
+  if (const auto why = detail::parse_head(util::read_file(hpath), head); !why.empty()) refuse(why);
+  if (!head.verify(*signer_)) refuse("its head's signature does not verify with this server's key");
+  if (head.size > n) {
+    refuse("it has " + std::to_string(n) + " blocks but its head covers " +
+           std::to_string(head.size) + ": blocks were removed");
+  }
+  if (head.size < n - 1) {
+    refuse("its head covers " + std::to_string(head.size) + " of " + std::to_string(n) +
+           " blocks (an old head?)");
+  }
+  if (head.root != to_hex(tree_.root_at(static_cast<std::size_t>(head.size))) ||
+      head.run_id != run_id_) {
+    refuse("its head's Merkle root or run id does not match its blocks");
+  }
 }
 
 Ledger::~Ledger() {
@@ -144,12 +175,20 @@ Ledger::~Ledger() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
+SignedHead Ledger::head() const {
+  SignedHead h;
+  h.run_id = run_id_;
+  h.size = next_index_;
+  h.root = to_hex(tree_.root());
+  h.index = next_index_ - 1;
+  h.hash = last_hash_;
+  h.time = util::utc_timestamp();
+  h.sign(*signer_);
+  return h;
+}
+
 void Ledger::write_head() {
-  const std::int64_t index = next_index_ - 1;
-  nlohmann::json h = {{"hash", last_hash_},
-                      {"index", index},
-                      {"sig", to_hex(signer_->sign(head_message(index, last_hash_)))}};
-  write_atomic(head_path(path_), canonical_json(h) + "\n", options_.fsync);
+  write_atomic(head_path(path_), canonical_json(head().to_json()) + "\n", options_.fsync);
 }
 
 std::string Ledger::append(const std::string& kind, const nlohmann::json& body) {
@@ -166,8 +205,9 @@ std::string Ledger::append(const std::string& kind, const nlohmann::json& body) 
   const std::string hash = sha256_hex(canonical_json(b));
   b["hash"] = hash;
   b["server_sig"] = to_hex(signer_->sign(block_message(hash)));
+  const std::string line = canonical_json(b);
   try {
-    write_all(fd_, canonical_json(b) + "\n", path_);
+    write_all(fd_, line + "\n", path_);
     if (options_.fsync && ::fsync(fd_) != 0) {
       throw Error("cannot flush ledger " + path_ + ": " + std::strerror(errno));
     }
@@ -177,6 +217,8 @@ std::string Ledger::append(const std::string& kind, const nlohmann::json& body) 
     fd_ = -1;
     throw;
   }
+  if (next_index_ == 0) run_id_ = b.value("run_id", "");
+  tree_.append(detail::block_leaf(line));
   last_hash_ = hash;
   ++next_index_;
   write_head();

@@ -16,6 +16,7 @@
 #include "tdml/ledger/canonical_json.h"
 #include "tdml/ledger/hash.h"
 #include "tdml/ledger/ledger.h"
+#include "tdml/ledger/merkle.h"
 #include "tdml/ledger/update_signature.h"
 #include "tdml/models/state_dict.h"
 #include "tdml/util/error.h"
@@ -24,13 +25,6 @@
 namespace tdml::ledger {
 namespace {
 
-bool verify_hex_sig(const Verifier& v, const std::string& message, const std::string& sig_hex) {
-  try {
-    return v.verify(message, from_hex(sig_hex));
-  } catch (const Error&) {
-    return false;
-  }
-}
 
 // Checks the client entries of an FL block; returns "" or the reason.
 struct LineCheck {
@@ -97,7 +91,7 @@ LineCheck check_line(const std::string& line, const KeyRing* keys, const Verifie
   if (body.value("scheme", "") != scheme_name(keys->scheme())) {
     c.signature_error = "block is signed with " + body.value("scheme", std::string("?")) +
                         " but the keys are " + scheme_name(keys->scheme());
-  } else if (!verify_hex_sig(*server, block_message(c.block.hash), c.block.server_sig)) {
+  } else if (!verify_hex(*server, block_message(c.block.hash), c.block.server_sig)) {
     c.signature_error = "server signature is invalid (wrong key or edited signature)";
   } else if (fl) {
     c.signature_error = check_clients(body, *keys, c);
@@ -120,6 +114,13 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
     });
   }
   for (auto& th : pool) th.join();
+}
+
+// Block 0's run id (the head must name the same run).
+std::string first_run_id(const std::vector<std::string>& lines) {
+  if (lines.empty()) return "";
+  const auto j = nlohmann::json::parse(lines[0], nullptr, false);
+  return j.is_object() ? j.value("run_id", "") : "";
 }
 
 VerifyReport fail(VerifyReport r, std::int64_t block, const std::string& reason) {
@@ -146,6 +147,10 @@ std::string VerifyReport::summary() const {
     os << ", signatures NOT checked (no --keys)";
   }
   os << ", " << rejected << " rejected updates";
+  if (trusted_size >= 0) os << ", extends the trusted head of " << trusted_size << " blocks";
+  if (scheme == "hmac") {
+    os << " (HMAC: NOT third-party verifiable, whoever can verify it can also forge it)";
+  }
   if (model_checked) os << ", model file matches";
   if (repaired) os << ", torn last line removed";
   os << "; last hash " << last_hash;
@@ -202,10 +207,11 @@ bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys,
   return true;
 }
 
-// The head record: present, well-formed, signed, and naming the last block (or, after an
-// interrupted append, the one before it). false after fail().
+// The signed tree head: present, well-formed, signed, covering all blocks (or, after an
+// interrupted append, all but the last) with their Merkle root. false after fail().
 bool check_head(const std::string& path, const Verifier* server,
-                const std::vector<std::string>& hashes, VerifyReport& r) {
+                const std::vector<std::string>& hashes, const MerkleTree& tree,
+                const std::string& run_id, VerifyReport& r) {
   const auto n = static_cast<std::int64_t>(hashes.size());
   const auto broken = [&](std::int64_t block, const std::string& why) {
     r = fail(r, block, why);
@@ -215,13 +221,11 @@ bool check_head(const std::string& path, const Verifier* server,
   if (!std::filesystem::exists(hpath)) {
     return broken(n - 1, "head record " + hpath + " is missing (dropped tail blocks would go unseen)");
   }
-  detail::Head head;
+  SignedHead head;
   std::string why = detail::parse_head(util::read_file(hpath), head);
   if (!why.empty()) return broken(n - 1, why);
-  if (server && !verify_hex_sig(*server, head_message(head.index, head.hash), head.sig)) {
-    return broken(n - 1, "head record signature is invalid");
-  }
-  if (head.index >= n) {
+  if (server && !head.verify(*server)) return broken(n - 1, "head record signature is invalid");
+  if (head.size > n) {
     return broken(n, "the head names block " + std::to_string(head.index) +
                          " but the ledger ends at block " + std::to_string(n - 1) +
                          ": blocks were removed from the end");
@@ -230,6 +234,10 @@ bool check_head(const std::string& path, const Verifier* server,
     return broken(head.index,
                   "the head's hash differs from block " + std::to_string(head.index) + "'s hash");
   }
+  if (head.root != to_hex(tree.root_at(static_cast<std::size_t>(head.size)))) {
+    return broken(head.index, "the head's Merkle root does not match the blocks");
+  }
+  if (head.run_id != run_id) return broken(0, "the head names another run than block 0");
   if (head.index == n - 2) {
     r.warnings.push_back("the head names block " + std::to_string(head.index) +
                          ", one behind the last block: the writer stopped between an append and "
@@ -239,6 +247,34 @@ bool check_head(const std::string& path, const Verifier* server,
                                       " but the ledger has " + std::to_string(n) +
                                       " blocks (an old head record?)");
   }
+  r.head = head;
+  return true;
+}
+
+// --trusted-head FILE: the ledger extends that head. false after fail().
+bool check_trusted(const SignedHead& t, const MerkleTree& tree, const Verifier* server,
+                   VerifyReport& r) {
+  if (server && !t.verify(*server)) {
+    r = fail(r, -1, "the trusted head's signature is invalid (not this server's head)");
+    return false;
+  }
+  if (t.run_id != r.head.run_id) {
+    r = fail(r, 0, "the trusted head is of another run (" + t.run_id + ")");
+    return false;
+  }
+  if (static_cast<std::size_t>(t.size) > tree.size()) {
+    r = fail(r, static_cast<std::int64_t>(tree.size()),
+             "the ledger has " + std::to_string(tree.size()) + " blocks but the trusted head " +
+                 "covers " + std::to_string(t.size) + ": rolled back");
+    return false;
+  }
+  if (to_hex(tree.root_at(static_cast<std::size_t>(t.size))) != t.root) {
+    r = fail(r, t.size - 1,
+             "the first " + std::to_string(t.size) + " blocks do not have the trusted head's "
+             "Merkle root: the ledger was forked or an old block rewritten");
+    return false;
+  }
+  r.trusted_size = t.size;
   return true;
 }
 
@@ -287,6 +323,10 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
   std::vector<std::string> hashes;
   nlohmann::json last_body;
   if (!check_chain(lines.complete, keys, server.get(), r, hashes, last_body)) return r;
+  if (!lines.complete.empty()) {
+    const auto b0 = nlohmann::json::parse(lines.complete[0], nullptr, false);
+    r.scheme = b0.is_object() ? b0.value("scheme", "") : "";
+  }
   const auto n = static_cast<std::int64_t>(hashes.size());
   if (!lines.torn.empty()) {
     return fail(r, n,
@@ -295,7 +335,12 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
                     "cut; 'tdml ledger verify --repair' drops it");
   }
   if (n == 0) return fail(r, -1, "the ledger has no blocks");
-  if (!check_head(path, server.get(), hashes, r)) return r;
+  MerkleTree tree;
+  for (const auto& line : lines.complete) tree.append(detail::block_leaf(line));
+  if (!check_head(path, server.get(), hashes, tree, first_run_id(lines.complete), r)) return r;
+  if (options.trusted_head && !check_trusted(*options.trusted_head, tree, server.get(), r)) {
+    return r;
+  }
   if (!options.model_path.empty() && !check_model(options.model_path, last_body, n - 1, r)) {
     return r;
   }

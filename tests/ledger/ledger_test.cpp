@@ -189,7 +189,14 @@ TEST(LedgerDurability, HeadOneBehindIsAWarningTwoIsAnError) {
 
   tdml::util::write_file_atomic(head_path(path), heads[1]);
   Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false}).reset();  // re-signs
-  EXPECT_EQ(tdml::util::read_file(head_path(path)), heads[2]);
+  const auto resigned = SignedHead::read(head_path(path));
+  const auto last = SignedHead::from_json(nlohmann::json::parse(heads[2]));
+  EXPECT_EQ(resigned.size, 3);
+  EXPECT_EQ(resigned.root, last.root);
+  EXPECT_EQ(resigned.hash, last.hash);
+  // A head signed by another key is not re-signed: the writer refuses to continue.
+  auto other = fixed_keys(Scheme::kEd25519, 2, "other");
+  EXPECT_THROW(Ledger::open(path, other.signer(kServerKeyId), LedgerOptions{false}), tdml::Error);
 }
 
 TEST(LedgerVerify, WithoutKeysChecksChainButSaysSignaturesUnchecked) {

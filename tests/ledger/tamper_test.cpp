@@ -193,7 +193,8 @@ TEST_F(LedgerTamper, RejectedEntryMarkedAcceptedByServer) {
 TEST_F(LedgerTamper, EditedHeadRecord) {
   auto head = tdml::util::read_file(head_path(path_));
   auto j = nlohmann::json::parse(head);
-  j["index"] = 4;
+  j["index"] = 4;  // consistently one block back: only the signature can tell
+  j["size"] = 5;
   j["hash"] = nlohmann::json::parse(lines_[4])["hash"];
   tdml::util::write_file_atomic(head_path(path_), canonical_json(j) + "\n");
   auto r = verify();

@@ -65,6 +65,10 @@ std::vector<PublicKey> read_enrollment(const std::string& path);
 KeyRing enrolled_key_ring(const std::vector<PublicKey>& clients, const std::string& server_id,
                           const std::string& server_secret);
 
+// A public key an auditor pins: 64 lower-case hex digits, or an ID.pub.json file (tdml keys gen
+// --id). Returns the 32 raw bytes; tdml::UsageError naming `option` otherwise.
+std::string read_pinned_public_key(const std::string& hex_or_file, const std::string& option);
+
 // True when a < b in natural order: runs of digits compare as numbers ("client-2" < "client-10").
 bool natural_less(const std::string& a, const std::string& b);
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tdml/ledger/keys.h"
+#include "tdml/ledger/signed_head.h"
 
 namespace tdml::ledger {
 
@@ -24,6 +25,10 @@ struct VerifyOptions {
   std::string model_path;
   // Truncate a torn last line (an interrupted append), keeping every complete block, then verify.
   bool repair = false;
+  // A head the auditor saw before (e.g. kept from an earlier audit, or countersigned by a
+  // witness): the ledger's first trusted->size blocks must have its Merkle root (catches a
+  // rollback, a fork and any edit of an old block), and with keys its signature must hold.
+  const SignedHead* trusted_head = nullptr;
 };
 
 struct VerifyReport {
@@ -37,7 +42,10 @@ struct VerifyReport {
   bool signatures_checked = false;     // keys were given
   bool model_checked = false;          // the model file matched
   bool repaired = false;               // a torn line was truncated
+  std::string scheme;                  // block 0's signature scheme ("ed25519", "hmac")
+  std::int64_t trusted_size = -1;      // the trusted head's size, when one was checked
   std::vector<std::string> warnings;   // e.g. head one block behind
+  SignedHead head;                     // the head file, once checked
   // One line: "ledger OK: 1000 blocks, ... last hash ab12..." or "ledger BROKEN at block 7: ...".
   std::string summary() const;
 };

@@ -1,0 +1,104 @@
+// `tdml ledger prove|consistency|check-proof`: Merkle proofs against a ledger's signed tree head
+// (see tdml/ledger/proofs.h).
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "command.h"
+#include "tdml/ledger/key_files.h"
+#include "tdml/ledger/proofs.h"
+#include "tdml/util/error.h"
+#include "tdml/util/fs.h"
+
+namespace {
+using namespace tdml;
+
+// Writes the proof to --out, or to stdout.
+void emit(const nlohmann::json& proof, const cxxopts::ParseResult& a) {
+  const auto text = proof.dump(1) + "\n";
+  if (a.count("out")) {
+    util::write_file_atomic(a["out"].as<std::string>(), text);
+  } else {
+    std::cout << text;
+  }
+}
+
+int prove(int argc, char** argv) {
+  cxxopts::Options opts(argv[0],
+                        "Print an inclusion proof of block I (and of a client's entry "
+                        "in it) against the ledger's current signed head");
+  opts.add_options()("ledger", "ledger file", cxxopts::value<std::string>())(
+      "index", "block index", cxxopts::value<std::int64_t>())(
+      "client", "also prove this client's entry in the block", cxxopts::value<std::string>())(
+      "out", "write the proof here (default: stdout)", cxxopts::value<std::string>());
+  opts.parse_positional({"ledger"});
+  opts.positional_help("LEDGER");
+  cxxopts::ParseResult a;
+  if (!app::parse(opts, argc, argv, a)) return 0;
+  if (!a.count("ledger") || !a.count("index")) {
+    throw UsageError("usage: tdml ledger prove LEDGER --index I [--client ID]");
+  }
+  emit(ledger::prove_inclusion(a["ledger"].as<std::string>(), a["index"].as<std::int64_t>(),
+                               a.count("client") ? a["client"].as<std::string>() : ""),
+       a);
+  return 0;
+}
+
+int consistency(int argc, char** argv) {
+  cxxopts::Options opts(argv[0],
+                        "Print a proof that the ledger's current head extends an older "
+                        "head (no rollback, fork or rewritten block)");
+  opts.add_options()("ledger", "ledger file", cxxopts::value<std::string>())(
+      "old-head", "the older head (a saved ledger.head)", cxxopts::value<std::string>())(
+      "out", "write the proof here (default: stdout)", cxxopts::value<std::string>());
+  opts.parse_positional({"ledger"});
+  opts.positional_help("LEDGER");
+  cxxopts::ParseResult a;
+  if (!app::parse(opts, argc, argv, a)) return 0;
+  if (!a.count("ledger") || !a.count("old-head")) {
+    throw UsageError("usage: tdml ledger consistency LEDGER --old-head FILE");
+  }
+  emit(ledger::prove_consistency(a["ledger"].as<std::string>(),
+                                 ledger::SignedHead::read(a["old-head"].as<std::string>())),
+       a);
+  return 0;
+}
+
+int check_proof(int argc, char** argv) {
+  cxxopts::Options opts(argv[0],
+                        "Check a proof offline against a head you trust (inclusion: "
+                        "that head; consistency: the older head it extends)");
+  opts.add_options()("proof", "proof file (ledger prove / ledger consistency)",
+                     cxxopts::value<std::string>())("head", "the head you trust",
+                                                    cxxopts::value<std::string>())(
+      "server-pubkey", "the server's public key: 64 hex digits or server.pub.json",
+      cxxopts::value<std::string>());
+  opts.parse_positional({"proof"});
+  opts.positional_help("PROOF");
+  cxxopts::ParseResult a;
+  if (!app::parse(opts, argc, argv, a)) return 0;
+  if (!a.count("proof") || !a.count("head")) {
+    throw UsageError("usage: tdml ledger check-proof PROOF --head HEAD [--server-pubkey KEY]");
+  }
+  const auto proof =
+      nlohmann::json::parse(util::read_file(a["proof"].as<std::string>()), nullptr, false);
+  const auto head = ledger::SignedHead::read(a["head"].as<std::string>());
+  std::unique_ptr<ledger::Verifier> server;
+  if (a.count("server-pubkey")) {
+    server = ledger::make_ed25519_verifier(
+        ledger::kServerKeyId,
+        ledger::read_pinned_public_key(a["server-pubkey"].as<std::string>(), "--server-pubkey"));
+  }
+  const auto c = ledger::check_proof(proof, head, server.get());
+  std::cout << (c.ok ? "proof OK: " + c.summary : "proof INVALID: " + c.reason) << std::endl;
+  return c.ok ? 0 : static_cast<int>(ExitCode::kFailure);
+}
+
+const app::Registration prove_reg("ledger prove", "Inclusion proof of a block (and client entry)",
+                                  prove);
+const app::Registration consistency_reg("ledger consistency",
+                                        "Proof that the ledger extends an older head", consistency);
+const app::Registration check_proof_reg("ledger check-proof", "Check a ledger proof offline",
+                                        check_proof);
+
+}  // namespace
