@@ -39,10 +39,15 @@ def main(ledger_path, keys_dir):
     keys = {k["id"]: Ed25519PublicKey.from_public_bytes(bytes.fromhex(k["public"]))
             for k in manifest["keys"]}
 
-    def check(key_id, message, sig_hex, what):
+    def valid(key_id, message, sig_hex):
         try:
             keys[key_id].verify(bytes.fromhex(sig_hex), message.encode())
+            return True
         except (InvalidSignature, ValueError, KeyError):
+            return False
+
+    def check(key_id, message, sig_hex, what):
+        if not valid(key_id, message, sig_hex):
             sys.exit(f"{what}: bad signature by {key_id}")
 
     prev = "0" * 64
@@ -60,14 +65,20 @@ def main(ledger_path, keys_dir):
         if block["index"] != i or block["prev_hash"] != prev:
             sys.exit(f"block {i}: chain broken")
         check("server", "tdml.block.v1:" + block["hash"], block["server_sig"], f"block {i}")
+        if "sampled" in block and sorted(block["sampled"]) != sorted(c["id"] for c in block["clients"]):
+            sys.exit(f"block {i}: not one entry per sampled client")
         for c in block.get("clients", []):
-            if c["status"] == "rejected":
+            if c["status"] in ("late", "dropped"):
                 continue
             claim = {"base_model": block["model_before"], "client": c["id"],
                      "round": block["round"], "samples": c["samples"], "update": c["update_hash"]}
             tag = "tdml.update.v1:"
             if block.get("run_id"):
                 claim["run"], tag = block["run_id"], "tdml.update.v2:"
+            if c["status"] == "refused":  # the evidence must really fail
+                if valid(c["id"], tag + canonical(claim), c["signature"]):
+                    sys.exit(f"block {i}: {c['id']} refused with a valid signature")
+                continue
             check(c["id"], tag + canonical(claim), c["signature"], f"block {i}")
         prev = block["hash"]
     head_path = ledger_path[:-len(".jsonl")] + ".head" if ledger_path.endswith(".jsonl") \

@@ -155,7 +155,8 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   const auto signer = keys->signer(ledger::kServerKeyId);
   lo.on_block = [&](int round, std::int64_t index, const std::vector<ledger::ClientEntry>& es) {
     for (const auto& e : es) {
-      if (e.status == ledger::UpdateStatus::kRejected || e.status == ledger::UpdateStatus::kLate ||
+      if (e.status == ledger::UpdateStatus::kRejected || e.status == ledger::UpdateStatus::kRefused ||
+          e.status == ledger::UpdateStatus::kLate ||
           e.status == ledger::UpdateStatus::kDropped) {
         continue;
       }

@@ -117,7 +117,7 @@ void FlLedger::on_round(const RoundContext& ctx, const RoundRecord& rec,
       if (s.client == u.client) e.score = s.distance;
     }
     if (!cr.refused.empty()) {
-      e.status = ledger::UpdateStatus::kRejected;
+      e.status = ledger::UpdateStatus::kRefused;
       e.reason = cr.refused;
     } else if (contains(agg.rejected, u.client)) {
       e.status = ledger::UpdateStatus::kRejected;

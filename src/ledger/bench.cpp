@@ -45,7 +45,7 @@ LedgerBenchResult run_ledger_bench(const LedgerBenchOptions& o) {
       bool good = verify_update_signature(keys, claim, e.signature);
       check_s += sw.seconds();
       if (!good) {
-        e.status = UpdateStatus::kRejected;
+        e.status = UpdateStatus::kRefused;
         e.reason = "bad signature";
         e.samples = claim.samples;
       }

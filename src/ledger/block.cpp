@@ -16,6 +16,8 @@ std::string status_name(UpdateStatus s) {
       return "flagged";
     case UpdateStatus::kRejected:
       return "rejected";
+    case UpdateStatus::kRefused:
+      return "refused";
     case UpdateStatus::kLate:
       return "late";
     case UpdateStatus::kDropped:
@@ -29,6 +31,7 @@ UpdateStatus parse_status(const std::string& name) {
   if (name == "clipped") return UpdateStatus::kClipped;
   if (name == "flagged") return UpdateStatus::kFlagged;
   if (name == "rejected") return UpdateStatus::kRejected;
+  if (name == "refused") return UpdateStatus::kRefused;
   if (name == "late") return UpdateStatus::kLate;
   if (name == "dropped") return UpdateStatus::kDropped;
   throw Error("unknown client status '" + name + "'");

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -24,7 +25,6 @@
 
 namespace tdml::ledger {
 namespace {
-
 
 // Checks the client entries of an FL block; returns "" or the reason.
 struct LineCheck {
@@ -48,20 +48,46 @@ std::string check_clients(const nlohmann::json& body, const KeyRing& keys, LineC
       return e.what();
     }
     if (!seen.insert(c.id).second) return "client " + c.id + " appears twice";
-    if (c.status == UpdateStatus::kRejected) {
-      ++r.rejected;
-      continue;  // recorded as refused: its signature was missing or bad, nothing to check
-    }
     if (c.status == UpdateStatus::kLate || c.status == UpdateStatus::kDropped) continue;
-    UpdateClaim claim{c.id, body["round"].get<std::int64_t>(), c.samples, c.update_hash,
-                      body["model_before"].get<std::string>(), body.value("run_id", "")};
+    UpdateClaim claim{
+        c.id,          body["round"].get<std::int64_t>(),       c.samples,
+        c.update_hash, body["model_before"].get<std::string>(), body.value("run_id", "")};
     if (!keys.has(c.id)) return "client " + c.id + " is not in the key manifest";
     if (!keys.verifier(c.id)) return "no secret key to check " + c.id + "'s HMAC signature";
-    if (!verify_update_signature(keys, claim, c.signature)) {
+    const bool valid = !c.signature.empty() && verify_update_signature(keys, claim, c.signature);
+    if (c.status == UpdateStatus::kRefused) {
+      // The evidence must really fail: a server may not refuse an honest client's update.
+      if (valid) return "client " + c.id + " is marked refused but its signature is valid";
+      ++r.rejected;
+      continue;
+    }
+    if (!valid) {
       return "client " + c.id + "'s update signature is invalid (status " + status_name(c.status) +
              ")";
     }
+    if (c.status == UpdateStatus::kRejected) ++r.rejected;
     ++r.client_signatures;
+  }
+  return "";
+}
+
+// One entry per sampled client, none for a client not sampled ("" or the reason).
+std::string check_sampled(const nlohmann::json& body) {
+  if (!body.contains("sampled")) return "";
+  if (!body["sampled"].is_array()) return "sampled is not a list";
+  std::set<std::string> sampled, entries;
+  for (const auto& s : body["sampled"]) {
+    if (!s.is_string() || !sampled.insert(s.get<std::string>()).second) {
+      return "sampled lists a client twice or a non-string id";
+    }
+  }
+  for (const auto& e : body.value("clients", nlohmann::json::array())) {
+    const auto id = e.is_object() ? e.value("id", std::string()) : std::string();
+    if (!sampled.count(id)) return "client " + id + " has an entry but was not sampled";
+    entries.insert(id);
+  }
+  for (const auto& s : sampled) {
+    if (!entries.count(s)) return "sampled client " + s + " has no entry (dropped from the block)";
   }
   return "";
 }
@@ -80,10 +106,21 @@ LineCheck check_line(const std::string& line, const KeyRing* keys, const Verifie
   if (!c.format_error.empty()) return c;
   const auto& body = c.block.body;
   const bool fl = body.value("kind", "") == kRoundKind;
+  if (fl) {
+    try {
+      c.format_error = check_sampled(body);
+    } catch (const std::exception& e) {
+      c.format_error = std::string("malformed clients: ") + e.what();
+    }
+    if (!c.format_error.empty()) return c;
+  }
   if (!keys) {
     if (fl) {
       for (const auto& e : body.value("clients", nlohmann::json::array())) {
-        if (e.is_object() && e.value("status", "") == "rejected") ++c.rejected;
+        const auto st = e.is_object() && e.contains("status") && e["status"].is_string()
+                            ? e["status"].get<std::string>()
+                            : "";
+        if (st == "rejected" || st == "refused") ++c.rejected;
       }
     }
     return c;
@@ -116,6 +153,27 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
   for (auto& th : pool) th.join();
 }
 
+// Rounds (FL) and epochs (train) strictly increase along the chain, so no round is replayed or
+// reordered; "" or the reason.
+std::string check_order(const nlohmann::json& body, std::map<std::string, std::int64_t>& last) {
+  const auto kind = body.value("kind", std::string());
+  const char* field = kind == kRoundKind ? "round" : kind == kEpochKind ? "epoch" : nullptr;
+  if (!field) return "";
+  if (!body.contains(field) || !body[field].is_number_integer()) {
+    return std::string("no integer ") + field;
+  }
+  const auto step = body[field].get<std::int64_t>();
+  const auto it = last.find(kind);
+  if (it != last.end() && step <= it->second) {
+    return std::string(field) + " " + std::to_string(step) + " after " + field + " " +
+           std::to_string(it->second) + ": " + field +
+           "s must strictly increase (a replayed or "
+           "reordered block)";
+  }
+  last[kind] = step;
+  return "";
+}
+
 // Block 0's run id (the head must name the same run).
 std::string first_run_id(const std::vector<std::string>& lines) {
   if (lines.empty()) return "";
@@ -146,7 +204,7 @@ std::string VerifyReport::summary() const {
   } else {
     os << ", signatures NOT checked (no --keys)";
   }
-  os << ", " << rejected << " rejected updates";
+  os << ", " << rejected << " refused or rejected updates";
   if (trusted_size >= 0) os << ", extends the trusted head of " << trusted_size << " blocks";
   if (scheme == "hmac") {
     os << " (HMAC: NOT third-party verifiable, whoever can verify it can also forge it)";
@@ -163,9 +221,9 @@ namespace {
 // carries valid signatures. Fills r.blocks, r.last_hash and the counts; false after fail().
 // Signatures dominate the cost: lines are checked in parallel windows, then linked in order so
 // the report names the first broken block exactly as a sequential pass would.
-bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys,
-                 const Verifier* server, VerifyReport& r, std::vector<std::string>& hashes,
-                 nlohmann::json& last_body) {
+bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys, const Verifier* server,
+                 VerifyReport& r, std::vector<std::string>& hashes, nlohmann::json& last_body) {
+  std::map<std::string, std::int64_t> last_step;  // kind -> its last round / epoch
   const std::size_t total = lines.size();
   const std::size_t window = 2048;
   std::vector<LineCheck> checks;
@@ -196,6 +254,7 @@ bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys,
         return broken("prev_hash does not match the previous block's hash (chain broken)");
       }
       if (!c.signature_error.empty()) return broken(c.signature_error);
+      if (const auto why = check_order(c.block.body, last_step); !why.empty()) return broken(why);
       r.client_signatures += c.client_signatures;
       r.rejected += c.rejected;
       hashes.push_back(c.block.hash);
@@ -219,7 +278,8 @@ bool check_head(const std::string& path, const Verifier* server,
   };
   const std::string hpath = head_path(path);
   if (!std::filesystem::exists(hpath)) {
-    return broken(n - 1, "head record " + hpath + " is missing (dropped tail blocks would go unseen)");
+    return broken(n - 1,
+                  "head record " + hpath + " is missing (dropped tail blocks would go unseen)");
   }
   SignedHead head;
   std::string why = detail::parse_head(util::read_file(hpath), head);
@@ -270,8 +330,9 @@ bool check_trusted(const SignedHead& t, const MerkleTree& tree, const Verifier* 
   }
   if (to_hex(tree.root_at(static_cast<std::size_t>(t.size))) != t.root) {
     r = fail(r, t.size - 1,
-             "the first " + std::to_string(t.size) + " blocks do not have the trusted head's "
-             "Merkle root: the ledger was forked or an old block rewritten");
+             "the first " + std::to_string(t.size) +
+                 " blocks do not have the trusted head's "
+                 "Merkle root: the ledger was forked or an old block rewritten");
     return false;
   }
   r.trusted_size = t.size;
@@ -279,8 +340,8 @@ bool check_trusted(const SignedHead& t, const MerkleTree& tree, const Verifier* 
 }
 
 // --model FILE: the file hashes to the last block's model hash. false after fail().
-bool check_model(const std::string& model_path, const nlohmann::json& last_body,
-                 std::int64_t last, VerifyReport& r) {
+bool check_model(const std::string& model_path, const nlohmann::json& last_body, std::int64_t last,
+                 VerifyReport& r) {
   if (!std::filesystem::exists(model_path)) throw Error("no model file " + model_path);
   const std::string want = last_model_hash(last_body);
   const std::string got = model_hash(models::load_tensors(model_path));
@@ -364,8 +425,9 @@ std::string format_ledger_table(const std::string& path) {
   auto lines = detail::split_lines(util::read_file(path));
   std::ostringstream os;
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%6s  %-11s  %6s  %8s  %7s  %7s  %8s  %s\n", "block", "kind",
-                "round", "accepted", "clipped", "flagged", "rejected", "metrics");
+  std::snprintf(buf, sizeof buf, "%6s  %-11s  %6s  %8s  %7s  %7s  %8s  %7s  %7s  %s\n", "block",
+                "kind", "round", "accepted", "clipped", "flagged", "rejected", "refused", "missing",
+                "metrics");
   os << buf;
   for (std::size_t i = 0; i < lines.complete.size(); ++i) {
     nlohmann::json b;
@@ -374,11 +436,11 @@ std::string format_ledger_table(const std::string& path) {
     } catch (const nlohmann::json::exception&) {
       throw Error("line " + std::to_string(i + 1) + " of " + path + " is not valid JSON");
     }
-    int counts[6] = {0, 0, 0, 0, 0, 0};
+    int counts[7] = {0, 0, 0, 0, 0, 0, 0};
     for (const auto& c : b.value("clients", nlohmann::json::array())) {
       try {
         ++counts[static_cast<int>(parse_status(c.value("status", "")))];
-      } catch (const Error&) {
+      } catch (const std::exception&) {  // not a status (show does not verify)
       }
     }
     const auto step = b.contains("round") ? b["round"] : b.value("epoch", nlohmann::json());
@@ -387,10 +449,10 @@ std::string format_ledger_table(const std::string& path) {
     for (const auto& [k, v] : metric_values.items()) {
       metrics += (metrics.empty() ? "" : " ") + k + "=" + metric_text(v);
     }
-    std::snprintf(buf, sizeof buf, "%6lld  %-11s  %6s  %8d  %7d  %7d  %8d  ",
+    std::snprintf(buf, sizeof buf, "%6lld  %-11s  %6s  %8d  %7d  %7d  %8d  %7d  %7d  ",
                   static_cast<long long>(b.value("index", -1)), b.value("kind", "?").c_str(),
-                  step.dump().c_str(), counts[0], counts[1], counts[2],
-                  counts[3] + counts[4] + counts[5]);
+                  step.dump().c_str(), counts[0], counts[1], counts[2], counts[3], counts[4],
+                  counts[5] + counts[6]);
     os << buf << metrics << "\n";
   }
   if (!lines.torn.empty()) os << "(torn last line of " << lines.torn.size() << " bytes)\n";

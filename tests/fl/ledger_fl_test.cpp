@@ -39,10 +39,10 @@ TEST(FlLedger, ForgingClientIsRejectedAndRecordedAndTheLedgerVerifies) {
     ASSERT_EQ(b["clients"].size(), 4u);
     for (const auto& c : b["clients"]) {
       if (c["id"] == "client-2") {
-        EXPECT_EQ(c["status"], "rejected");
+        EXPECT_EQ(c["status"], "refused");
         EXPECT_EQ(c["reason"], "bad signature");
       } else {
-        EXPECT_NE(c["status"], "rejected") << c.dump();
+        EXPECT_NE(c["status"], "refused") << c.dump();
       }
     }
   }
@@ -56,16 +56,16 @@ TEST(FlLedger, ForgingClientIsRejectedAndRecordedAndTheLedgerVerifies) {
   // Fresh keys were written to --out/keys; an auditor verifies with the public manifest only.
   auto v = run_tdml("ledger verify '" + out + "/ledger.jsonl' --keys '" + out + "/keys'");
   EXPECT_EQ(v.exit_code, 0) << v.output;
-  EXPECT_NE(v.output.find("2 rejected updates"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("2 refused or rejected updates"), std::string::npos) << v.output;
   EXPECT_NE(v.output.find("6 client signatures valid"), std::string::npos) << v.output;
 
   // Marking the forged update "accepted" afterwards is caught: its signature does not verify.
   auto text = util::read_file(out + "/ledger.jsonl");
   const auto at = text.find("\"reason\":\"bad signature\",\"samples\":40,\"score\"");
   ASSERT_NE(at, std::string::npos) << text.substr(0, 400);
-  const auto st = text.find("\"status\":\"rejected\"", at);
+  const auto st = text.find("\"status\":\"refused\"", at);
   ASSERT_NE(st, std::string::npos);
-  text.replace(st, 19, "\"status\":\"accepted\"");
+  text.replace(st, 18, "\"status\":\"accepted\"");
   util::write_file_atomic(out + "/ledger.jsonl", text);
   v = run_tdml("ledger verify '" + out + "/ledger.jsonl' --keys '" + out + "/keys'");
   EXPECT_EQ(v.exit_code, 1) << v.output;

@@ -24,7 +24,8 @@ inline KeyRing fixed_keys(Scheme scheme, int clients, const std::string& tag = "
   return ring;
 }
 
-// A round where every client signs honestly; client (clients-1) is rejected when `reject_last`.
+// A round where every client signs honestly; client (clients-1) sends a bad signature and is
+// refused when `reject_last`.
 inline RoundRecord make_round(const KeyRing& keys, std::int64_t round, const std::string& before,
                               int clients, bool reject_last = false) {
   RoundRecord r;
@@ -47,7 +48,7 @@ inline RoundRecord make_round(const KeyRing& keys, std::int64_t round, const std
                   c == 1 ? "norm above 5" : ""};
     if (reject_last && c == clients - 1) {
       e.signature = "00" + e.signature.substr(2);
-      e.status = UpdateStatus::kRejected;
+      e.status = UpdateStatus::kRefused;
       e.reason = "bad signature";
     }
     r.clients.push_back(e);

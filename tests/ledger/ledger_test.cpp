@@ -34,7 +34,7 @@ TEST(LedgerAppend, BlocksChainAndVerify) {
   EXPECT_EQ(b0["scheme"], "ed25519");
   EXPECT_EQ(b0["aggregator"]["name"], "trimmed_mean");
   EXPECT_EQ(b0["clients"][1]["status"], "clipped");
-  EXPECT_EQ(b0["clients"][2]["status"], "rejected");
+  EXPECT_EQ(b0["clients"][2]["status"], "refused");
   EXPECT_EQ(b1["prev_hash"], h0);
   EXPECT_EQ(b1["kind"], "train_epoch");
   EXPECT_EQ(b1["mode"], "ddp");

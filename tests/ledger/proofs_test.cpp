@@ -9,6 +9,7 @@
 
 #include "ledger_fixture.h"
 #include "tdml/ledger/canonical_json.h"
+#include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 
 namespace tdml::ledger::testing {
@@ -36,8 +37,8 @@ TEST(LedgerProofs, EveryBlockAndClientEntryIsProvableAgainstTheSignedHead) {
     EXPECT_TRUE(c.ok) << i << ": " << c.reason;
     EXPECT_NE(c.summary.find("client-1's entry"), std::string::npos) << c.summary;
   }
-  EXPECT_THROW(prove_inclusion(path, 7), Error);
-  EXPECT_THROW(prove_inclusion(path, 0, "client-9"), Error);
+  EXPECT_THROW(prove_inclusion(path, 7), tdml::Error);
+  EXPECT_THROW(prove_inclusion(path, 0, "client-9"), tdml::Error);
 }
 
 TEST(LedgerProofs, EveryMutationOfAnInclusionProofFails) {

@@ -6,6 +6,7 @@
 
 #include "ledger_fixture.h"
 #include "tdml/ledger/canonical_json.h"
+#include "tdml/ledger/merkle.h"
 #include "tdml/models/state_dict.h"
 #include "tdml/util/fs.h"
 
@@ -47,7 +48,20 @@ class LedgerTamper : public ::testing::Test {
       lines_[i] = canonical_json(j);
     }
     write_lines(path_, lines_);
+    // ... and signing a head over the rewritten lines, as a server holding its key can.
+    MerkleTree tree;
+    for (const auto& line : lines_) tree.append(merkle_leaf_hash(line));
+    SignedHead h;
+    h.size = static_cast<std::int64_t>(lines_.size());
+    h.index = h.size - 1;
+    h.root = to_hex(tree.root());
+    h.hash = prev;
+    h.time = "2026-01-01T00:00:00Z";
+    h.sign(forger);
+    tdml::util::write_file_atomic(head_path(path_), canonical_json(h.to_json()) + "\n");
   }
+  // The server, with its own real key, rewriting its blocks from `from` on.
+  void lie_from(std::size_t from) { rechain(from, *keys_.signer(kServerKeyId)); }
   VerifyReport verify() { return verify_with(path_, keys_); }
 
   tdml::test::TempDir dir_;
@@ -188,6 +202,41 @@ TEST_F(LedgerTamper, RejectedEntryMarkedAcceptedByServer) {
   l->append(rec);
   l.reset();
   EXPECT_FALSE(verify_with(path, keys_).ok);
+}
+
+// A lying server re-signs its own blocks: what it may not claim is still caught.
+TEST_F(LedgerTamper, LyingServerMarksAnHonestClientRefused) {
+  edit_json(3, [](nlohmann::json& j) { j["clients"][0]["status"] = "refused"; });
+  lie_from(3);
+  auto r = verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_block, 3);
+  EXPECT_NE(r.reason.find("marked refused but its signature is valid"), std::string::npos)
+      << r.reason;
+}
+
+TEST_F(LedgerTamper, LyingServerDropsASampledClientsEntry) {
+  edit_json(3, [](nlohmann::json& j) {
+    j["sampled"] = {"client-0", "client-1", "client-2", "client-3"};
+    j["clients"].erase(2);
+  });
+  lie_from(3);
+  auto r = verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.reason.find("sampled client client-2 has no entry"), std::string::npos) << r.reason;
+  // An entry for a client that was not sampled is refused as well.
+  edit_json(4, [](nlohmann::json& j) { j["sampled"] = {"client-0", "client-1"}; });
+  lie_from(3);
+  EXPECT_FALSE(verify().ok);
+}
+
+TEST_F(LedgerTamper, LyingServerReplaysARoundInALaterBlock) {
+  lines_.push_back(lines_[1]);  // round 2's entries, signatures and all, again as block 6
+  lie_from(6);
+  auto r = verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_block, 6);
+  EXPECT_NE(r.reason.find("must strictly increase"), std::string::npos) << r.reason;
 }
 
 TEST_F(LedgerTamper, EditedHeadRecord) {

@@ -8,8 +8,9 @@
 // the flat update, parameters in state-dict order), and base_model = the hash of the global
 // model it started from: ledger::model_hash of {"params": flat parameters, "buffers": flat
 // BatchNorm buffers} exactly as received. The server recomputes update_hash from the bytes it
-// received, never trusting the client's claim, and refuses (status "rejected") an update whose
-// signature is missing or does not verify with that client's key.
+// received, never trusting the client's claim, and refuses (status "refused", keeping the claim
+// and signature as evidence) an update whose signature is missing or does not verify with that
+// client's key. A validly signed NaN/Inf update is "rejected".
 //
 // A block (kind "fl_round") holds: round, model_before (the base_model hash above),
 // model_after (ledger::model_hash of the global state dict after the round, the hash

@@ -5,7 +5,8 @@
 //
 // FL block body (kind "fl_round"), keys as written (canonical JSON sorts them):
 //   round, model_before, model_after, aggregator {name, params}, metrics {...},
-//   clients [{id, update_hash, samples, signature, status, norm, score, reason?}]
+//   clients [{id, update_hash, samples, signature, status, norm, score, reason?}] (one entry per
+//   sampled client: sampled [ids]), run_id
 // Train block body (kind "train_epoch"): mode, epoch, model_hash, config_hash, metrics {...}.
 // Non-finite numbers (NaN, inf) are stored as the strings "NaN", "Infinity", "-Infinity".
 #include <cstdint>
@@ -20,11 +21,14 @@ enum class UpdateStatus {
   kAccepted,  // aggregated as sent
   kClipped,   // aggregated after norm clipping
   kFlagged,   // flagged by detection and left out of (or down-weighted in) the aggregate
-  kRejected,  // not aggregated: missing or bad signature (or otherwise refused, see reason)
+  kRejected,  // not aggregated: validly signed, but NaN/Inf (the signature must verify)
+  kRefused,   // not aggregated: its signature is missing or does not verify; the entry keeps
+              // the claim and signature received, and verify confirms they really fail
   kLate,      // sampled, but its update missed the round's deadline (nothing to check)
   kDropped,   // sampled, but it disconnected before sending (nothing to check)
 };
-std::string status_name(UpdateStatus s);  // "accepted", "clipped", "flagged", "rejected", "late", "dropped"
+// "accepted", "clipped", "flagged", "rejected", "refused", "late", "dropped"
+std::string status_name(UpdateStatus s);
 UpdateStatus parse_status(const std::string& name);  // throws tdml::Error on other names
 
 struct ClientEntry {
