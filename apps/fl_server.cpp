@@ -73,6 +73,7 @@ int fl_server_main(int argc, char** argv) {
                           : data_dir;
   const auto test = fl::load_server_test(shards.empty() ? "." : shards);
   s.data_description = data_dir;
+  s.manifest = (shards.empty() ? std::string(".") : shards) + "/manifest.json";
   federation::run_server(test, o, s);
   return 0;
 }

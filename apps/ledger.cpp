@@ -53,6 +53,7 @@ int verify(int argc, char** argv) {
         keys.add(c.id, "", c.public_key);
       }
     }
+    vo.keys_from_genesis = true;  // the clients' keys as the (server-signed) genesis lists them
     vo.keys = &keys;
   } else if (!a.count("no-signatures")) {
     throw UsageError("ledger verify: no key to check signatures with: pin the server's key "

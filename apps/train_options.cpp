@@ -46,6 +46,7 @@ train::Observers train_observers_from(const cxxopts::ParseResult& r) {
   lo.keys_dir = flags.keys;
   lo.scheme = flags.scheme;
   lo.fresh_keys_dir = r["out"].as<std::string>() + "/keys";
+  lo.resume = r["resume"].as<bool>();
   ledger::validate(lo);
   train::Observers out;
   if (!lo.path.empty()) out.push_back(std::make_shared<ledger::TrainLedger>(lo));

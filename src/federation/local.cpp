@@ -101,6 +101,7 @@ int run_local_server(fl::RunnerOptions o, const LocalOptions& lo) {
   s.ledger = lo.ledger;
   s.port_file = dir + "/port";
   s.data_description = lo.data_description;
+  s.manifest = shards_dir(o, lo) + "/manifest.json";
   s.trust = "simulation";
   // The operator launched the attackers: measure the backdoor as the simulation does.
   o.eval_trigger = o.eval_trigger || fl::make_attack_plan(o).any_backdoor();

@@ -50,6 +50,4 @@ bool verify_receipt(const ledger::Verifier& server, const Receipt& r) {
   return server.verify(receipt_message(r), sig);
 }
 
-std::string new_run_id() { return ledger::to_hex(ledger::random_bytes(16)); }
-
 }  // namespace tdml::federation

@@ -15,11 +15,11 @@
 #include "tdml/ledger/hash.h"
 #include "tdml/ledger/key_files.h"
 #include "tdml/ledger/ledger.h"
+#include "tdml/metrics/metrics_file.h"
 #include "tdml/models/model.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 #include "tdml/util/system.h"
-#include "tdml/metrics/metrics_file.h"
 
 namespace tdml::federation {
 namespace {
@@ -94,16 +94,16 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
       ledger::enrolled_key_ring(clients, ledger::kServerKeyId, server_key.secret));
 
   // The global model (the server's init, seeded like the simulation's) and its layouts.
-  fl::ClientPool shape(data::Dataset{torch::empty({0, 3, 32, 32}, torch::kUInt8),
-                                     torch::empty({0}, torch::kInt64)},
-                       recipe, fl::Partition(recipe.clients, torch::empty({0}, torch::kInt64)),
-                       fl::AttackPlan(recipe.clients));
+  fl::ClientPool shape(
+      data::Dataset{torch::empty({0, 3, 32, 32}, torch::kUInt8), torch::empty({0}, torch::kInt64)},
+      recipe, fl::Partition(recipe.clients, torch::empty({0}, torch::kInt64)),
+      fl::AttackPlan(recipe.clients));
   std::vector<std::string> ids;
   for (const auto& c : clients) ids.push_back(c.id);
   const auto config = run_config_hash(recipe, ids);
   const auto saved = load_server_state(recipe.out_dir, config, shape.params(), shape.buffers());
   ServerState state;
-  state.run_id = saved ? saved->run_id : new_run_id();
+  state.run_id = saved ? saved->run_id : ledger::new_run_id();
   state.config_hash = config;
   if (saved) {
     state = *saved;
@@ -148,15 +148,29 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
     throw UsageError("the ledger " + ledger_path + " holds another run (no server state in " +
                      recipe.out_dir + " to resume): use another --out or --ledger");
   }
-  auto ledger = ledger::Ledger::open(ledger_path, keys->signer(ledger::kServerKeyId));
+  ledger::Genesis genesis;
+  genesis.run_id = run_id;
+  genesis.run_kind = "fl";
+  genesis.trust = o.trust;
+  genesis.config_hash = config;
+  if (!o.manifest.empty() && fs::exists(o.manifest)) {
+    genesis.data_hash = util::sha256_hex(util::read_file(o.manifest));
+  }
+  genesis.keys.push_back({ledger::kServerKeyId, ledger::ed25519_public_key(server_key.secret)});
+  for (const auto& c : clients) genesis.keys.push_back({c.id, c.public_key});
+  ledger::LedgerOptions ledger_options;
+  ledger_options.resume = saved.has_value();
+  ledger_options.genesis = &genesis;
+  auto ledger =
+      ledger::Ledger::open(ledger_path, keys->signer(ledger::kServerKeyId), ledger_options);
   fl::FlLedgerOptions lo;
   lo.run_id = run_id;
   lo.client_id = [ids = sc.ids](int k) { return ids.at(k); };
   const auto signer = keys->signer(ledger::kServerKeyId);
   lo.on_block = [&](int round, std::int64_t index, const std::vector<ledger::ClientEntry>& es) {
     for (const auto& e : es) {
-      if (e.status == ledger::UpdateStatus::kRejected || e.status == ledger::UpdateStatus::kRefused ||
-          e.status == ledger::UpdateStatus::kLate ||
+      if (e.status == ledger::UpdateStatus::kRejected ||
+          e.status == ledger::UpdateStatus::kRefused || e.status == ledger::UpdateStatus::kLate ||
           e.status == ledger::UpdateStatus::kDropped) {
         continue;
       }
@@ -180,8 +194,8 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   fl::RoundEngine engine({shape.model(), shape.params(), shape.buffers()}, *source, test, recipe,
                          run_hooks.server, nullptr, 1 + recipe.clients);
   const nlohmann::json transport = {
-      {"transport", o.insecure ? "grpc-insecure" : (o.tls_client_ca.empty() ? "grpc-tls"
-                                                                             : "grpc-mtls")},
+      {"transport",
+       o.insecure ? "grpc-insecure" : (o.tls_client_ca.empty() ? "grpc-tls" : "grpc-mtls")},
       {"run_id", run_id},
       {"trust", o.trust},
       {"round_timeout", o.round_timeout},

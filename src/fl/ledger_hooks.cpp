@@ -166,7 +166,14 @@ std::unique_ptr<FlLedgerRun> open_fl_ledger(const std::string& path, const std::
     lo.scheme = scheme;
     lo.fresh_keys_dir = (run.out_dir.empty() ? std::string(".") : run.out_dir) + "/keys";
     lo.clients = run.clients;
+    lo.run_kind = "fl";
+    lo.config_hash = ledger::config_hash(
+        {{"model", run.model}, {"clients", run.clients}, {"rounds", run.rounds},
+         {"seed", run.seed}, {"mode", run.mode}, {"aggregator", run.server.aggregator.rule},
+         {"attacks", run.attacks}, {"malicious", run.malicious}, {"partition", run.partition}});
     r->run = ledger::open_run_ledger(lo);
+    // Every client claim names the run (its genesis run id).
+    if (options.run_id.empty()) options.run_id = r->run.ledger->run_id();
     r->keys = std::make_shared<const ledger::KeyRing>(r->run.keys);
   }
   for (int c = 0; c < run.clients; ++c) {

@@ -143,4 +143,9 @@ KeyRing KeyRing::load(const std::string& dir) {
   }
 }
 
+std::string KeyRing::public_key(const std::string& id) const {
+  const auto it = keys_.find(id);
+  return it == keys_.end() ? std::string() : it->second.public_key;
+}
+
 }  // namespace tdml::ledger

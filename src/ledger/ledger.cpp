@@ -106,6 +106,11 @@ std::unique_ptr<Ledger> Ledger::open(const std::string& path,
   }
 
   const bool existed = std::filesystem::exists(path);
+  if (existed && std::filesystem::file_size(path) > 0 && !options.resume) {
+    throw Error("ledger " + path +
+                " already holds a run: continue it with --resume, or give a "
+                "new ledger path");
+  }
   if (existed) {
     auto lines = detail::split_lines(util::read_file(path));
     if (!lines.torn.empty()) {
@@ -139,6 +144,9 @@ std::unique_ptr<Ledger> Ledger::open(const std::string& path,
   // Re-sign the head when it lags one block (a crash between an append and its head update):
   // check_head verified the head it had and every block's signature.
   if (l->next_index_ > 0) l->write_head();
+  if (l->next_index_ == 0 && options.genesis) {
+    l->append(kGenesisKind, options.genesis->to_json());
+  }
   return l;
 }
 
@@ -202,6 +210,13 @@ std::string Ledger::append(const std::string& kind, const nlohmann::json& body) 
   b["kind"] = kind;
   b["scheme"] = scheme_name(signer_->scheme());
   b["timestamp"] = util::utc_timestamp();
+  if (!run_id_.empty()) {
+    if (b.contains("run_id") && b["run_id"] != run_id_ && b["run_id"] != "") {
+      throw Error("ledger " + path_ + " is run " + run_id_ + "'s: refusing a block of run " +
+                  b["run_id"].dump());
+    }
+    b["run_id"] = run_id_;
+  }
   const std::string hash = sha256_hex(canonical_json(b));
   b["hash"] = hash;
   b["server_sig"] = to_hex(signer_->sign(block_message(hash)));

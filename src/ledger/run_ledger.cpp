@@ -31,8 +31,17 @@ RunLedger open_run_ledger(const RunLedgerOptions& o) {
     throw Error("ledger keys in " + r.keys_dir + " hold no secret for \"server\": the run signs "
                 "every block with it (tdml keys gen writes one)");
   }
+  Genesis g;
+  g.run_id = new_run_id();
+  g.run_kind = o.run_kind;
+  g.trust = "simulation";  // one operator: this process holds every key
+  g.config_hash = o.config_hash;
+  g.data_hash = o.data_hash;
+  g.keys = genesis_keys(r.keys);
   LedgerOptions lo;
   lo.fsync = o.fsync;
+  lo.resume = o.resume;
+  lo.genesis = &g;
   r.ledger = Ledger::open(o.path, r.keys.signer(kServerKeyId), lo);
   spdlog::info("ledger: {} ({} blocks so far, {} signatures)", o.path, r.ledger->size(),
                scheme_name(r.keys.scheme()));

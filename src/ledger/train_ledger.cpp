@@ -22,9 +22,12 @@ void TrainLedger::on_start(nlohmann::json& doc) {
   lo.keys_dir = options_.keys_dir;
   lo.scheme = options_.scheme;
   lo.fresh_keys_dir = options_.fresh_keys_dir;
+  lo.resume = options_.resume;
+  lo.run_kind = "train";
+  config_hash_ = config_hash(doc.at("config"));
+  lo.config_hash = config_hash_;
   run_ = open_run_ledger(lo);
   mode_ = doc.at("run").value("mode", "single");
-  config_hash_ = config_hash(doc.at("config"));
   doc["ledger"] = {{"path", options_.path}, {"keys", run_.keys_dir}};
 }
 

@@ -15,6 +15,7 @@
 #include "chain.h"
 #include "tdml/ledger/block.h"
 #include "tdml/ledger/canonical_json.h"
+#include "tdml/ledger/genesis.h"
 #include "tdml/ledger/hash.h"
 #include "tdml/ledger/ledger.h"
 #include "tdml/ledger/merkle.h"
@@ -153,10 +154,16 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
   for (auto& th : pool) th.join();
 }
 
+// A string field, "" when missing or not a string (a broken block must not throw).
+std::string str_of(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 // Rounds (FL) and epochs (train) strictly increase along the chain, so no round is replayed or
 // reordered; "" or the reason.
 std::string check_order(const nlohmann::json& body, std::map<std::string, std::int64_t>& last) {
-  const auto kind = body.value("kind", std::string());
+  const auto kind = str_of(body, "kind");
   const char* field = kind == kRoundKind ? "round" : kind == kEpochKind ? "epoch" : nullptr;
   if (!field) return "";
   if (!body.contains(field) || !body[field].is_number_integer()) {
@@ -206,6 +213,10 @@ std::string VerifyReport::summary() const {
   }
   os << ", " << rejected << " refused or rejected updates";
   if (trusted_size >= 0) os << ", extends the trusted head of " << trusted_size << " blocks";
+  if (!run_id.empty()) os << ", run " << run_id << " (trust " << trust << ")";
+  if (trust == "simulation") {
+    os << " [one operator held every key: client signatures prove nothing against it]";
+  }
   if (scheme == "hmac") {
     os << " (HMAC: NOT third-party verifiable, whoever can verify it can also forge it)";
   }
@@ -222,7 +233,8 @@ namespace {
 // Signatures dominate the cost: lines are checked in parallel windows, then linked in order so
 // the report names the first broken block exactly as a sequential pass would.
 bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys, const Verifier* server,
-                 VerifyReport& r, std::vector<std::string>& hashes, nlohmann::json& last_body) {
+                 const std::string& run_id, VerifyReport& r, std::vector<std::string>& hashes,
+                 nlohmann::json& last_body) {
   std::map<std::string, std::int64_t> last_step;  // kind -> its last round / epoch
   const std::size_t total = lines.size();
   const std::size_t window = 2048;
@@ -255,6 +267,12 @@ bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys, con
       }
       if (!c.signature_error.empty()) return broken(c.signature_error);
       if (const auto why = check_order(c.block.body, last_step); !why.empty()) return broken(why);
+      if (!run_id.empty() && str_of(c.block.body, "run_id") != run_id) {
+        return broken("the block names another run than the genesis (copied from another run?)");
+      }
+      if (idx > 0 && str_of(c.block.body, "kind") == kGenesisKind) {
+        return broken("a second genesis block");
+      }
       r.client_signatures += c.client_signatures;
       r.rejected += c.rejected;
       hashes.push_back(c.block.hash);
@@ -376,6 +394,40 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
     lines.torn.clear();
   }
   const KeyRing* keys = options.keys;
+  KeyRing with_genesis;
+  std::string run_id;
+  if (!lines.complete.empty()) {
+    detail::Block b0;
+    if (detail::check_block(lines.complete[0], b0).empty() &&
+        b0.body.value("kind", "") == kGenesisKind) {
+      Genesis g;
+      try {
+        g = Genesis::from_json(b0.body);
+      } catch (const Error& e) {
+        return fail(r, 0, e.what());
+      }
+      run_id = r.run_id = g.run_id;
+      r.trust = g.trust;
+      if (keys && keys->scheme() == Scheme::kEd25519 &&
+          keys->public_key(kServerKeyId) != g.public_key(kServerKeyId)) {
+        return fail(r, 0,
+                    "the genesis names another server key than the one given (a ledger "
+                    "re-signed with substituted keys?)");
+      }
+      if (keys && options.keys_from_genesis) {
+        with_genesis = *keys;
+        for (const auto& k : g.keys) {
+          if (!with_genesis.has(k.id) && !k.public_key.empty())
+            with_genesis.add(k.id, "", k.public_key);
+        }
+        keys = &with_genesis;
+      }
+    } else {
+      r.warnings.push_back(
+          "no genesis block: the run id, trust mode and keys are not pinned in "
+          "the ledger");
+    }
+  }
   std::shared_ptr<const Verifier> server;
   if (keys) {
     server = keys->verifier(kServerKeyId);
@@ -383,7 +435,7 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
   }
   std::vector<std::string> hashes;
   nlohmann::json last_body;
-  if (!check_chain(lines.complete, keys, server.get(), r, hashes, last_body)) return r;
+  if (!check_chain(lines.complete, keys, server.get(), run_id, r, hashes, last_body)) return r;
   if (!lines.complete.empty()) {
     const auto b0 = nlohmann::json::parse(lines.complete[0], nullptr, false);
     r.scheme = b0.is_object() ? b0.value("scheme", "") : "";

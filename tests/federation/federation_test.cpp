@@ -258,9 +258,17 @@ TEST_F(Federation, AServerKilledMidRunResumesAndEndsAsAnUninterruptedRun) {
   EXPECT_EQ(net["rounds"].size(), 3u);
   EXPECT_EQ(net["final_model_hash"], read_json_file(path("sim/metrics.json"))["final_model_hash"]);
   const auto blocks = read_lines(path("server/ledger.jsonl"));
-  ASSERT_EQ(blocks.size(), 3u);
-  EXPECT_EQ(blocks[0]["run_id"], blocks[2]["run_id"]);
-  EXPECT_EQ(blocks[2]["round"], 3);
+  ASSERT_EQ(blocks.size(), 4u);  // the genesis and one block a round
+  EXPECT_EQ(blocks[0]["kind"], "genesis");
+  EXPECT_EQ(blocks[0]["trust"], "federation");
+  EXPECT_EQ(blocks[0]["run_id"], blocks[3]["run_id"]);
+  EXPECT_EQ(blocks[3]["round"], 3);
+  // A third party audits it from the server's public key alone (the genesis lists the clients').
+  const auto v = run_tdml("ledger verify " + path("server/ledger.jsonl") + " --server-pubkey " +
+                          path("server-keys/server.pub.json"));
+  EXPECT_EQ(v.exit_code, 0) << v.output;
+  EXPECT_NE(v.output.find("9 client signatures valid"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("(trust federation)"), std::string::npos) << v.output;
 }
 
 // TLS: a CA, a server certificate for 127.0.0.1, and a client that trusts another CA.

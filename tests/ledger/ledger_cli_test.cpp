@@ -22,8 +22,10 @@ TEST(LedgerCli, VerifyOkThenBrokenAndShowTable) {
 
   auto r = run_tdml("ledger verify '" + path + "' --keys '" + (dir / "pub") + "'");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output.rfind("ledger OK: 4 blocks", 0), 0u) << r.output;
-  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  // A warning (this test ledger has no genesis block), then the one-line summary.
+  EXPECT_NE(r.output.find("no genesis block"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\nledger OK: 4 blocks"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 2) << r.output;
 
   r = run_tdml("ledger show '" + path + "'");
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -36,7 +38,7 @@ TEST(LedgerCli, VerifyOkThenBrokenAndShowTable) {
   write_lines(path, lines);
   r = run_tdml("ledger verify '" + path + "' --keys '" + (dir / "pub") + "'");
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_EQ(r.output.rfind("ledger BROKEN at block 1: ", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find("ledger BROKEN at block 1: "), std::string::npos) << r.output;
 
   r = run_tdml("ledger frobnicate");
   EXPECT_EQ(r.exit_code, 2);

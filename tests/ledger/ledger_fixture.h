@@ -61,7 +61,7 @@ inline RoundRecord make_round(const KeyRing& keys, std::int64_t round, const std
 inline std::string write_ledger(const std::string& dir, const KeyRing& keys, int blocks,
                                 int clients) {
   const std::string path = dir + "/ledger.jsonl";
-  auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false});
+  auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
   std::string model = sha256_hex("init");
   for (int r = 1; r <= blocks; ++r) {
     auto rec = make_round(keys, r, model, clients, r == 2);

@@ -9,6 +9,7 @@
 
 #include "ledger_fixture.h"
 #include "tdml/ledger/canonical_json.h"
+#include "tdml/ledger/genesis.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 
@@ -95,7 +96,7 @@ TEST(LedgerProofs, ConsistencyProofShowsTheLedgerOnlyGrew) {
   const auto path = proofs_ledger(dir, keys, 3);
   const auto old_head = SignedHead::read(head_path(path));
   {
-    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false});
+    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
     std::string model = sha256_hex("more");
     for (int r = 4; r <= 9; ++r) l->append(make_round(keys, r, model, 3));
   }
@@ -121,7 +122,7 @@ TEST(LedgerProofs, TrustedHeadCatchesRollbackAndFork) {
   const auto old_ledger = proofs_read(path);
   const auto old_head_text = proofs_read(head_path(path));
   {
-    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false});
+    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
     for (int r = 4; r <= 5; ++r) l->append(make_round(keys, r, sha256_hex("m"), 3));
   }
   const auto seen = SignedHead::read(head_path(path));  // the auditor kept this head
@@ -140,7 +141,7 @@ TEST(LedgerProofs, TrustedHeadCatchesRollbackAndFork) {
   EXPECT_NE(r.reason.find("rolled back"), std::string::npos) << r.reason;
 
   {  // a fork: blocks 4 and 5 replaced by others, signed by the same server key
-    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false});
+    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
     for (int r2 = 4; r2 <= 5; ++r2) l->append(make_round(keys, r2, sha256_hex("fork"), 3));
   }
   EXPECT_TRUE(verify_ledger(path, plain).ok);
@@ -192,7 +193,7 @@ TEST(LedgerProofs, CliProvesAndChecksOffline) {
   const auto path = proofs_ledger(dir, keys, 4);
   util::write_file_atomic(dir / "old.head", proofs_read(head_path(path)));
   {
-    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false});
+    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
     l->append(make_round(keys, 5, sha256_hex("m"), 3));
   }
   auto r = run_tdml("ledger prove '" + path + "' --index 2 --client client-2 --out '" +
@@ -212,6 +213,52 @@ TEST(LedgerProofs, CliProvesAndChecksOffline) {
   r = run_tdml("ledger check-proof '" + (dir / "p.json") + "' --head '" + (dir / "old.head") + "'");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("proof INVALID"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace tdml::ledger::testing
+
+namespace tdml::ledger::testing {
+namespace {
+
+// A run's ledger starts with a genesis that pins the run id, the trust mode and every key; an
+// auditor who pins only the server's public key checks every signature, and a second run is
+// never appended to it unnoticed.
+TEST(LedgerGenesis, PinsRunAndKeysAndRefusesASecondRun) {
+  test::TempDir dir;
+  const std::string run =
+      "fl --data synthetic --model tinycnn --clients 3 --per-client 20 --rounds 2 --batch-size 10 "
+      "--limit-test-batches 1 --eval-batch-size 20 --threads 1 -q --out '" +
+      (dir / "run") + "' --ledger '" + (dir / "run/ledger.jsonl") + "'";
+  auto r = run_tdml(run);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto lines = read_lines(dir / "run/ledger.jsonl");
+  ASSERT_EQ(lines.size(), 3u);
+  const auto g = Genesis::from_json(nlohmann::json::parse(lines[0]));
+  EXPECT_EQ(g.trust, "simulation");
+  EXPECT_EQ(g.run_kind, "fl");
+  ASSERT_EQ(g.keys.size(), 4u);
+  EXPECT_EQ(g.keys[0].id, "server");
+  EXPECT_EQ(nlohmann::json::parse(lines[2])["run_id"], g.run_id);
+  const auto server_pub = util::to_hex(g.public_key("server"));
+  auto v =
+      run_tdml("ledger verify '" + (dir / "run/ledger.jsonl") + "' --server-pubkey " + server_pub);
+  EXPECT_EQ(v.exit_code, 0) << v.output;
+  EXPECT_NE(v.output.find("6 client signatures valid"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("trust simulation"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("prove nothing against it"), std::string::npos) << v.output;
+
+  // Another key pinned: the genesis names another server key.
+  v = run_tdml("ledger verify '" + (dir / "run/ledger.jsonl") + "' --server-pubkey " +
+               std::string(64, 'a'));
+  EXPECT_EQ(v.exit_code, 1) << v.output;
+  EXPECT_NE(v.output.find("genesis names another server key"), std::string::npos) << v.output;
+
+  // A second run into the same ledger is refused (fl has no --resume).
+  r = run_tdml(run);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("already holds a run"), std::string::npos) << r.output;
+  EXPECT_EQ(read_lines(dir / "run/ledger.jsonl").size(), 3u);
 }
 
 }  // namespace

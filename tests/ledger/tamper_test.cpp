@@ -183,7 +183,7 @@ TEST_F(LedgerTamper, SignatureMovedBetweenClients) {
   // A malicious server swaps two clients' signatures and signs the block itself: the block and
   // chain are valid, the client signatures are not.
   const std::string path = dir_ / "forged.jsonl";
-  auto l = Ledger::open(path, keys_.signer(kServerKeyId), LedgerOptions{false});
+  auto l = Ledger::open(path, keys_.signer(kServerKeyId), LedgerOptions{false, true});
   auto rec = make_round(keys_, 1, sha256_hex("init"), 4);
   std::swap(rec.clients[0].signature, rec.clients[2].signature);
   l->append(rec);
@@ -196,7 +196,7 @@ TEST_F(LedgerTamper, SignatureMovedBetweenClients) {
 
 TEST_F(LedgerTamper, RejectedEntryMarkedAcceptedByServer) {
   const std::string path = dir_ / "forged.jsonl";
-  auto l = Ledger::open(path, keys_.signer(kServerKeyId), LedgerOptions{false});
+  auto l = Ledger::open(path, keys_.signer(kServerKeyId), LedgerOptions{false, true});
   auto rec = make_round(keys_, 1, sha256_hex("init"), 4, /*reject_last=*/true);
   rec.clients[3].status = UpdateStatus::kAccepted;  // a bad signature recorded as accepted
   l->append(rec);
@@ -275,7 +275,7 @@ TEST(LedgerModelFile, MatchesOnlyTheLastBlocksModel) {
   tdml::models::StateDict sd = {{"fc.weight", torch::ones({3, 2})}, {"fc.bias", torch::zeros({3})}};
   const std::string path = dir / "ledger.jsonl";
   {
-    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false});
+    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
     auto rec = make_round(keys, 1, sha256_hex("init"), 2);
     rec.model_after = model_hash(sd);
     l->append(rec);

@@ -142,6 +142,7 @@ TEST(Trainer, LedgerHasABlockPerEpochAndNamesTheCheckpoint) {
   tdml::train::run_training(o, ctx);
   o.epochs = 2;
   o.resume = true;
+  lo.resume = true;  // a resumed run continues its ledger (a new one would be refused)
   ctx.observers = {std::make_shared<tdml::ledger::TrainLedger>(lo)};
   tdml::train::run_training(o, ctx);
 
@@ -149,7 +150,7 @@ TEST(Trainer, LedgerHasABlockPerEpochAndNamesTheCheckpoint) {
                              (dir / "keys") + "' --model '" + (dir / "checkpoint.pt") + "'";
   auto r = tdml::test::run_tdml(verify);
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output.rfind("ledger OK: 2 blocks", 0), 0u) << r.output;
+  EXPECT_EQ(r.output.rfind("ledger OK: 3 blocks", 0), 0u) << r.output;  // genesis + 2 epochs
   EXPECT_NE(r.output.find("model file matches"), std::string::npos) << r.output;
   auto doc = nlohmann::json::parse(tdml::util::read_file(dir / "metrics.json"));
   EXPECT_EQ(doc["epochs"][1]["ledger_block"].get<std::string>().size(), 64u);
@@ -161,7 +162,7 @@ TEST(Trainer, LedgerHasABlockPerEpochAndNamesTheCheckpoint) {
   tdml::util::write_file_atomic(dir / "ledger.jsonl", text);
   r = tdml::test::run_tdml(verify);
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_EQ(r.output.rfind("ledger BROKEN at block 0", 0), 0u) << r.output;
+  EXPECT_EQ(r.output.rfind("ledger BROKEN at block 1", 0), 0u) << r.output;
 }
 
 TEST(Trainer, GradAccumOfTwoHalfBatchesEqualsOneWholeBatch) {

@@ -33,7 +33,5 @@ std::string receipt_message(const Receipt& r);
 void sign_receipt(const ledger::Signer& server, Receipt& r);
 bool verify_receipt(const ledger::Verifier& server, const Receipt& r);
 
-// A fresh random run id: 128 bits as 32 lower-case hex digits.
-std::string new_run_id();
 
 }  // namespace tdml::federation

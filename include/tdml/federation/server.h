@@ -38,6 +38,7 @@ struct ServerOptions {
   std::string ledger;                   // ledger path ("" = OUT/ledger.jsonl)
   std::string port_file;                // write the bound port here once listening (tests)
   std::string data_description;         // for metrics.json
+  std::string manifest;                 // the shards' manifest.json: its SHA-256 in the genesis
   // Who holds the keys: "federation" (each party made its own) or "simulation" (one operator
   // made them all: `tdml fl --nproc`). In metrics.json and the log.
   std::string trust = "federation";

@@ -43,6 +43,8 @@ class KeyRing {
   std::vector<std::string> ids() const;
   bool has(const std::string& id) const { return keys_.count(id) != 0; }
   bool has_secret(const std::string& id) const;
+  // The raw ed25519 public key of `id` ("" for hmac or an unknown id).
+  std::string public_key(const std::string& id) const;
 
   // A signer for `id`; throws tdml::Error when the id is unknown or its secret is not loaded.
   std::shared_ptr<const Signer> signer(const std::string& id) const;

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "tdml/ledger/block.h"
+#include "tdml/ledger/genesis.h"
 #include "tdml/ledger/merkle.h"
 #include "tdml/ledger/signed_head.h"
 #include "tdml/ledger/signer.h"
@@ -36,6 +37,12 @@ struct LedgerOptions {
   // fsync the ledger after each line and the head after each rewrite. Off only for tests and
   // benchmarks of the non-durable cost.
   bool fsync = true;
+  // Continue an existing non-empty ledger (a resumed run). Without it open() refuses one, so a
+  // second run is never appended to another's ledger unnoticed.
+  bool resume = false;
+  // A new ledger starts with this genesis block (genesis.h; block 0, its run id then in every
+  // block). Null: no genesis (tests of the chain alone; verify warns).
+  const Genesis* genesis = nullptr;
 };
 
 // "DIR/ledger.jsonl" -> "DIR/ledger.head" (any other name: name + ".head").
@@ -67,6 +74,8 @@ class Ledger {
   std::int64_t size() const { return next_index_; }
   const std::string& last_hash() const { return last_hash_; }
   const std::string& path() const { return path_; }
+  // The run id of the genesis block ("" without one); set into every block appended.
+  const std::string& run_id() const { return run_id_; }
   // The signed tree head of the blocks so far (what the head file holds after each append).
   SignedHead head() const;
   // The Merkle tree over the lines (leaf k = block k).

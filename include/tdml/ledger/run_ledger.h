@@ -25,6 +25,11 @@ struct RunLedgerOptions {
   std::string fresh_keys_dir;  // where fresh keys are written (e.g. RUN/keys)
   int clients = 0;             // fresh keys: client-0 .. client-(clients-1) besides "server"
   bool fsync = true;           // see LedgerOptions
+  bool resume = false;         // continue an existing ledger (LedgerOptions::resume)
+  // The genesis of a new ledger (genesis.h): trust "simulation" (this process holds every key).
+  std::string run_kind = "fl";
+  std::string config_hash;
+  std::string data_hash;
 };
 
 struct RunLedger {

@@ -18,6 +18,7 @@ struct TrainLedgerOptions {
   std::string keys_dir;            // existing key directory ("" = fresh keys in fresh_keys_dir)
   std::string scheme = "ed25519";  // fresh keys: "ed25519" or "hmac"
   std::string fresh_keys_dir;      // usually RUN_DIR/keys
+  bool resume = false;             // a resumed run continues its ledger (else a new one only)
 };
 
 // Throws tdml::UsageError naming the option (--sign) when the scheme is unknown.

@@ -29,6 +29,10 @@ struct VerifyOptions {
   // witness): the ledger's first trusted->size blocks must have its Merkle root (catches a
   // rollback, a fork and any edit of an old block), and with keys its signature must hold.
   const SignedHead* trusted_head = nullptr;
+  // Check client signatures with the keys the genesis block lists (signed by the server key
+  // in `keys`, which must then be the genesis' server key): an auditor who pins the server's
+  // public key needs nothing else. Keys already in `keys` take precedence.
+  bool keys_from_genesis = false;
 };
 
 struct VerifyReport {
@@ -43,6 +47,8 @@ struct VerifyReport {
   bool model_checked = false;          // the model file matched
   bool repaired = false;               // a torn line was truncated
   std::string scheme;                  // block 0's signature scheme ("ed25519", "hmac")
+  std::string run_id;                  // the genesis' run id ("" without a genesis)
+  std::string trust;                   // the genesis' trust mode ("federation", "simulation")
   std::int64_t trusted_size = -1;      // the trusted head's size, when one was checked
   std::vector<std::string> warnings;   // e.g. head one block behind
   SignedHead head;                     // the head file, once checked
