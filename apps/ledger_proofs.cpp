@@ -2,9 +2,11 @@
 // (see tdml/ledger/proofs.h).
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "command.h"
+#include "tdml/federation/protocol.h"
 #include "tdml/ledger/key_files.h"
 #include "tdml/ledger/proofs.h"
 #include "tdml/util/error.h"
@@ -94,10 +96,61 @@ int check_proof(int argc, char** argv) {
   return c.ok ? 0 : static_cast<int>(ExitCode::kFailure);
 }
 
+int check_receipts(int argc, char** argv) {
+  cxxopts::Options opts(argv[0],
+                        "Prove that a federation client's receipted updates are in the "
+                        "ledger (receipts.jsonl: every line is checked)");
+  opts.add_options()("receipts", "a receipt, or a client's receipts.jsonl",
+                     cxxopts::value<std::string>())("ledger", "the server's ledger",
+                                                    cxxopts::value<std::string>())(
+      "server-pubkey", "the server's public key: 64 hex digits or server.pub.json",
+      cxxopts::value<std::string>());
+  opts.parse_positional({"receipts"});
+  opts.positional_help("RECEIPTS");
+  cxxopts::ParseResult a;
+  if (!app::parse(opts, argc, argv, a)) return 0;
+  if (!a.count("receipts") || !a.count("ledger") || !a.count("server-pubkey")) {
+    throw UsageError(
+        "usage: tdml ledger check-receipt RECEIPTS --ledger LEDGER --server-pubkey KEY");
+  }
+  const auto key =
+      ledger::read_pinned_public_key(a["server-pubkey"].as<std::string>(), "--server-pubkey");
+  std::istringstream in(util::read_file(a["receipts"].as<std::string>()));
+  int n = 0, bad = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    ++n;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    std::string why = "not a JSON receipt";
+    if (!j.is_discarded()) {
+      try {
+        const auto r = federation::Receipt::from_json(j);
+        why = federation::check_receipt(r, a["ledger"].as<std::string>(), key);
+        if (why.empty()) {
+          std::cout << "receipt OK: round " << r.round << ", " << r.client_id << ", block "
+                    << r.block_index << "\n";
+          continue;
+        }
+      } catch (const Error& e) {
+        why = e.what();
+      }
+    }
+    ++bad;
+    std::cout << "receipt " << n << " INVALID: " << why << "\n";
+  }
+  if (n == 0) throw UsageError("no receipt in " + a["receipts"].as<std::string>());
+  std::cout << (bad ? "receipts INVALID: " : "receipts OK: ") << n - bad << " of " << n
+            << " in the ledger" << std::endl;
+  return bad ? static_cast<int>(ExitCode::kFailure) : 0;
+}
+
 const app::Registration prove_reg("ledger prove", "Inclusion proof of a block (and client entry)",
                                   prove);
 const app::Registration consistency_reg("ledger consistency",
                                         "Proof that the ledger extends an older head", consistency);
+const app::Registration check_receipt_reg("ledger check-receipt",
+                                          "Prove a client's receipts against the ledger",
+                                          check_receipts);
 const app::Registration check_proof_reg("ledger check-proof", "Check a ledger proof offline",
                                         check_proof);
 

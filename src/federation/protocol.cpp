@@ -1,7 +1,11 @@
 #include "tdml/federation/protocol.h"
 
+#include <fstream>
+
 #include "tdml/ledger/canonical_json.h"
 #include "tdml/ledger/hash.h"
+#include "tdml/ledger/keys.h"
+#include "tdml/ledger/verify.h"
 #include "tdml/util/error.h"
 
 namespace tdml::federation {
@@ -48,6 +52,43 @@ bool verify_receipt(const ledger::Verifier& server, const Receipt& r) {
     return false;
   }
   return server.verify(receipt_message(r), sig);
+}
+
+std::string check_receipt(const Receipt& r, const std::string& ledger_path,
+                          const std::string& server_public) {
+  const auto server = ledger::make_ed25519_verifier(ledger::kServerKeyId, server_public);
+  if (!verify_receipt(*server, r)) return "the receipt's signature is not the server's";
+  ledger::KeyRing keys(ledger::Scheme::kEd25519);
+  keys.add(ledger::kServerKeyId, "", server_public);
+  ledger::VerifyOptions vo;
+  vo.keys = &keys;
+  vo.keys_from_genesis = true;
+  const auto report = ledger::verify_ledger(ledger_path, vo);
+  if (!report.ok) return "the ledger does not verify: " + report.summary();
+  if (report.run_id != r.run_id) return "the ledger is of another run than the receipt";
+  std::ifstream in(ledger_path);
+  std::string line;
+  for (std::int64_t k = 0; k <= r.block_index && std::getline(in, line); ++k) {
+  }
+  if (r.block_index < 0 || r.block_index >= report.blocks) {
+    return "the ledger has no block " + std::to_string(r.block_index);
+  }
+  const auto block = nlohmann::json::parse(line);
+  if (block.value("round", -1) != r.round) {
+    return "block " + std::to_string(r.block_index) + " is not round " + std::to_string(r.round);
+  }
+  for (const auto& e : block.value("clients", nlohmann::json::array())) {
+    if (e.value("id", "") != r.client_id) continue;
+    const auto status = e.value("status", "");
+    if (e.value("update_hash", "") != r.update_hash) {
+      return "the block records another update of " + r.client_id + " than the receipt";
+    }
+    if (status != "accepted" && status != "clipped" && status != "flagged") {
+      return "the block records " + r.client_id + "'s update as " + status;
+    }
+    return "";
+  }
+  return "block " + std::to_string(r.block_index) + " has no entry for " + r.client_id;
 }
 
 }  // namespace tdml::federation

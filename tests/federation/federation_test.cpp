@@ -113,6 +113,20 @@ TEST_F(Federation, LoopbackRunEqualsTheInProcessSimulationOnTheSameShards) {
     EXPECT_EQ(cm["receipts"], 2);
     EXPECT_EQ(cm["receipts_verified"], true);
   }
+  // Each client proves its receipts against the ledger from the server's public key alone; an
+  // edited receipt fails.
+  const auto check = std::string("ledger check-receipt ") + path("c1/receipts.jsonl") +
+                     " --ledger " + path("server/ledger.jsonl") + " --server-pubkey " +
+                     path("server-keys/server.pub.json");
+  auto cr = run_tdml(check);
+  EXPECT_EQ(cr.exit_code, 0) << cr.output;
+  EXPECT_NE(cr.output.find("receipts OK: 2 of 2 in the ledger"), std::string::npos) << cr.output;
+  auto edited = read_lines(path("c1/receipts.jsonl"));
+  edited[1]["update_hash"] = std::string(64, 'a');
+  std::ofstream(path("c1/receipts.jsonl")) << edited[0].dump() << "\n" << edited[1].dump() << "\n";
+  cr = run_tdml(check);
+  EXPECT_EQ(cr.exit_code, 1) << cr.output;
+  EXPECT_NE(cr.output.find("not the server's"), std::string::npos) << cr.output;
   const auto blocks = read_lines(path("server/ledger.jsonl"));
   ASSERT_GE(blocks.size(), 2u);
   EXPECT_EQ(blocks.back()["sampled"], nlohmann::json({"client-0", "client-1", "client-2"}));
@@ -171,7 +185,7 @@ TEST_F(Federation, AClientSigningWithAnotherKeyIsRefusedAndTheOthersGoOn) {
 
 TEST_F(Federation, GarbledShortAndOversizedUpdatesAreRefusedAndTheServerServesTheOthers) {
   // client-1 flips a byte after signing, client-2 sends 4 bytes too few: refused, then late.
-  auto r = run_shell(federation("--insecure --min-clients 1 --min-available 3 --round-timeout 4",
+  auto r = run_shell(federation("--insecure --min-clients 1 --min-available 3 --round-timeout 8",
                                 {"0", "1:TDML_TEST_FL_UPDATE=garble", "2:TDML_TEST_FL_UPDATE=short"},
                                 true));
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -33,5 +33,13 @@ std::string receipt_message(const Receipt& r);
 void sign_receipt(const ledger::Signer& server, Receipt& r);
 bool verify_receipt(const ledger::Verifier& server, const Receipt& r);
 
+// `tdml ledger check-receipt`: the receipt is the server's (server_public: its 32-byte key), the
+// ledger verifies from that key alone (ledger/verify.h, the clients' keys from the genesis), and
+// block r.block_index of it is round r.round of run r.run_id with an admitted entry (accepted,
+// clipped or flagged) of r.client_id for exactly r.update_hash. "" when all holds, else why not.
+// Throws tdml::Error only when the ledger cannot be read.
+std::string check_receipt(const Receipt& r, const std::string& ledger_path,
+                          const std::string& server_public);
+
 
 }  // namespace tdml::federation
