@@ -1,11 +1,14 @@
 #include "tdml/ledger/verify.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -23,6 +26,7 @@
 #include "tdml/models/state_dict.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
+#include "tdml/util/system.h"
 
 namespace tdml::ledger {
 namespace {
@@ -377,6 +381,43 @@ bool check_model(const std::string& model_path, const nlohmann::json& last_body,
   return true;
 }
 
+// --repair, under the writer lock: a tail that is a complete block (it only lost its newline)
+// gets its newline back; anything else is kept in LEDGER.repaired-<time> and cut off.
+void repair_tail(const std::string& path, detail::Lines& lines, VerifyReport& r) {
+  const std::string lock = path + ".lock";
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw Error("cannot repair " + path + ": a writer holds it (" + lock + ")");
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }
+  } unlock{fd};
+  detail::Block b;
+  const std::string expect_prev = lines.complete.empty() ? genesis_hash() : [&] {
+    detail::Block prev;
+    return detail::check_block(lines.complete.back(), prev).empty() ? prev.hash : "";
+  }();
+  if (detail::check_block(lines.torn, b).empty() &&
+      b.index == static_cast<std::int64_t>(lines.complete.size()) && b.prev_hash == expect_prev) {
+    std::ofstream(path, std::ios::app | std::ios::binary) << "\n";
+    r.warnings.push_back("restored the newline of block " + std::to_string(b.index) +
+                         " (complete, it had only lost its line end)");
+    lines.complete.push_back(lines.torn);
+  } else {
+    const std::string kept = path + ".repaired-" + util::utc_timestamp();
+    util::write_file_atomic(kept, lines.torn);
+    if (::truncate(path.c_str(), static_cast<off_t>(lines.complete_bytes)) != 0) {
+      throw Error("cannot truncate " + path + ": " + std::strerror(errno));
+    }
+    r.warnings.push_back("removed a torn last line of " + std::to_string(lines.torn.size()) +
+                         " bytes (an interrupted append), kept in " + kept);
+  }
+  r.repaired = true;
+  lines.torn.clear();
+}
+
 }  // namespace
 
 VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options) {
@@ -384,15 +425,7 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
   r.signatures_checked = options.keys != nullptr;
   if (!std::filesystem::exists(path)) throw Error("no ledger file " + path);
   auto lines = detail::split_lines(util::read_file(path));
-  if (!lines.torn.empty() && options.repair) {
-    if (::truncate(path.c_str(), static_cast<off_t>(lines.complete_bytes)) != 0) {
-      throw Error("cannot truncate " + path + ": " + std::strerror(errno));
-    }
-    r.repaired = true;
-    r.warnings.push_back("removed a torn last line of " + std::to_string(lines.torn.size()) +
-                         " bytes (an interrupted append)");
-    lines.torn.clear();
-  }
+  if (!lines.torn.empty() && options.repair) repair_tail(path, lines, r);
   const KeyRing* keys = options.keys;
   KeyRing with_genesis;
   std::string run_id;

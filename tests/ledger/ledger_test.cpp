@@ -1,5 +1,8 @@
 // Writing ledgers: chain fields, head record, durability (torn lines, repair), locking, resume.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -131,7 +134,8 @@ TEST(LedgerWriters, ReopenRefusesABrokenChain) {
   auto lines = read_lines(path);
   lines.erase(lines.begin() + 1);
   write_lines(path, lines);
-  EXPECT_THROW(Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{true, true}), tdml::Error);
+  EXPECT_THROW(Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{true, true}),
+               tdml::Error);
 }
 
 // A crash mid-append: a prefix of the line without its newline. verify reports it, --repair
@@ -148,7 +152,8 @@ TEST(LedgerDurability, TornLineDetectedAndRepaired) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.bad_block, 3);
   EXPECT_NE(r.reason.find("torn last line"), std::string::npos);
-  EXPECT_THROW(Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{true, true}), tdml::Error);
+  EXPECT_THROW(Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{true, true}),
+               tdml::Error);
 
   VerifyOptions o;
   o.keys = &keys;
@@ -158,7 +163,39 @@ TEST(LedgerDurability, TornLineDetectedAndRepaired) {
   EXPECT_TRUE(r.repaired);
   EXPECT_EQ(r.blocks, 3);
   EXPECT_EQ(tdml::util::read_file(path), good);
+  // What was cut is kept beside the ledger.
+  int kept = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().filename().string().rfind("ledger.jsonl.repaired-", 0) == 0) {
+      ++kept;
+      EXPECT_EQ(tdml::util::read_file(e.path().string()), next.substr(0, next.size() / 2));
+    }
+  }
+  EXPECT_EQ(kept, 1);
   EXPECT_NO_THROW(Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{true, true}));
+}
+
+// A complete signed block that only lost its newline is restored, not deleted.
+TEST(LedgerDurability, RepairRestoresABlockThatOnlyLostItsNewline) {
+  tdml::test::TempDir dir;
+  auto keys = fixed_keys(Scheme::kEd25519, 2);
+  const auto path = write_ledger(dir.path(), keys, 3, 2);
+  const std::string good = tdml::util::read_file(path);
+  tdml::util::write_file_atomic(path, good.substr(0, good.size() - 1));
+  VerifyOptions o;
+  o.keys = &keys;
+  o.repair = true;
+  {  // not while a writer holds the ledger
+    auto writer_lock = ::open((path + ".lock").c_str(), O_RDWR);
+    ASSERT_GE(writer_lock, 0);
+    ASSERT_EQ(::flock(writer_lock, LOCK_EX), 0);
+    EXPECT_THROW(verify_ledger(path, o), tdml::Error);
+    ::close(writer_lock);
+  }
+  auto r = verify_ledger(path, o);
+  EXPECT_TRUE(r.ok) << r.summary();
+  EXPECT_EQ(r.blocks, 3);
+  EXPECT_EQ(tdml::util::read_file(path), good);
 }
 
 // A crash after the line but before the head: head one behind is accepted with a warning, and
@@ -196,7 +233,8 @@ TEST(LedgerDurability, HeadOneBehindIsAWarningTwoIsAnError) {
   EXPECT_EQ(resigned.hash, last.hash);
   // A head signed by another key is not re-signed: the writer refuses to continue.
   auto other = fixed_keys(Scheme::kEd25519, 2, "other");
-  EXPECT_THROW(Ledger::open(path, other.signer(kServerKeyId), LedgerOptions{false, true}), tdml::Error);
+  EXPECT_THROW(Ledger::open(path, other.signer(kServerKeyId), LedgerOptions{false, true}),
+               tdml::Error);
 }
 
 TEST(LedgerVerify, WithoutKeysChecksChainButSaysSignaturesUnchecked) {
