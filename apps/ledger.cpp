@@ -8,7 +8,9 @@
 #include "tdml/ledger/key_files.h"
 #include "tdml/ledger/keys.h"
 #include "tdml/ledger/verify.h"
+#include "tdml/ledger/witness.h"
 #include "tdml/util/error.h"
+#include "tdml/util/fs.h"
 #include "tdml/util/log.h"
 
 namespace {
@@ -26,6 +28,7 @@ int verify(int argc, char** argv) {
       ("enrolled", "the clients' public keys (enrolled.json) to check their update signatures", str())
       ("keys", "a simulation's key directory (ed25519: keys.json is enough; hmac: the secrets)", str())
       ("trusted-head", "a head you saw before: the ledger must extend it (catches rollback and forks)", str())
+      ("witness-pubkey", "with --trusted-head: that head must be countersigned by this witness (tdml ledger witness)", str())
       ("no-signatures", "check hashes, chain, head and Merkle root only (says what it did not check)")
       ("model", "checkpoint that must match the last block's model", str())
       ("repair", "truncate a torn last line (an interrupted append), keeping every complete block");
@@ -45,9 +48,9 @@ int verify(int argc, char** argv) {
     vo.keys = &keys;
   } else if (a.count("server-pubkey")) {
     keys = ledger::KeyRing(ledger::Scheme::kEd25519);
-    keys.add(ledger::kServerKeyId, "",
-             ledger::read_pinned_public_key(a["server-pubkey"].as<std::string>(),
-                                            "--server-pubkey"));
+    keys.add(
+        ledger::kServerKeyId, "",
+        ledger::read_pinned_public_key(a["server-pubkey"].as<std::string>(), "--server-pubkey"));
     if (a.count("enrolled")) {
       for (const auto& c : ledger::read_enrollment(a["enrolled"].as<std::string>())) {
         keys.add(c.id, "", c.public_key);
@@ -56,14 +59,29 @@ int verify(int argc, char** argv) {
     vo.keys_from_genesis = true;  // the clients' keys as the (server-signed) genesis lists them
     vo.keys = &keys;
   } else if (!a.count("no-signatures")) {
-    throw UsageError("ledger verify: no key to check signatures with: pin the server's key "
-                     "(--server-pubkey, or --keys for a simulation), or pass --no-signatures "
-                     "to check hashes, chain and head only");
+    throw UsageError(
+        "ledger verify: no key to check signatures with: pin the server's key "
+        "(--server-pubkey, or --keys for a simulation), or pass --no-signatures "
+        "to check hashes, chain and head only");
   }
   ledger::SignedHead trusted;
   if (a.count("trusted-head")) {
     trusted = ledger::SignedHead::read(a["trusted-head"].as<std::string>());
     vo.trusted_head = &trusted;
+    if (a.count("witness-pubkey")) {
+      const auto c = ledger::Cosigned::from_json(nlohmann::json::parse(
+          util::read_file(a["trusted-head"].as<std::string>()), nullptr, false));
+      const auto w = ledger::make_ed25519_verifier(
+          c.witness, ledger::read_pinned_public_key(a["witness-pubkey"].as<std::string>(),
+                                                    "--witness-pubkey"));
+      if (!c.verify(*w)) {
+        std::cout << "ledger BROKEN: the trusted head's witness signature does not verify"
+                  << std::endl;
+        return static_cast<int>(ExitCode::kFailure);
+      }
+    }
+  } else if (a.count("witness-pubkey")) {
+    throw UsageError("--witness-pubkey needs --trusted-head COSIGNED (tdml ledger witness)");
   }
   if (a.count("model")) vo.model_path = a["model"].as<std::string>();
   vo.repair = a.count("repair") > 0;
@@ -114,9 +132,11 @@ int ledger_bench(int argc, char** argv) {
   return r.report.ok ? 0 : static_cast<int>(ExitCode::kFailure);
 }
 
-const app::Registration verify_reg("ledger verify", "Verify a ledger's chain and signatures", verify);
+const app::Registration verify_reg("ledger verify", "Verify a ledger's chain and signatures",
+                                   verify);
 const app::Registration show_reg("ledger show", "Print a ledger's blocks", show);
-const app::Registration ledger_bench_reg("ledger bench", "Time appending and verifying a synthetic FL ledger",
-                                  ledger_bench);
+const app::Registration ledger_bench_reg("ledger bench",
+                                         "Time appending and verifying a synthetic FL ledger",
+                                         ledger_bench);
 
 }  // namespace

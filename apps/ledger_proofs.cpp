@@ -9,6 +9,7 @@
 #include "tdml/federation/protocol.h"
 #include "tdml/ledger/key_files.h"
 #include "tdml/ledger/proofs.h"
+#include "tdml/ledger/witness.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 
@@ -144,6 +145,48 @@ int check_receipts(int argc, char** argv) {
   return bad ? static_cast<int>(ExitCode::kFailure) : 0;
 }
 
+int witness(int argc, char** argv) {
+  cxxopts::Options opts(argv[0],
+                        "Countersign a server's head, only if it extends the last head "
+                        "this witness countersigned (refuses forks and rollbacks)");
+  opts.add_options()("head", "the head to countersign (the server's ledger.head)",
+                     cxxopts::value<std::string>())(
+      "key", "the witness' secret key (tdml keys gen --id witness-1)",
+      cxxopts::value<std::string>())("store", "the witness' folder (last.head, cosigned-N.json)",
+                                     cxxopts::value<std::string>())(
+      "proof", "consistency proof from STORE/last.head (tdml ledger consistency)",
+      cxxopts::value<std::string>())("server-pubkey",
+                                     "the server's public key: the head must carry its signature",
+                                     cxxopts::value<std::string>());
+  cxxopts::ParseResult a;
+  if (!app::parse(opts, argc, argv, a)) return 0;
+  if (!a.count("head") || !a.count("key") || !a.count("store")) {
+    throw UsageError(
+        "usage: tdml ledger witness --head HEAD --key W.key --store DIR "
+        "[--proof C.json] [--server-pubkey KEY]");
+  }
+  const auto key = ledger::read_secret_key(a["key"].as<std::string>());
+  const auto signer = ledger::make_ed25519_signer(key.id, key.secret);
+  std::unique_ptr<ledger::Verifier> server;
+  if (a.count("server-pubkey")) {
+    server = ledger::make_ed25519_verifier(
+        ledger::kServerKeyId,
+        ledger::read_pinned_public_key(a["server-pubkey"].as<std::string>(), "--server-pubkey"));
+  }
+  nlohmann::json proof;
+  if (a.count("proof"))
+    proof = nlohmann::json::parse(util::read_file(a["proof"].as<std::string>()));
+  const auto c = ledger::witness_head(ledger::SignedHead::read(a["head"].as<std::string>()),
+                                      *signer, a["store"].as<std::string>(), server.get(),
+                                      a.count("proof") ? &proof : nullptr);
+  std::cout << "witness " << c.witness << " countersigned the head of " << c.head.size
+            << " blocks: " << a["store"].as<std::string>() << "/cosigned-" << c.head.size << ".json"
+            << std::endl;
+  return 0;
+}
+
+const app::Registration witness_reg("ledger witness",
+                                    "Countersign a head that extends the last one seen", witness);
 const app::Registration prove_reg("ledger prove", "Inclusion proof of a block (and client entry)",
                                   prove);
 const app::Registration consistency_reg("ledger consistency",
