@@ -125,8 +125,15 @@ void append_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
-void append_value(std::string& out, const nlohmann::json& v) {
+// Deeper input is refused (a ledger nests 4 levels): recursion must not overflow the stack on
+// a crafted line (fuzz/regressions/ledger/deep-nesting-stack-overflow.jsonl).
+constexpr int kMaxDepth = 64;
+
+void append_value(std::string& out, const nlohmann::json& v, int depth = 0) {
   using T = nlohmann::json::value_t;
+  if (depth > kMaxDepth) {
+    throw Error("canonical JSON: nested deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
   switch (v.type()) {
     case T::null:
       out += "null";
@@ -152,7 +159,7 @@ void append_value(std::string& out, const nlohmann::json& v) {
       for (const auto& e : v) {
         if (!first) out += ',';
         first = false;
-        append_value(out, e);
+        append_value(out, e, depth + 1);
       }
       out += ']';
       break;
@@ -167,7 +174,7 @@ void append_value(std::string& out, const nlohmann::json& v) {
         first = false;
         append_string(out, it.key());
         out += ':';
-        append_value(out, it.value());
+        append_value(out, it.value(), depth + 1);
       }
       out += '}';
       break;

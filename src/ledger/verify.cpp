@@ -521,6 +521,9 @@ std::string format_ledger_table(const std::string& path) {
     } catch (const nlohmann::json::exception&) {
       throw Error("line " + std::to_string(i + 1) + " of " + path + " is not valid JSON");
     }
+    if (!b.is_object()) {
+      throw Error("line " + std::to_string(i + 1) + " of " + path + " is not a JSON object");
+    }
     int counts[7] = {0, 0, 0, 0, 0, 0, 0};
     for (const auto& c : b.value("clients", nlohmann::json::array())) {
       try {
@@ -529,15 +532,17 @@ std::string format_ledger_table(const std::string& path) {
       }
     }
     const auto step = b.contains("round") ? b["round"] : b.value("epoch", nlohmann::json());
+    const auto index =
+        b.contains("index") && b["index"].is_number_integer() ? b["index"].get<long long>() : -1;
+    const auto kind = str_of(b, "kind").empty() ? std::string("?") : str_of(b, "kind");
     std::string metrics;
     const auto metric_values = b.value("metrics", nlohmann::json::object());
     for (const auto& [k, v] : metric_values.items()) {
       metrics += (metrics.empty() ? "" : " ") + k + "=" + metric_text(v);
     }
-    std::snprintf(buf, sizeof buf, "%6lld  %-11s  %6s  %8d  %7d  %7d  %8d  %7d  %7d  ",
-                  static_cast<long long>(b.value("index", -1)), b.value("kind", "?").c_str(),
-                  step.dump().c_str(), counts[0], counts[1], counts[2], counts[3], counts[4],
-                  counts[5] + counts[6]);
+    std::snprintf(buf, sizeof buf, "%6lld  %-11s  %6s  %8d  %7d  %7d  %8d  %7d  %7d  ", index,
+                  kind.c_str(), step.dump().c_str(), counts[0], counts[1], counts[2], counts[3],
+                  counts[4], counts[5] + counts[6]);
     os << buf << metrics << "\n";
   }
   if (!lines.torn.empty()) os << "(torn last line of " << lines.torn.size() << " bytes)\n";

@@ -2,6 +2,7 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -39,6 +40,11 @@ struct Obj {
   at::Storage storage;                       // storage
   at::ScalarType dtype = at::kFloat;         // storage
   at::Tensor tensor;                         // tensor
+  // Containers: nesting depth, and whether another object holds this one. A container is
+  // filled only while nothing holds it, so no pickle can make a cycle of shared_ptrs (a leak)
+  // and `depth` stays exact (deep nesting would overflow the stack in the destructors).
+  int depth = 0;
+  bool held = false;
 
   static Ptr make(Kind k) {
     auto p = std::make_shared<Obj>();
@@ -65,6 +71,9 @@ at::ScalarType storage_dtype(const std::string& global) {
   if (it == types.end()) throw Error("unsupported storage type " + global);
   return it->second;
 }
+
+// A state dict nests 4 deep (dict, rebuild arguments, sizes, int); Python's pickle allows ~1000.
+constexpr int kMaxDepth = 100;
 
 class Reader {
  public:
@@ -291,8 +300,18 @@ class Reader {
   }
   void push_tuple(std::vector<Ptr> items) {
     auto v = Obj::make(Obj::Kind::kTuple);
+    hold(*v, items);
     v->items = std::move(items);
     push(v);
+  }
+  // Marks `items` as held by `container` (which must not be held yet) and updates its depth.
+  void hold(Obj& container, const std::vector<Ptr>& items) {
+    for (const auto& x : items) x->held = true;
+    if (container.held) throw Error("malformed pickle (a container filled after it was stored)");
+    for (const auto& x : items) container.depth = std::max(container.depth, x->depth + 1);
+    if (container.depth > kMaxDepth) {
+      throw Error("malformed pickle (nested deeper than " + std::to_string(kMaxDepth) + ")");
+    }
   }
   void push_global(const std::string& module, const std::string& name) {
     auto v = Obj::make(Obj::Kind::kGlobal);
@@ -302,11 +321,13 @@ class Reader {
   void set_items(std::vector<Ptr> kv) {
     Ptr dict = top();
     if (dict->kind != Obj::Kind::kDict || kv.size() % 2) throw Error("malformed pickle (setitems)");
+    hold(*dict, kv);
     for (std::size_t k = 0; k < kv.size(); k += 2) dict->entries.emplace_back(kv[k], kv[k + 1]);
   }
   void append(std::vector<Ptr> items) {
     Ptr list = top();
     if (list->kind != Obj::Kind::kList) throw Error("malformed pickle (append)");
+    hold(*list, items);
     list->items.insert(list->items.end(), items.begin(), items.end());
   }
 

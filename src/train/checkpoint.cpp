@@ -11,6 +11,36 @@
 
 namespace tdml::train {
 
+namespace {
+
+// The first non-empty line of an exception's message (LibTorch's add backtraces, source excerpts).
+std::string first_line(const std::string& s) {
+  const auto start = s.find_first_not_of(" \n");
+  if (start == std::string::npos) return "";
+  return s.substr(start, s.find('\n', start) - start);
+}
+
+// The progress record of train_state.pt; a missing or garbled one is a tdml::Error naming the file.
+CheckpointMeta read_meta(torch::serialize::InputArchive& ar, const std::string& state) {
+  try {
+    c10::IValue meta_v;
+    ar.read("tdml_meta", meta_v);
+    auto j = nlohmann::json::parse(meta_v.toStringRef());
+    CheckpointMeta meta;
+    meta.model = j.at("model").get<std::string>();
+    meta.epochs_done = j.at("epochs_done").get<int>();
+    meta.global_step = j.at("global_step").get<std::int64_t>();
+    meta.weights_fingerprint = j.at("weights_fingerprint").get<double>();
+    return meta;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(state + " holds a malformed tdml progress record (" + e.what() + ")");
+  } catch (const std::exception& e) {  // c10::Error, torch::jit::ObjectAttributeError
+    throw Error(state + " holds no tdml progress record (" + first_line(e.what()) + ")");
+  }
+}
+
+}  // namespace
+
 double weights_fingerprint(const torch::nn::Module& m) {
   double s = 0;
   for (const auto& [name, t] : models::state_dict(m)) {
@@ -48,17 +78,10 @@ CheckpointMeta load_checkpoint(const std::string& dir, models::Model& model,
   std::istringstream is(util::read_file(state));
   try {
     ar.load_from(is);
-  } catch (const c10::Error& e) {
-    throw Error(state + " is not a tdml training state (" + e.what_without_backtrace() + ")");
+  } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport (a garbled archive)
+    throw Error(state + " is not a tdml training state (" + first_line(e.what()) + ")");
   }
-  c10::IValue meta_v;
-  ar.read("tdml_meta", meta_v);
-  auto j = nlohmann::json::parse(meta_v.toStringRef());
-  CheckpointMeta meta;
-  meta.model = j.at("model").get<std::string>();
-  meta.epochs_done = j.at("epochs_done").get<int>();
-  meta.global_step = j.at("global_step").get<std::int64_t>();
-  meta.weights_fingerprint = j.at("weights_fingerprint").get<double>();
+  const CheckpointMeta meta = read_meta(ar, state);
   if (meta.model != model.name()) {
     throw Error("cannot resume: " + dir + " holds a " + meta.model + " checkpoint, not " +
                 model.name());
@@ -69,7 +92,12 @@ CheckpointMeta load_checkpoint(const std::string& dir, models::Model& model,
     throw Error("cannot resume: " + weights + " and " + state +
                 " are from different epochs (interrupted save?); delete both to start over");
   }
-  opt.load(ar);
+  try {
+    opt.load(ar);
+  } catch (const std::exception& e) {  // c10::Error: a tensor missing or of another kind
+    throw Error("cannot resume: " + state + " does not hold this run's optimizer state (" +
+                first_line(e.what()) + ")");
+  }
   return meta;
 }
 

@@ -1,5 +1,6 @@
 #include "tdml/models/state_dict.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -44,6 +45,18 @@ void expect_identical(const StateDict& a, const StateDict& b) {
     EXPECT_EQ(a[i].second.scalar_type(), b[i].second.scalar_type()) << a[i].first;
     EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
   }
+}
+
+// A torch.save-style zip whose data.pkl is `pickle` (no storages).
+void write_checkpoint_with_pickle(const std::string& path, const std::string& pickle) {
+  std::string bytes;
+  caffe2::serialize::PyTorchStreamWriter writer([&bytes](const void* data, size_t n) {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  writer.writeEndOfFile();
+  std::ofstream(path, std::ios::binary) << bytes;
 }
 
 }  // namespace
@@ -156,4 +169,23 @@ TEST(StateDict, LoadTensorsRejectsBadFilesNamingThePath) {
   }
   std::ofstream(dir / "cut.pt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   EXPECT_THROW(load_tensors(dir / "cut.pt"), tdml::Error);
+}
+
+// Found by fuzz/pickle_fuzz (fuzz/regressions/pickle/): a dict stored in itself leaked (a cycle
+// of shared pointers), and a pickle nesting a million tuples overflowed the stack when freed.
+TEST(StateDict, LoadTensorsRefusesCyclicAndDeeplyNestedPickles) {
+  tdml::test::TempDir dir;
+  // {}, memo 0, 'a', memo 0 again, SETITEM: the dict holds itself.
+  const std::string cycle(
+      "\x80\x02}q\x00X\x01\x00\x00\x00"
+      "ah\x00s.",
+      15);
+  write_checkpoint_with_pickle(dir / "cycle.pt", cycle);
+  std::string msg = load_error_of([&] { load_tensors(dir / "cycle.pt"); });
+  EXPECT_NE(msg.find("a container filled after it was stored"), std::string::npos) << msg;
+
+  write_checkpoint_with_pickle(dir / "deep.pt", "\x80\x02N" + std::string(1000000, '\x85') + ".");
+  msg = load_error_of([&] { load_tensors(dir / "deep.pt"); });
+  EXPECT_NE(msg.find("nested deeper than 100"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(dir / "deep.pt"), std::string::npos) << msg;
 }
