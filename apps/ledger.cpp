@@ -128,6 +128,11 @@ int ledger_bench(int argc, char** argv) {
             << "ledger size: " << r.bytes << " bytes\n"
             << "verify: " << r.verify_s << " s wall, " << r.verify_cpu_s << " s CPU ("
             << std::thread::hardware_concurrency() << " cores)\n"
+            << "merkle tree: " << r.tree_build_s << " s to build over " << r.report.blocks
+            << " blocks; inclusion proof " << r.proof_us << " us to make, " << r.proof_verify_us
+            << " us to check, " << r.proof_nodes << " nodes (" << r.proof_nodes * 32
+            << " bytes); consistency proof (half -> all) " << r.consistency_nodes << " nodes, "
+            << r.consistency_verify_us << " us to check\n"
             << r.report.summary() << std::endl;
   return r.report.ok ? 0 : static_cast<int>(ExitCode::kFailure);
 }

@@ -95,7 +95,8 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
 
   // The global model (the server's init, seeded like the simulation's) and its layouts.
   fl::ClientPool shape(
-      data::Dataset{torch::empty({0, 3, 32, 32}, torch::kUInt8), torch::empty({0}, torch::kInt64)},
+      data::Dataset{torch::empty({0, 3, 32, 32}, torch::kUInt8), torch::empty({0}, torch::kInt64),
+                    10, "none: the server trains nothing"},
       recipe, fl::Partition(recipe.clients, torch::empty({0}, torch::kInt64)),
       fl::AttackPlan(recipe.clients));
   std::vector<std::string> ids;

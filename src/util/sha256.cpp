@@ -53,8 +53,7 @@ namespace {
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+  return -1;  // upper case too: one spelling per value (a signed file stays byte-unique)
 }
 }  // namespace
 
@@ -64,7 +63,7 @@ std::string from_hex(std::string_view hex, const std::string& what) {
   for (std::size_t i = 0; i < out.size(); ++i) {
     int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
     if (hi < 0 || lo < 0)
-      throw Error(what + " is not hex (character " + std::to_string(2 * i) + ")");
+      throw Error(what + " is not lower-case hex (character " + std::to_string(2 * i) + ")");
     out[i] = static_cast<char>((hi << 4) | lo);
   }
   return out;

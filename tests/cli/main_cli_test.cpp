@@ -64,15 +64,19 @@ TEST(Cli, SizesAndListsShareOneGrammar) {
   }
 }
 
-// Names and defaults agree across commands: --timeout is the collective timeout, downloads and
-// child jobs have their own names, and the seed's default is 0 everywhere.
+// Names and defaults agree across commands: --timeout is the collective timeout, rounds,
+// downloads and child jobs have their own names, and the seed's default is 0 everywhere.
 TEST(Cli, SharedFlagsMeanTheSameEverywhere) {
-  for (const char* cmd : {"train", "fl", "bench allreduce"}) {
+  for (const char* cmd : {"train", "bench allreduce"}) {
     auto r = run_tdml(std::string(cmd) + " --help");
     ASSERT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.output.find("--timeout arg"), std::string::npos) << cmd;
     EXPECT_EQ(r.output.find("--dist-timeout"), std::string::npos) << cmd;
   }
+  // fl runs no collective (--nproc is a federation): its deadline is per round.
+  const auto fl = run_tdml("fl --help").output;
+  EXPECT_NE(fl.find("--round-timeout arg"), std::string::npos) << fl;
+  EXPECT_EQ(fl.find("--timeout arg"), std::string::npos) << fl;
   EXPECT_NE(run_tdml("data fetch --help").output.find("--download-timeout"), std::string::npos);
   EXPECT_NE(run_tdml("bench scaling --help").output.find("--job-timeout"), std::string::npos);
   // An option's help, wrapped lines joined: from its name to the next option.

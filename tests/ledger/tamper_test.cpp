@@ -1,6 +1,7 @@
 // Every tampering the issue lists is caught by verify_ledger, one test each.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <functional>
 
@@ -237,6 +238,21 @@ TEST_F(LedgerTamper, LyingServerReplaysARoundInALaterBlock) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.bad_block, 6);
   EXPECT_NE(r.reason.find("must strictly increase"), std::string::npos) << r.reason;
+}
+
+// The same signature in upper case would verify as the same bytes: refused, so a ledger that
+// verifies has exactly one spelling.
+TEST_F(LedgerTamper, UpperCaseSignatureIsRefused) {
+  edit_json(2, [](nlohmann::json& j) {
+    auto sig = j["clients"][0]["signature"].get<std::string>();
+    for (auto& ch : sig) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    j["clients"][0]["signature"] = sig;
+  });
+  lie_from(2);
+  auto r = verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_block, 2);
+  EXPECT_NE(r.reason.find("signature is invalid"), std::string::npos) << r.reason;
 }
 
 TEST_F(LedgerTamper, EditedHeadRecord) {

@@ -26,6 +26,13 @@ struct LedgerBenchResult {
   double verify_cpu_s = 0;     // its CPU seconds (all threads; wall ~ cpu / free cores)
   std::int64_t bytes = 0;      // ledger file size
   VerifyReport report;         // the verify result (must be ok)
+  // Merkle proofs over the ledger's lines (merkle.h), as `ledger prove` / `check-proof` use it:
+  double tree_build_s = 0;             // leaf hashes of every line + the tree
+  double proof_us = 0;                 // mean inclusion proof generation (random blocks)
+  double proof_verify_us = 0;          // mean verify_inclusion
+  double proof_nodes = 0;              // mean inclusion proof length (nodes of 32 bytes)
+  std::int64_t consistency_nodes = 0;  // consistency proof from half the ledger to all of it
+  double consistency_verify_us = 0;
 };
 
 LedgerBenchResult run_ledger_bench(const LedgerBenchOptions& options);

@@ -32,7 +32,8 @@ class Sha256 {
 // SHA-256 of `bytes` as lowercase hex.
 std::string sha256_hex(std::string_view bytes);
 
-// Hex <-> bytes. from_hex throws tdml::Error on odd length or a non-hex character (naming `what`).
+// Hex <-> bytes. from_hex throws tdml::Error on odd length or a character other than 0-9a-f
+// (naming `what`): lower-case only, so every signature and key has one spelling.
 std::string to_hex(std::string_view bytes);
 std::string from_hex(std::string_view hex, const std::string& what = "hex string");
 
