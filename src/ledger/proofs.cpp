@@ -45,16 +45,17 @@ nlohmann::json hex_path(const std::vector<std::string>& nodes) {
   return a;
 }
 
-// The path's nodes as raw bytes; false on anything but an array of 64-digit lower-case hex.
+// The path's nodes as raw bytes; false on anything but an array of 32-byte lower-case hex
+// (util::from_hex accepts lower case only).
 bool raw_path(const nlohmann::json& j, std::vector<std::string>& out) {
   if (!j.is_array()) return false;
   for (const auto& n : j) {
-    if (!n.is_string() || n.get<std::string>().size() != 64) return false;
-    const auto s = n.get<std::string>();
-    for (char c : s) {
-      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    if (!n.is_string() || n.get<std::string>().size() != 2 * kMerkleHashSize) return false;
+    try {
+      out.push_back(util::from_hex(n.get<std::string>()));
+    } catch (const Error&) {
+      return false;
     }
-    out.push_back(util::from_hex(s));
   }
   return true;
 }
