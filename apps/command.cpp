@@ -44,6 +44,17 @@ std::vector<std::string> help_order(const cxxopts::Options& opts) {
 }  // namespace
 
 bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out) {
+  std::vector<std::string> unexpected;
+  if (!parse(opts, argc, argv, out, unexpected)) return false;
+  if (!unexpected.empty()) {
+    throw UsageError("unexpected argument '" + unexpected.front() + "' (see '" +
+                     opts.program() + " --help')");
+  }
+  return true;
+}
+
+bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out,
+           std::vector<std::string>& passed_on) {
   opts.set_width(110);  // one line per option on a usual terminal
   opts.add_options("Common")("h,help", "Show this help")(
       "v,verbose", "More log output (debug)")("q,quiet", "Only warnings and errors");
@@ -56,10 +67,7 @@ bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& 
     std::cout << opts.help(help_order(opts)) << std::endl;
     return false;
   }
-  if (!out.unmatched().empty()) {
-    throw UsageError("unexpected argument '" + out.unmatched().front() + "' (see '" +
-                     opts.program() + " --help')");
-  }
+  passed_on = out.unmatched();
   util::setup_logging(out["verbose"].as<bool>(), out["quiet"].as<bool>());
   return true;
 }

@@ -26,5 +26,10 @@ const std::vector<Command>& commands();
 // Parses argv with `opts` (adds --help, -v/--verbose, -q/--quiet and sets up logging).
 // Returns false when --help was printed (the command should return 0).
 bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out);
+// The same for a command that passes on what it does not know (`tdml fl grid`, to its cells):
+// the arguments `opts` does not recognise, in their order, go to passed_on instead of an error
+// (call opts.allow_unrecognised_options() first, or unknown options are still an error).
+bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out,
+           std::vector<std::string>& passed_on);
 
 }  // namespace tdml::app

@@ -25,6 +25,7 @@ void add_fl_client_options(cxxopts::Options& opts) {
       ("per-client", "iid samples per client (0 = train size / clients)", fl_v(o.per_client))
       ("partition", "iid | dirichlet", fl_str(o.partition))
       ("alpha", "dirichlet concentration (label skew)", fl_v(o.dirichlet_alpha))
+      ("dirichlet-rows", "dirichlet: split a seeded random subset of N training rows among the clients (0 = all)", fl_v(o.dirichlet_rows))
       ("shards", "run on the shards `tdml data split` wrote (client-K = client K) instead of partitioning --data", fl_str(""));
   // clang-format on
 }
@@ -43,6 +44,7 @@ void add_fl_recipe_options(cxxopts::Options& opts) {
       ("local-lr", "train: client SGD learning rate", fl_v(o.client_lr))
       ("momentum", "train: client SGD momentum", fl_v(o.momentum))
       ("weight-decay", "train: client SGD weight decay", fl_v(o.weight_decay))
+      ("prox-mu", "train: FedProx term mu/2 |w - w_global|^2 on the clients (0 = off)", fl_v(o.prox_mu))
       ("batch-size", "client batch size", fl_v(o.batch_size))
       ("augment", "random crop + flip on client batches (--augment=false to disable)", cxxopts::value<bool>()->default_value("true"));
   // clang-format on
@@ -57,7 +59,9 @@ void add_fl_attack_options(cxxopts::Options& opts, bool mix) {
         ("malicious-fraction", "fraction of malicious clients", fl_v(o.malicious_fraction))
         ("attack",
          "mix cycled over the malicious clients: none | zero | mean-shift | gaussian | sign-flip | "
-         "backdoor | label-flip | model-replacement, '+' combines (backdoor+model-replacement)",
+         "backdoor | label-flip | model-replacement, '+' combines (backdoor+model-replacement); "
+         "adaptive: alie | ipm | minmax (omniscient and colluding: the attackers see the round's "
+         "benign updates, as in their papers; simulation only)",
          fl_str(o.attacks));
   } else {
     opts.add_options("Attacks")
@@ -69,6 +73,8 @@ void add_fl_attack_options(cxxopts::Options& opts, bool mix) {
       ("shift", "mean-shift value", fl_v(o.attack.shift))
       ("sigma", "gaussian attack sigma", fl_v(o.attack.sigma))
       ("boost", "model-replacement factor", fl_v(o.attack.boost))
+      ("alie-z", "alie: fixed z (-1: from the round's n and f, Baruch et al.)", fl_v(o.attack.alie_z))
+      ("ipm-eps", "ipm: the attackers send -eps * mean of the benign updates", fl_v(o.attack.ipm_eps))
       ("poison-rate", "backdoor: poisoned fraction of its samples", fl_v(o.attack.poison_rate))
       ("trigger-size", "backdoor: trigger side (px)", fl_v(o.attack.trigger_size))
       ("target", "backdoor: target class", fl_v(o.attack.target))
@@ -81,16 +87,31 @@ void add_fl_server_options(cxxopts::Options& opts) {
   fl::RunnerOptions o;
   // clang-format off
   opts.add_options("Server")
-      ("aggregator", "mean | median | trimmed-mean | krum | multi-krum | geomed", fl_str(o.server.aggregator.rule))
+      ("aggregator", "mean | median | trimmed-mean | krum | multi-krum | geomed | bulyan | cclip | fltrust", fl_str(o.server.aggregator.rule))
       ("trim", "trimmed-mean: fraction cut at each end", fl_v(o.server.aggregator.trim))
       ("allow-no-trim", "accept a trim that removes nothing (= mean)")
       ("median-average", "even count: average the two middle values instead of the lower")
       ("f,krum-f", "krum / multi-krum: Byzantine clients assumed", fl_v(o.server.aggregator.f))
       ("multi-krum-m", "multi-krum: updates averaged (0 = n - f)", fl_v(o.server.aggregator.multi_krum_m))
+      ("cclip-tau", "cclip: clipping radius around the previous aggregate", fl_v(o.server.aggregator.cclip_tau))
+      ("cclip-iters", "cclip: clipping iterations per round", fl_v(o.server.aggregator.cclip_iterations))
+      ("root-samples", "fltrust: samples of the clean root set the server trains on (simulation: drawn from the training set)", fl_v(100))
+      ("bucketing", "average random buckets of S updates before the rule (1 = off; Karimireddy et al. 2022)", fl_v(o.server.bucketing))
+      ("server-opt", "server step: sgd | avgm (FedAvgM) | adam (FedAdam, Reddi et al.)", fl_str(o.server_opt.name))
+      ("server-momentum", "avgm: server momentum", fl_v(o.server_opt.momentum))
       ("max-norm", "L2 clip of every update before aggregation (0 = off)", fl_v(o.server.clip_norm))
       ("detect", "detection scores (--detect=false to disable)", cxxopts::value<bool>()->default_value("true"))
       ("exclude-flagged", "drop flagged clients before aggregation")
       ("detect-k", "distance/norm threshold in robust standard deviations", fl_v(o.server.detection.k));
+  opts.add_options("Differential privacy")
+      ("dp-clip", "clip every update to C (L2) for DP (0 = off); central: DP-FedAvg, needs --aggregator mean", fl_v(o.server.dp.clip))
+      ("dp-noise", "noise multiplier sigma: N(0, (sigma C)^2) on the sum (central) or on each update (--dp-local)", fl_v(o.server.dp.noise))
+      ("dp-local", "local DP: each benign client clips and noises its own update before signing")
+      ("dp-delta", "delta the accountant reports eps at", fl_v(o.server.dp.delta))
+      ("dp-adaptive-clip", "central: C follows --dp-target-quantile of the update norms (Andrew et al. 2021)")
+      ("dp-target-quantile", "adaptive clipping: target fraction of unclipped updates", fl_v(o.server.dp.target_quantile))
+      ("dp-clip-lr", "adaptive clipping: geometric step of C", fl_v(o.server.dp.clip_lr))
+      ("dp-count-noise", "adaptive clipping: std of the noise on the unclipped count (-1: sampled/20)", fl_v(o.server.dp.count_noise));
   opts.add_options("Output")
       ("limit-test-batches", "evaluate on N test batches (0 = all)", fl_v(o.limit_test_batches))
       ("eval-batch-size", "images per evaluation batch", fl_v(o.eval_batch_size))
@@ -132,6 +153,7 @@ void fl_recipe_from(const cxxopts::ParseResult& r, fl::RunnerOptions& o) {
   o.weight_decay = r["weight-decay"].as<double>();
   o.batch_size = r["batch-size"].as<std::int64_t>();
   o.augment = r["augment"].as<bool>();
+  o.prox_mu = r["prox-mu"].as<double>();
 }
 
 fl::AttackOptions fl_attack_options_from(const cxxopts::ParseResult& r) {
@@ -139,6 +161,8 @@ fl::AttackOptions fl_attack_options_from(const cxxopts::ParseResult& r) {
   a.shift = r["shift"].as<double>();
   a.sigma = r["sigma"].as<double>();
   a.boost = r["boost"].as<double>();
+  a.alie_z = r["alie-z"].as<double>();
+  a.ipm_eps = r["ipm-eps"].as<double>();
   a.poison_rate = r["poison-rate"].as<double>();
   a.trigger_size = r["trigger-size"].as<int>();
   a.target = r["target"].as<std::int64_t>();
@@ -159,6 +183,21 @@ void fl_server_from(const cxxopts::ParseResult& r, fl::RunnerOptions& o) {
   o.server.detection.exclude_flagged = r.count("exclude-flagged") > 0;
   o.server.detection.k = r["detect-k"].as<double>();
   o.server.detection.norm_k = o.server.detection.k;
+  o.server.aggregator.cclip_tau = r["cclip-tau"].as<double>();
+  o.server.aggregator.cclip_iterations = r["cclip-iters"].as<int>();
+  o.server.root_samples = o.server.aggregator.rule == "fltrust" ? r["root-samples"].as<int>() : 0;
+  o.server.bucketing = r["bucketing"].as<int>();
+  o.server_opt.name = r["server-opt"].as<std::string>();
+  o.server_opt.momentum = r["server-momentum"].as<double>();
+  auto& dp = o.server.dp;
+  dp.clip = r["dp-clip"].as<double>();
+  dp.noise = r["dp-noise"].as<double>();
+  dp.local = r.count("dp-local") > 0;
+  dp.delta = r["dp-delta"].as<double>();
+  dp.adaptive = r.count("dp-adaptive-clip") > 0;
+  dp.target_quantile = r["dp-target-quantile"].as<double>();
+  dp.clip_lr = r["dp-clip-lr"].as<double>();
+  dp.count_noise = r["dp-count-noise"].as<double>();
   o.limit_test_batches = r["limit-test-batches"].as<std::int64_t>();
   o.eval_batch_size = r["eval-batch-size"].as<std::int64_t>();
   o.eval_trigger = r.count("eval-trigger") > 0;
@@ -182,6 +221,8 @@ fl::RunnerOptions fl_options_from(const cxxopts::ParseResult& r) {
   o.per_client = r["per-client"].as<std::int64_t>();
   o.partition = r["partition"].as<std::string>();
   o.dirichlet_alpha = r["alpha"].as<double>();
+  o.dirichlet_rows = r["dirichlet-rows"].as<std::int64_t>();
+  if (o.dirichlet_rows < 0) throw UsageError("--dirichlet-rows must be >= 0 (0 = all rows)");
   fl_recipe_from(r, o);
   o.malicious = r["malicious"].as<int>();
   o.malicious_fraction = r["malicious-fraction"].as<double>();

@@ -64,8 +64,8 @@ std::string find_script() {
 int plot_main(int argc, char** argv) {
   cxxopts::Options opts(argv[0],
                         "Draw a run's metrics.json as PNGs and an index.html (train, bench "
-                        "throughput, autobatch, sweep, bench allreduce, fl), or compare runs "
-                        "with --summary DIR1 DIR2 ...");
+                        "throughput, autobatch, sweep, bench allreduce, fl; a fl grid's "
+                        "grid.json), or compare runs with --summary DIR1 DIR2 ...");
   opts.positional_help("RUN_DIR [RUN_DIR...]");
   // clang-format off
   opts.add_options()

@@ -4,10 +4,10 @@
     scripts/plot.py RUN_DIR [--out DIR]              # one run: DIR defaults to RUN_DIR/plots
     scripts/plot.py --summary DIR1 DIR2 ... [--out DIR]   # compare runs (default ./summary)
 
-RUN_DIR holds metrics.json (or fl_metrics.json), or is the metrics file itself. The kind of
-run is the document's "kind" field ("fl" documents written before it had one carry
-"command": "fl"). Each kind has one function in PLOTTERS that returns [(png, caption)]; adding
-a kind is adding a function and a table entry. Needs matplotlib and numpy (Debian:
+RUN_DIR holds metrics.json (or fl_metrics.json, or a `tdml fl grid`'s grid.json), or is the
+metrics file itself. The kind of run is the document's "kind" field ("fl" documents written
+before it had one carry "command": "fl"). Each kind has one function in PLOTTERS that returns
+[(png, caption)]; adding a kind is adding a function and a table entry. Needs matplotlib and numpy (Debian:
 python3-matplotlib).
 """
 import argparse
@@ -41,13 +41,13 @@ def load_metrics(path):
     if not os.path.exists(path):
         raise PlotError(f"{path}: no such run directory or metrics file")
     if os.path.isdir(path):
-        for name in ("metrics.json", "fl_metrics.json"):
+        for name in ("metrics.json", "fl_metrics.json", "grid.json"):
             f = os.path.join(path, name)
             if os.path.isfile(f):
                 path = f
                 break
         else:
-            raise PlotError(f"{path}: no metrics.json in this directory")
+            raise PlotError(f"{path}: no metrics.json (or grid.json) in this directory")
     try:
         with open(path) as f:
             doc = json.load(f)
@@ -98,13 +98,15 @@ def text_color(im, value):
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
 
 
-def heatmap(ax, values, rows, cols, title, unit, fmt, cmap="viridis"):
+def heatmap(ax, values, rows, cols, title, unit, fmt, cmap="viridis",
+            xlabel="loader workers (threads; 0 = in the training thread)",
+            ylabel="batch size (images)", vmin=None, vmax=None):
     v = np.array(values, dtype=float)
-    im = ax.imshow(v, cmap=cmap, aspect="auto")
+    im = ax.imshow(v, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(cols)), [str(c) for c in cols])
     ax.set_yticks(range(len(rows)), [str(r) for r in rows])
-    ax.set_xlabel("loader workers (threads; 0 = in the training thread)")
-    ax.set_ylabel("batch size (images)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     cb = ax.figure.colorbar(im, ax=ax)
     cb.set_label(unit)
@@ -661,6 +663,53 @@ def plot_fl(doc, run_dir, out):
     return figs
 
 
+# ----------------------------------------------------------------------------- fl grid
+
+def grid_labels(g):
+    """(attack, aggregator, alpha) of a grid.json group, spelled as the grid's tokens."""
+    attack = g["attack"] + (f":{g['malicious']}" if g.get("malicious") is not None else "")
+    rule = g["aggregator"] + ("+bucketing" if g.get("bucketing") else "")
+    alpha = g["alpha"] if isinstance(g["alpha"], str) else f"{g['alpha']:.10g}"
+    return attack, rule, alpha
+
+
+def plot_fl_grid(doc, run_dir, out):
+    groups = doc.get("groups", [])
+    if not groups:
+        return []
+    attacks, rules, alphas = [], [], []
+    for g in groups:
+        for value, seen in zip(grid_labels(g), (attacks, rules, alphas)):
+            if value not in seen:
+                seen.append(value)
+    n = sum(1 for c in doc.get("cells", []) if c.get("status") == "completed")
+    seeds = len(doc.get("config", {}).get("seeds", [])) or "?"
+    specs = [("accuracy", "fl_grid_accuracy.png", "Final clean test accuracy", "magma",
+              "Mean final clean test accuracy over seeds, attack x aggregator, one panel per alpha"),
+             ("asr", "fl_grid_asr.png", "Final backdoor success rate (ASR)", "Reds",
+              "Mean final backdoor ASR (triggered non-target images sent to the target) over "
+              "seeds; the 'none' row is the no-attack baseline")]
+    figs = []
+    for key, name, title, cmap, caption in specs:
+        fig, axes = plt.subplots(1, len(alphas), squeeze=False,
+                                 figsize=(2.5 + 1.3 * len(rules) * len(alphas) + 1.5 * len(alphas),
+                                          1.8 + 0.55 * len(attacks)))
+        for ax, alpha in zip(axes[0], alphas):
+            v = np.full((len(attacks), len(rules)), np.nan)
+            for g in groups:
+                a, r, al = grid_labels(g)
+                mean = g.get(key, {}).get("mean")
+                if al == alpha and mean is not None:
+                    v[attacks.index(a), rules.index(r)] = 100 * mean
+            panel = "IID" if alpha == "iid" else f"Dirichlet alpha {alpha}"
+            heatmap(ax, v, attacks, rules, f"{title}\n{panel}", "% (mean over seeds)", "{:.1f}",
+                    cmap, xlabel="aggregator", ylabel="attack", vmin=0, vmax=100)
+            ax.tick_params(axis="x", labelrotation=30)
+        fig.suptitle(f"tdml fl grid: {n} completed cells, {seeds} seeds", fontsize=10)
+        figs.append((save(fig, out, name), caption))
+    return figs
+
+
 # Kinds of metrics.json and the function drawing each (train covers single, ddp and pipeline).
 PLOTTERS = {
     "train": plot_train,
@@ -670,6 +719,7 @@ PLOTTERS = {
     "bench.allreduce": plot_allreduce,
     "fl": plot_fl,
     "bench.scaling": plot_scaling,
+    "fl-grid": plot_fl_grid,
 }
 
 
@@ -775,7 +825,8 @@ def write_index(out, title, config, figs):
 
 def run_config(doc):
     keep = ("kind", "status", "error", "created", "finished", "host", "tdml_version", "config",
-            "run", "data", "model", "memory_kind", "backend", "world", "impl", "parameters")
+            "run", "data", "model", "memory_kind", "backend", "world", "impl", "parameters",
+            "command", "statistics")
     return {k: doc[k] for k in keep if k in doc}
 
 

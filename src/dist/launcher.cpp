@@ -128,10 +128,10 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   return out;
 }
 
-Worker spawn(const ProcessSpec& spec, std::vector<std::string> env, std::vector<std::string> argv) {
-  int out[2], err[2];
-  TDML_CHECK(::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0,
-             "launcher: cannot create pipes: " << std::strerror(errno));
+// Forks and execs `binary` with stdout and stderr on out_fd and err_fd (and stdin on in_fd when
+// it is >= 0); the child dies with this process. Returns its pid.
+pid_t fork_exec(const std::string& binary, std::vector<std::string> argv,
+                std::vector<std::string> env, int in_fd, int out_fd, int err_fd) {
   auto c_argv = c_strings(argv);
   auto c_env = c_strings(env);
   const pid_t parent = ::getpid();
@@ -141,11 +141,20 @@ Worker spawn(const ProcessSpec& spec, std::vector<std::string> env, std::vector<
     // Child: only async-signal-safe calls until exec.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(err[1], STDERR_FILENO);
-    ::execve("/proc/self/exe", c_argv.data(), c_env.data());
+    if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
+    ::dup2(out_fd, STDOUT_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
+    ::execve(binary.c_str(), c_argv.data(), c_env.data());
     ::_exit(127);
   }
+  return pid;
+}
+
+Worker spawn(const ProcessSpec& spec, std::vector<std::string> env, std::vector<std::string> argv) {
+  int out[2], err[2];
+  TDML_CHECK(::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0,
+             "launcher: cannot create pipes: " << std::strerror(errno));
+  const pid_t pid = fork_exec("/proc/self/exe", std::move(argv), std::move(env), -1, out[1], err[1]);
   ::close(out[1]);
   ::close(err[1]);
   Worker w;
@@ -355,6 +364,105 @@ int launch_processes(const std::vector<ProcessSpec>& specs, const LaunchOptions&
   const std::string failure = supervisor.failure();
   if (!failure.empty()) throw Error("local job failed: " + failure);
   return 0;
+}
+
+namespace {
+
+struct RunningJob {
+  std::size_t index = 0;
+  pid_t pid = -1;
+  Clock::time_point start;
+};
+
+RunningJob start_job(const Job& job, std::size_t index, const std::vector<std::string>& env) {
+  TDML_CHECK(!job.argv.empty(), "launcher: job " << job.name << " has an empty command line");
+  const int log = ::open(job.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  TDML_CHECK(log >= 0, "cannot write " << job.log_path << ": " << std::strerror(errno));
+  const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  RunningJob r{index, -1, Clock::now()};
+  try {
+    r.pid = fork_exec(job.binary.empty() ? "/proc/self/exe" : job.binary, job.argv, env, null,
+                      log, log);
+  } catch (...) {
+    ::close(log);
+    if (null >= 0) ::close(null);
+    throw;
+  }
+  ::close(log);
+  if (null >= 0) ::close(null);
+  return r;
+}
+
+// SIGTERM to the running jobs, SIGKILL to those left after 5 s; reaps them all.
+void stop_jobs(std::vector<RunningJob>& running) {
+  for (const auto& j : running) ::kill(j.pid, SIGTERM);
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!running.empty()) {
+    const bool late = Clock::now() > deadline;
+    for (auto it = running.begin(); it != running.end();) {
+      if (late) ::kill(it->pid, SIGKILL);
+      const pid_t got = ::waitpid(it->pid, nullptr, late ? 0 : WNOHANG);
+      it = got == it->pid || (got < 0 && errno != EINTR) ? running.erase(it) : it + 1;
+    }
+    if (!running.empty()) ::poll(nullptr, 0, 50);
+  }
+}
+
+// Kills and reaps whatever still runs when run_jobs leaves early (on_end threw).
+struct JobsGuard {
+  std::vector<RunningJob>& running;
+  ~JobsGuard() {
+    for (const auto& j : running) ::kill(j.pid, SIGKILL);
+    for (const auto& j : running) ::waitpid(j.pid, nullptr, 0);
+  }
+};
+
+}  // namespace
+
+void run_jobs(const std::vector<Job>& jobs, int parallel,
+              const std::function<void(const JobEnd&)>& on_end) {
+  TDML_CHECK(parallel >= 1, "launcher: jobs in parallel must be >= 1, got " << parallel);
+  SignalFlag signals;
+  const auto env = child_env({});
+  std::vector<RunningJob> running;
+  JobsGuard guard{running};
+  std::size_t next = 0;
+  while (!g_interrupted && (next < jobs.size() || !running.empty())) {
+    while (running.size() < static_cast<std::size_t>(parallel) && next < jobs.size()) {
+      running.push_back(start_job(jobs[next], next, env));
+      ++next;
+    }
+    bool ended = false;
+    for (auto it = running.begin(); it != running.end();) {
+      int status = 0;
+      const pid_t got = ::waitpid(it->pid, &status, WNOHANG);
+      if (got == 0 || (got < 0 && errno == EINTR)) {
+        ++it;
+        continue;
+      }
+      JobEnd e;
+      e.index = it->index;
+      e.seconds = std::chrono::duration<double>(Clock::now() - it->start).count();
+      if (got < 0) {
+        e.how = std::string("could not be waited for: ") + std::strerror(errno);
+      } else {
+        e.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        e.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        e.how = describe(status);
+      }
+      it = running.erase(it);
+      ended = true;
+      on_end(e);
+    }
+    if (!ended && !running.empty()) ::poll(nullptr, 0, 100);  // paces reaping; a signal ends it
+  }
+  if (!g_interrupted) return;
+  std::string names;
+  for (const auto& j : running) names += (names.empty() ? "" : ", ") + jobs[j.index].name;
+  stop_jobs(running);
+  throw Error("interrupted by signal " + std::to_string(g_interrupted) +
+              (names.empty() ? std::string(": no job was running")
+                             : ": stopped the running jobs " + names));
 }
 
 }  // namespace tdml::dist

@@ -44,6 +44,11 @@ class Party {
     if (key_.id != o.id) {
       throw UsageError("--key " + o.key + " is " + key_.id + "'s key, not " + o.id + "'s");
     }
+    if (attack_.adaptive()) {
+      throw UsageError("--attack " + o.attack + " is omniscient: it crafts its update from the "
+                       "round's benign updates, which a federation client never sees (it runs "
+                       "in the simulation, `tdml fl` without --nproc)");
+    }
     ledger::KeyRing ring(ledger::Scheme::kEd25519);
     ring.add(o.id, key_.secret);
     signer_ = ring.signer(o.id);

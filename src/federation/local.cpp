@@ -38,6 +38,15 @@ std::string shards_dir(const fl::RunnerOptions& o, const LocalOptions& lo) {
 
 void check(const fl::RunnerOptions& o, const LocalOptions& lo) {
   if (lo.processes < 2) throw UsageError("fl --nproc needs at least 2 (a server and a client)");
+  if (fl::make_attack_plan(o).any_adaptive()) {
+    throw UsageError("fl --nproc: alie, ipm and minmax are omniscient (they craft their update "
+                     "from the round's benign updates, which a client process never sees); "
+                     "run them in the simulation (no --nproc)");
+  }
+  if (o.server.aggregator.rule == "fltrust") {
+    throw UsageError("fl --nproc: fltrust needs a clean root set on the server, which a "
+                     "federation server does not hold; run it in the simulation (no --nproc)");
+  }
   if (o.clients != lo.processes - 1) {
     throw UsageError("fl --nproc " + std::to_string(lo.processes) + " runs a server and " +
                      std::to_string(lo.processes - 1) + " clients, but --clients is " +

@@ -16,7 +16,13 @@ nlohmann::json recipe_json(const fl::RunnerOptions& o) {
           {"augment", o.augment},
           {"amp", train::amp_name(o.amp)},
           {"channels_last", o.channels_last},
-          {"seed", o.seed}};
+          {"seed", o.seed},
+          {"prox_mu", o.prox_mu},
+          // Local DP is the clients' side of the protocol: the server says what to apply.
+          {"dp_local",
+           o.server.dp.enabled() && o.server.dp.local
+               ? nlohmann::json{{"clip", o.server.dp.clip}, {"noise", o.server.dp.noise}}
+               : nlohmann::json(nullptr)}};
 }
 
 fl::RunnerOptions recipe_options(const nlohmann::json& r, const torch::Device& device) {
@@ -35,6 +41,12 @@ fl::RunnerOptions recipe_options(const nlohmann::json& r, const torch::Device& d
     o.amp = train::parse_amp(r.at("amp").get<std::string>(), device);
     o.channels_last = r.at("channels_last").get<bool>();
     o.seed = r.at("seed").get<std::uint64_t>();
+    o.prox_mu = r.value("prox_mu", 0.0);
+    if (const auto dp = r.value("dp_local", nlohmann::json()); dp.is_object()) {
+      o.server.dp.local = true;
+      o.server.dp.clip = dp.at("clip").get<double>();
+      o.server.dp.noise = dp.at("noise").get<double>();
+    }
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("malformed round recipe from the server: ") + e.what());
   }

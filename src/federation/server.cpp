@@ -85,6 +85,10 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   }
   recipe.clients = static_cast<int>(clients.size());
   recipe.malicious = 0;
+  if (recipe.server.aggregator.rule == "fltrust") {
+    throw UsageError("fltrust needs a clean root set on the server; a federation server holds "
+                     "only its test set (fltrust runs in the simulation, `tdml fl`)");
+  }
   if (recipe.min_clients > recipe.clients) {
     throw UsageError("--min-clients " + std::to_string(recipe.min_clients) + " exceeds the " +
                      std::to_string(recipe.clients) + " enrolled clients");
@@ -183,17 +187,20 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   };
   fl::FlLedger hooks(keys, ledger.get(), recipe, lo);
   auto run_hooks = hooks.hooks();
+  fl::RoundEngine* engine_ptr = nullptr;  // set below; the hook runs only inside engine.run
   run_hooks.server.on_round = [&, block = run_hooks.server.on_round](
                                   const fl::RoundContext& ctx, const fl::RoundRecord& rec,
                                   const std::vector<fl::ClientUpdate>& updates) {
     block(ctx, rec, updates);
     state.completed_round = rec.round;
     state.rounds.push_back(rec.to_json());
+    state.step = engine_ptr->step_state();
     save_server_state(recipe.out_dir, state, shape.params(), shape.buffers());
     if (g_after_round) g_after_round(rec.round);
   };
   fl::RoundEngine engine({shape.model(), shape.params(), shape.buffers()}, *source, test, recipe,
                          run_hooks.server, nullptr, 1 + recipe.clients);
+  engine_ptr = &engine;
   const nlohmann::json transport = {
       {"transport",
        o.insecure ? "grpc-insecure" : (o.tls_client_ca.empty() ? "grpc-tls" : "grpc-mtls")},
@@ -202,7 +209,10 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
       {"round_timeout", o.round_timeout},
       {"enrolled", sc.ids},
       {"ledger", ledger_path}};
-  if (saved) engine.resume_after(state.completed_round, state.rounds);
+  if (saved) {
+    engine.resume_after(state.completed_round, state.rounds);
+    engine.load_step_state(state.step);
+  }
   fl::RunResult result;
   try {
     result = engine.run(o.data_description, transport);

@@ -19,13 +19,20 @@ std::string bin_path(const std::string& dir) { return dir + "/server-state.bin";
 
 void save_server_state(const std::string& out_dir, const ServerState& s,
                        const fl::FlatLayout& params, const fl::FlatLayout& buffers) {
-  const auto bytes = tensor_bytes(torch::cat({params.flatten().cpu(), buffers.flatten().cpu()}));
+  std::vector<torch::Tensor> parts = {params.flatten().cpu(), buffers.flatten().cpu()};
+  if (s.step.previous.defined()) parts.push_back(s.step.previous.to(torch::kCPU, torch::kFloat32));
+  for (const auto& m : s.step.moments) parts.push_back(m.to(torch::kCPU, torch::kFloat32));
+  const auto bytes = tensor_bytes(torch::cat(parts));
   util::write_file_atomic(bin_path(out_dir), bytes);
   const nlohmann::json j = {{"format", kFormat},
                             {"run_id", s.run_id},
                             {"config_hash", s.config_hash},
                             {"completed_round", s.completed_round},
                             {"rounds", s.rounds},
+                            {"step",
+                             {{"previous", s.step.previous.defined()},
+                              {"moments", s.step.moments.size()},
+                              {"dp_clip", s.step.dp_clip}}},
                             {"state_sha256", util::sha256_hex(bytes)}};
   util::write_file_atomic(json_path(out_dir), j.dump(1) + "\n");
 }
@@ -48,14 +55,25 @@ std::optional<ServerState> load_server_state(const std::string& out_dir,
     throw UsageError(out_dir + " holds run " + s.run_id + " with another configuration (model, "
                      "recipe, rule or enrolled clients): use another --out to start a new run");
   }
+  const auto step = j.value("step", nlohmann::json::object());
+  const bool previous = step.value("previous", false);
+  const auto moments = step.value("moments", 0);
+  const auto p = params.numel(), b = buffers.numel();
   const auto bytes = util::read_file(bin_path(out_dir));
   if (util::sha256_hex(bytes) != j.value("state_sha256", "") ||
-      static_cast<std::int64_t>(bytes.size()) != (params.numel() + buffers.numel()) * 4) {
+      static_cast<std::int64_t>(bytes.size()) != (p + b + (previous + moments) * p) * 4) {
     throw Error(bin_path(out_dir) + " does not match " + json_path(out_dir) + " (damaged)");
   }
   const auto flat = bytes_tensor(bytes);
-  params.assign(flat.slice(0, 0, params.numel()));
-  buffers.assign(flat.slice(0, params.numel(), params.numel() + buffers.numel()));
+  params.assign(flat.slice(0, 0, p));
+  buffers.assign(flat.slice(0, p, p + b));
+  auto at = p + b;
+  if (previous) {
+    s.step.previous = flat.slice(0, at, at + p).clone();
+    at += p;
+  }
+  for (int i = 0; i < moments; ++i, at += p) s.step.moments.push_back(flat.slice(0, at, at + p).clone());
+  s.step.dp_clip = step.value("dp_clip", 0.0);
   return s;
 }
 

@@ -2,6 +2,7 @@
 // trimmed mean). Krum and the geometric median have their own files.
 #include "tdml/fl/aggregators.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -88,8 +89,39 @@ Aggregate TrimmedMean::aggregate(const torch::Tensor& updates, const torch::Tens
   return {sorted.slice(0, k, n - k).mean(0), all_rows(n), 0};
 }
 
+Buckets bucket_average(const torch::Tensor& updates, const torch::Tensor& weights, int s,
+                       std::uint64_t seed) {
+  check_updates(updates, "bucketing");
+  if (s < 1) throw UsageError("--bucketing must be >= 1 (1 = no bucketing)");
+  const int n = updates.size(0);
+  auto w = weights.defined() ? weights.to(torch::kFloat64).cpu()
+                             : torch::ones({n}, torch::kFloat64);
+  Buckets b;
+  std::vector<std::int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  if (s > 1) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    auto perm = torch::randperm(n, gen, torch::kInt64);
+    for (int i = 0; i < n; ++i) order[i] = perm[i].item<std::int64_t>();
+  }
+  std::vector<torch::Tensor> means;
+  std::vector<double> bw;
+  for (int start = 0; start < n; start += s) {
+    const int end = std::min(n, start + s);
+    std::vector<std::int64_t> rows(order.begin() + start, order.begin() + end);
+    auto idx = torch::tensor(rows, torch::kInt64);
+    means.push_back(updates.index_select(0, idx.to(updates.device())).mean(0));
+    bw.push_back(w.index_select(0, idx).sum().item<double>());
+    b.members.emplace_back(rows.begin(), rows.end());
+  }
+  b.means = torch::stack(means);
+  b.weights = torch::tensor(bw, torch::kFloat64);
+  return b;
+}
+
 std::vector<std::string> aggregator_names() {
-  return {"mean", "median", "trimmed-mean", "krum", "multi-krum", "geomed"};
+  return {"mean",   "median", "trimmed-mean", "krum",   "multi-krum",
+          "geomed", "bulyan", "cclip",        "fltrust"};
 }
 
 std::unique_ptr<Aggregator> make_aggregator(const AggregatorOptions& o) {
@@ -98,6 +130,9 @@ std::unique_ptr<Aggregator> make_aggregator(const AggregatorOptions& o) {
   if (o.rule == "trimmed-mean") return std::make_unique<TrimmedMean>(o.trim, o.allow_no_trim);
   if (o.rule == "krum") return std::make_unique<Krum>(o.f, 1);
   if (o.rule == "multi-krum") return std::make_unique<Krum>(o.f, o.multi_krum_m);
+  if (o.rule == "bulyan") return std::make_unique<Bulyan>(o.f);
+  if (o.rule == "cclip") return std::make_unique<CenteredClipping>(o.cclip_tau, o.cclip_iterations);
+  if (o.rule == "fltrust") return std::make_unique<FLTrust>();
   if (o.rule == "geomed") {
     return std::make_unique<GeometricMedian>(o.geomed_nu, o.geomed_tol, o.geomed_max_iter);
   }

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "fl/seed.h"
+#include "tdml/fl/adaptive_attacks.h"
 #include "tdml/util/error.h"
 
 namespace tdml::fl {
@@ -12,8 +13,10 @@ namespace {
 constexpr std::uint64_t kSaltGaussian = 0x6761;  // "ga"
 constexpr std::uint64_t kSaltPoison = 0x706f;    // "po"
 
-const char* const kUpdateNames[] = {"none",     "zero",      "mean-shift",
-                                    "gaussian", "sign-flip", "model-replacement"};
+const char* const kUpdateNames[] = {"none",      "zero",              "mean-shift", "gaussian",
+                                    "sign-flip", "model-replacement", "alie",       "ipm",
+                                    "minmax"};
+constexpr int kUpdateCount = 9;
 const char* const kDataNames[] = {"none", "backdoor", "label-flip"};
 
 std::string choices() {
@@ -61,7 +64,7 @@ ClientAttack parse_client_attack(const std::string& spec) {
   while (std::getline(ss, word, '+')) {
     word = trim(word);
     bool found = false;
-    for (int i = 0; i < 6 && !found; ++i) {
+    for (int i = 0; i < kUpdateCount && !found; ++i) {
       if (word != kUpdateNames[i]) continue;
       found = true;
       if (i == 0) break;
@@ -85,6 +88,10 @@ ClientAttack parse_client_attack(const std::string& spec) {
     any = true;
   }
   if (!any) throw UsageError("empty attack spec (choices: " + choices() + ")");
+  if (out.adaptive() && out.data != DataAttack::kNone) {
+    throw UsageError("attack '" + spec + "': " + fl::to_string(out.update) +
+                     " crafts its update from the benign ones; it takes no data attack");
+  }
   return out;
 }
 
@@ -117,6 +124,12 @@ torch::Tensor apply_update_attack(UpdateAttack a, const torch::Tensor& honest,
       return -honest;
     case UpdateAttack::kModelReplacement:
       return honest * opts.boost;
+    case UpdateAttack::kAlie:
+    case UpdateAttack::kIpm:
+    case UpdateAttack::kMinMax:
+      // Crafted from the round's benign updates (AttackPlan::craft_adaptive); until then the
+      // client's own update stands in.
+      return honest.clone();
   }
   throw Error("unknown update attack");
 }
@@ -232,6 +245,27 @@ std::vector<int> AttackPlan::malicious_clients() const {
     if (roles_[i].malicious()) out.push_back(i);
   }
   return out;
+}
+
+bool AttackPlan::any_adaptive() const {
+  for (const auto& r : roles_) {
+    if (r.adaptive()) return true;
+  }
+  return false;
+}
+
+torch::Tensor AttackPlan::craft_adaptive(UpdateAttack a, const torch::Tensor& benign, int n,
+                                         int f) const {
+  switch (a) {
+    case UpdateAttack::kAlie:
+      return alie_update(benign, opts_.alie_z >= 0 ? opts_.alie_z : alie_z(n, f));
+    case UpdateAttack::kIpm:
+      return ipm_update(benign, opts_.ipm_eps);
+    case UpdateAttack::kMinMax:
+      return minmax_update(benign);
+    default:
+      throw Error("craft_adaptive: " + fl::to_string(a) + " is not an adaptive attack");
+  }
 }
 
 bool AttackPlan::any_backdoor() const {

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "tdml/data/transforms.h"
+#include "tdml/fl/dp.h"
 #include "fl/seed.h"
 #include "tdml/train/trainer.h"
 #include "tdml/util/error.h"
@@ -12,11 +13,13 @@ namespace {
 
 constexpr std::uint64_t kSaltShuffle = 0x7368;  // "sh"
 constexpr std::uint64_t kSaltAugment = 0x6175;  // "au"
+constexpr std::uint64_t kSaltLocalDp = 0x6c64;  // "ld"
 
 // The same cut `tdml data split` writes (partition.h partition_rows).
 Partition make_partition(const data::Dataset& train, const RunnerOptions& o) {
   return partition_rows(train.labels, train.num_classes,
-                        {o.partition, o.clients, o.per_client, o.dirichlet_alpha, o.seed});
+                        {o.partition, o.clients, o.per_client, o.dirichlet_alpha, o.seed,
+                         o.dirichlet_rows});
 }
 
 }  // namespace
@@ -63,6 +66,14 @@ void RunnerOptions::validate() const {
   if (limit_test_batches < 0 || eval_batch_size < 1) {
     throw UsageError("fl: --limit-test-batches must be >= 0 and --eval-batch-size >= 1");
   }
+  if (prox_mu < 0) throw UsageError("fl: --prox-mu must be >= 0");
+  if (prox_mu > 0 && !local()) {
+    throw UsageError("fl: --prox-mu is FedProx's local term: it needs --local train (a gradient "
+                     "at the global model is unchanged by it)");
+  }
+  server_opt.validate();
+  server.dp.validate();
+  if (server.root_samples < 0) throw UsageError("fl: --root-samples must be >= 0");
 }
 
 ClientPool::ClientPool(const data::Dataset& train, const RunnerOptions& opts)
@@ -87,15 +98,15 @@ ClientPool::ClientPool(const data::Dataset& train, const RunnerOptions& opts, Pa
   }
 }
 
-ClientUpdate ClientPool::run(int k, const RoundContext& ctx, const ClientHooks& hooks) {
-  TDML_CHECK(k >= 0 && k < clients(), "fl: no client " << k);
+ClientPool::Local ClientPool::train_on(int k, const torch::Tensor& rows,
+                                      const torch::Tensor& labels, const torch::Tensor& poisoned,
+                                      const RoundContext& ctx) {
   const auto& o = opts_;
   params_.assign(ctx.global_params);
   buffers_.assign(ctx.global_buffers);
   model_->train();
-  const auto& rows = rows_[k];
   const auto n = rows.numel();
-  const bool poison = plan_.of(k).data == DataAttack::kBackdoor;
+  const bool poison = poisoned.defined();
   auto gen = at::detail::createCPUGenerator(derive_seed(o.seed, kSaltAugment, ctx.round, k));
   // One batch of the client's shard at positions `pos`, poisoned as its attack says.
   auto batch = [&](const torch::Tensor& pos) {
@@ -103,9 +114,9 @@ ClientUpdate ClientPool::run(int k, const RoundContext& ctx, const ClientHooks& 
     if (o.augment) imgs = data::random_crop_flip(imgs, 4, true, gen);
     auto x = data::normalize(imgs.to(o.device));
     if (o.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-    auto y = labels_[k].index_select(0, pos).to(o.device);
+    auto y = labels.index_select(0, pos).to(o.device);
     if (!poison) return std::make_pair(x, y);
-    auto pb = poison_batch(x, y, poisoned_[k].index_select(0, pos), plan_.options());
+    auto pb = poison_batch(x, y, poisoned.index_select(0, pos), plan_.options());
     return std::make_pair(pb.images, pb.labels);
   };
   auto forward = [&](const torch::Tensor& x) {
@@ -129,9 +140,15 @@ ClientUpdate ClientPool::run(int k, const RoundContext& ctx, const ClientHooks& 
     }
     honest = params_.flatten_grads();
   } else {
+    auto params = model_->parameters();
     torch::optim::SGD opt(
-        model_->parameters(),
+        params,
         torch::optim::SGDOptions(o.client_lr).momentum(o.momentum).weight_decay(o.weight_decay));
+    // FedProx: the gradient of mu/2 |w - w_global|^2 is mu (w - w_global).
+    std::vector<torch::Tensor> anchor;
+    if (o.prox_mu > 0) {
+      for (const auto& p : params) anchor.push_back(p.detach().clone());
+    }
     for (int e = 0; e < o.local_epochs; ++e) {
       auto sg = at::detail::createCPUGenerator(
           derive_seed(o.seed, kSaltShuffle, ctx.round * 1000 + e, k));
@@ -141,6 +158,14 @@ ClientUpdate ClientPool::run(int k, const RoundContext& ctx, const ClientHooks& 
         opt.zero_grad();
         auto loss = F::cross_entropy(forward(x), y);
         loss.backward();
+        if (o.prox_mu > 0) {
+          torch::NoGradGuard no_grad;
+          for (std::size_t i = 0; i < params.size(); ++i) {
+            if (params[i].grad().defined()) {
+              params[i].mutable_grad().add_(params[i] - anchor[i], o.prox_mu);
+            }
+          }
+        }
         opt.step();
         loss_sum += loss.item<double>();
         ++batches;
@@ -148,14 +173,34 @@ ClientUpdate ClientPool::run(int k, const RoundContext& ctx, const ClientHooks& 
     }
     honest = params_.flatten() - ctx.global_params;
   }
+  return {honest, batches ? loss_sum / batches : 0};
+}
+
+ClientUpdate ClientPool::run(int k, const RoundContext& ctx, const ClientHooks& hooks) {
+  TDML_CHECK(k >= 0 && k < clients(), "fl: no client " << k);
+  const bool poison = plan_.of(k).data == DataAttack::kBackdoor;
+  auto local = train_on(k, rows_[k], labels_[k], poison ? poisoned_[k] : torch::Tensor(), ctx);
   ClientUpdate u;
   u.client = k;
-  u.update = plan_.apply_update(k, ctx.round, honest);
+  u.update = plan_.apply_update(k, ctx.round, local.update);
+  const auto& dp = opts_.server.dp;
+  if (dp.enabled() && dp.local && !plan_.is_malicious(k)) {
+    // A benign client's own privacy: clipped and noised before it is signed and sent (an
+    // attacker does not follow the protocol).
+    u.update = local_dp_update(u.update, dp.clip, dp.noise,
+                               derive_seed(opts_.seed, kSaltLocalDp, ctx.round, k));
+  }
   u.buffers = buffers_.flatten();
-  u.samples = n;
-  u.loss = batches ? loss_sum / batches : 0;
-  if (hooks.attest) u.attestation = hooks.attest(ctx, u);
+  u.samples = rows_[k].numel();
+  u.loss = local.loss;
+  if (hooks.attest && !plan_.of(k).adaptive()) u.attestation = hooks.attest(ctx, u);
   return u;
+}
+
+torch::Tensor ClientPool::root_update(const torch::Tensor& rows, const RoundContext& ctx) {
+  // The server's own honest work on its clean root set, under an id no client has.
+  return train_on(clients(), rows, train_.labels.index_select(0, rows), torch::Tensor(), ctx)
+      .update;
 }
 
 }  // namespace tdml::fl

@@ -17,10 +17,24 @@ namespace {
 bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 
-nlohmann::json aggregator_params(const AggregatorOptions& a, double clip_norm) {
-  nlohmann::json p = {{"max_norm", clip_norm}};
+nlohmann::json aggregator_params(const RunnerOptions& run) {
+  const auto& a = run.server.aggregator;
+  nlohmann::json p = {{"max_norm", run.server.clip_norm}};
   if (a.rule == "trimmed-mean") p["trim"] = a.trim;
-  if (a.rule == "krum" || a.rule == "multi-krum") p["f"] = a.f;
+  if (a.rule == "krum" || a.rule == "multi-krum" || a.rule == "bulyan") p["f"] = a.f;
+  if (a.rule == "cclip") {
+    p["tau"] = a.cclip_tau;
+    p["iterations"] = a.cclip_iterations;
+  }
+  if (a.rule == "fltrust") p["root_samples"] = run.server.root_samples;
+  if (run.server.bucketing > 1) p["bucketing"] = run.server.bucketing;
+  if (run.server_opt.name != "sgd") p["server_opt"] = run.server_opt.name;
+  if (run.server.dp.enabled()) {
+    p["dp"] = {{"mode", run.server.dp.local ? "local" : "central"},
+               {"clip", run.server.dp.clip},
+               {"noise_multiplier", run.server.dp.noise},
+               {"adaptive_clip", run.server.dp.adaptive}};
+  }
   if (a.rule == "multi-krum") p["m"] = a.multi_krum_m;
   if (a.rule == "median") p["average_middle"] = a.median_average_middle;
   return p;
@@ -101,7 +115,7 @@ void FlLedger::on_round(const RoundContext& ctx, const RoundRecord& rec,
   b.model_before = round_base_;
   b.model_after = rec.model_hash;
   b.aggregator = run_.server.aggregator.rule;
-  b.aggregator_params = aggregator_params(run_.server.aggregator, run_.server.clip_norm);
+  b.aggregator_params = aggregator_params(run_);
   b.run_id = options_.run_id;
   for (int k : rec.sampled) b.sampled.push_back(id_of(k));
   for (std::size_t i = 0; i < updates.size(); ++i) {
@@ -148,6 +162,13 @@ void FlLedger::on_round(const RoundContext& ctx, const RoundRecord& rec,
                {"clip_ratio", agg.clip_ratio},
                {"aggregate_norm", rec.aggregate_norm}};
   if (rec.backdoor) b.metrics["asr_non_target"] = rec.asr_non_target;
+  if (rec.privacy.on) {
+    // The privacy spent after this round, as the accountant computed it (dp.h).
+    b.metrics["dp_epsilon"] = rec.privacy.epsilon;
+    b.metrics["dp_delta"] = rec.privacy.delta;
+    b.metrics["dp_clip"] = rec.privacy.clip;
+    b.metrics["dp_noise_std"] = rec.privacy.noise_std;
+  }
   const auto index = ledger_->size();
   ledger_->append(b);
   ++blocks_;

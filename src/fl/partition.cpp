@@ -124,7 +124,15 @@ Partition partition_rows(const torch::Tensor& labels, int num_classes, const Par
   DirichletOptions d;
   d.alpha = spec.alpha;
   d.seed = spec.seed;
-  return dirichlet_partition(labels, spec.clients, num_classes, d);
+  if (spec.dirichlet_rows <= 0 || spec.dirichlet_rows >= labels.size(0)) {
+    return dirichlet_partition(labels, spec.clients, num_classes, d);
+  }
+  // A random subset first (its own seed stream), then the label-skewed split of it.
+  auto gen = at::detail::createCPUGenerator(spec.seed ^ 0x5375627365740000ULL);  // "Subset"
+  auto rows = torch::randperm(labels.size(0), gen, torch::kInt64).slice(0, 0, spec.dirichlet_rows);
+  auto part = dirichlet_partition(labels.index_select(0, rows), spec.clients, num_classes, d);
+  for (auto& p : part) p = std::get<0>(rows.index_select(0, p).sort());
+  return part;
 }
 
 torch::Tensor class_histogram(const torch::Tensor& labels, const Partition& part, int num_classes) {

@@ -11,6 +11,7 @@
 
 #include "fl/seed.h"
 #include "tdml/data/transforms.h"
+#include "tdml/fl/dp.h"
 #include "tdml/ledger/hash.h"
 #include "tdml/metrics/metrics_file.h"
 #include "tdml/models/state_dict.h"
@@ -21,7 +22,8 @@
 namespace tdml::fl {
 namespace {
 
-constexpr std::uint64_t kSaltSample = 0x7361;  // "sa"
+constexpr std::uint64_t kSaltSample = 0x7361;     // "sa"
+constexpr std::uint64_t kSaltAggregate = 0x6167;  // "ag"
 
 nlohmann::json opt_json(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -94,6 +96,7 @@ nlohmann::json config_json(const RunnerOptions& o, const AttackPlan* plan,
           {"per_client", o.per_client},
           {"partition", o.partition},
           {"dirichlet_alpha", o.dirichlet_alpha},
+          {"dirichlet_rows", o.dirichlet_rows},
           {"rounds", o.rounds},
           {"clients_per_round", o.clients_per_round},
           {"min_clients", o.min_clients},
@@ -122,6 +125,26 @@ nlohmann::json config_json(const RunnerOptions& o, const AttackPlan* plan,
           {"trim", o.server.aggregator.trim},
           {"f", o.server.aggregator.f},
           {"max_norm", o.server.clip_norm},
+          {"bucketing", o.server.bucketing},
+          {"cclip_tau", o.server.aggregator.cclip_tau},
+          {"cclip_iterations", o.server.aggregator.cclip_iterations},
+          {"root_samples", o.server.root_samples},
+          {"server_opt", o.server_opt.name},
+          {"server_momentum", o.server_opt.momentum},
+          {"prox_mu", o.prox_mu},
+          {"alie_z", o.attack.alie_z},
+          {"ipm_eps", o.attack.ipm_eps},
+          {"dp",
+           o.server.dp.enabled()
+               ? nlohmann::json{{"mode", o.server.dp.local ? "local" : "central"},
+                                {"clip", o.server.dp.clip},
+                                {"noise_multiplier", o.server.dp.noise},
+                                {"delta", o.server.dp.delta},
+                                {"adaptive_clip", o.server.dp.adaptive},
+                                {"target_quantile", o.server.dp.target_quantile},
+                                {"clip_lr", o.server.dp.clip_lr},
+                                {"count_noise", o.server.dp.count_noise}}
+               : nlohmann::json(nullptr)},
           {"detect", o.server.detect},
           {"detect_k", o.server.detection.k},
           {"exclude_flagged", o.server.detection.exclude_flagged},
@@ -217,6 +240,20 @@ nlohmann::json RoundRecord::to_json() const {
   j["backdoor"] = backdoor
                       ? nlohmann::json{{"asr_non_target", asr_non_target}, {"asr_all", asr_all}}
                       : nlohmann::json(nullptr);
+  j["privacy"] = privacy.on ? nlohmann::json{{"mode", privacy.mode},
+                                             {"epsilon", privacy.epsilon},
+                                             {"delta", privacy.delta},
+                                             {"order", privacy.order},
+                                             {"q", privacy.q},
+                                             {"noise_multiplier", privacy.sigma},
+                                             {"clip", privacy.clip},
+                                             {"noise_std", privacy.noise_std},
+                                             {"unclipped_fraction", a.dp.unclipped_fraction},
+                                             {"next_clip", a.dp.next_clip}}
+                            : nlohmann::json(nullptr);
+  j["adaptive_attackers"] = adaptive;
+  j["buckets"] = a.buckets;
+  j["iterations"] = a.iterations;
   return j;
 }
 
@@ -238,7 +275,26 @@ RoundEngine::RoundEngine(GlobalModel global, UpdateSource& source, const data::D
                          const RunnerOptions& o, const ServerHooks& hooks, const AttackPlan* plan,
                          int world)
     : global_(global), source_(source), test_(test), o_(o), hooks_(hooks), plan_(plan),
-      world_(world), server_(o.server) {}
+      world_(world), server_(o.server), optimizer_(o.server_opt) {
+  if (server_.rule().needs_root() && o.server.root_samples < 1) {
+    throw UsageError(server_.rule().name() + " needs --root-samples N > 0");
+  }
+}
+
+void RoundEngine::set_root_update(std::function<torch::Tensor(const RoundContext&)> root) {
+  root_ = std::move(root);
+}
+
+RoundEngine::StepState RoundEngine::step_state() const {
+  return {previous_, optimizer_.state(), dp_clip_};
+}
+
+void RoundEngine::load_step_state(StepState s) {
+  previous_ = s.previous.defined() ? s.previous.to(o_.device) : torch::Tensor();
+  for (auto& m : s.moments) m = m.to(o_.device);
+  optimizer_.load_state(std::move(s.moments));
+  dp_clip_ = s.dp_clip;
+}
 
 RoundEngine::~RoundEngine() = default;
 
@@ -395,12 +451,34 @@ void RoundEngine::aggregate(const RoundContext& ctx, const Collected& c, RoundRe
   const auto& params = global_.params;
   const auto& buffers = global_.buffers;
   util::Stopwatch server_watch;
-  rec.aggregation = server_.aggregate(c.admitted, c.weights);
+  AggregationInputs in;
+  in.rule.previous = previous_;
+  if (server_.rule().needs_root()) {
+    TDML_CHECK(root_, server_.rule().name() << ": this transport has no root set");
+    in.rule.root = root_(ctx).to(o_.device);
+  }
+  in.seed = derive_seed(o_.seed, kSaltAggregate, ctx.round);
+  in.sampled = static_cast<int>(rec.sampled.size());
+  in.dp_clip = dp_clip_;
+  rec.aggregation = server_.aggregate(c.admitted, c.weights, in);
   auto& agg = rec.aggregation;
   remap_ids(agg, c.ids, o_.clients);
   const double server_lr = o_.effective_server_lr();
   params.assign(ctx.global_params);
-  params.add(agg.update, o_.local() ? server_lr : -server_lr);
+  if (optimizer_.options().name == "sgd") {
+    params.add(agg.update, o_.local() ? server_lr : -server_lr);
+  } else {
+    // The pseudo-gradient points where the clients moved: +delta (train), -gradient.
+    params.add(optimizer_.step(o_.local() ? agg.update : -agg.update, server_lr));
+  }
+  previous_ = agg.update.detach().clone();
+  if (agg.dp.on) dp_clip_ = agg.dp.next_clip;
+  account_privacy(ctx.round, agg, rec);
+  if (plan_) {
+    for (int k : rec.sampled) {
+      if (plan_->of(k).adaptive()) rec.adaptive.push_back(k);
+    }
+  }
   if (buffers.numel() > 0) {
     // The updates' positions of the aggregated clients (ids are not positions when sampling).
     std::vector<torch::Tensor> kept;
@@ -423,6 +501,28 @@ void RoundEngine::aggregate(const RoundContext& ctx, const Collected& c, RoundRe
   rec.comm_counted = source_.counted();
   rec.model_hash = ledger::model_hash(models::state_dict(global_.model));
   rec.server_seconds = server_watch.seconds();
+}
+
+void RoundEngine::account_privacy(int round, const RoundAggregation& agg,
+                                  RoundRecord& rec) const {
+  const auto& dp = o_.server.dp;
+  if (!dp.enabled()) return;
+  auto& p = rec.privacy;
+  p.on = true;
+  p.mode = dp.local ? "local" : "central";
+  p.sigma = dp.noise;
+  p.delta = dp.delta;
+  p.clip = dp.local ? dp.clip : agg.dp.clip;
+  p.noise_std = dp.local ? dp.noise * dp.clip : agg.dp.noise_std;
+  // Central: a client is in a round's sample with probability clients-per-round / clients.
+  // Local: the server sees every release of a sampled client, so no amplification (q = 1).
+  const int per_round = o_.clients_per_round > 0 && o_.clients_per_round < o_.clients
+                            ? o_.clients_per_round
+                            : o_.clients;
+  p.q = dp.local ? 1.0 : static_cast<double>(per_round) / o_.clients;
+  const auto spent = privacy_spent(p.q, p.sigma, round, dp.delta);
+  p.epsilon = spent.epsilon;
+  p.order = spent.order;
 }
 
 void RoundEngine::evaluate_round(RoundRecord& rec) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "fl/seed.h"
 #include "tdml/fl/clipping.h"
 #include "tdml/util/error.h"
 
@@ -22,15 +23,64 @@ std::vector<int> map_ids(const std::vector<int>& rows, const std::vector<int>& i
   return out;
 }
 
+constexpr std::uint64_t kSaltBucket = 0x6275;  // "bu"
+constexpr std::uint64_t kSaltDpSum = 0x6470;   // "dp"
+constexpr std::uint64_t kSaltDpCount = 0x6463; // "dc"
+
 }  // namespace
+
+void RobustServer::central_dp(const ClipResult& clip, const AggregationInputs& in,
+                              RoundAggregation& r) const {
+  const auto& dp = opts_.dp;
+  const int n = clip.updates.size(0);
+  // The denominator is fixed by the sample, not by who answered: one client moves the
+  // result by at most C / m whether it is in the sum or not.
+  const int m = std::max(in.sampled, n);
+  double sigma = dp.noise;
+  double count_sigma = 0;
+  if (dp.adaptive) {
+    count_sigma = dp.count_noise >= 0 ? dp.count_noise : m / 20.0;
+    if (sigma > 0) sigma = update_noise_multiplier(sigma, count_sigma);
+  }
+  auto sum = clip.updates.to(torch::kFloat32).sum(0);
+  r.dp.noise_std = sigma * r.dp.clip;
+  if (r.dp.noise_std > 0) {
+    auto gen = at::detail::createCPUGenerator(derive_seed(in.seed, kSaltDpSum));
+    sum = sum + torch::randn(sum.sizes(), gen, torch::kFloat32).to(sum.device()) * r.dp.noise_std;
+  }
+  r.update = sum / static_cast<double>(m);
+  r.dp.next_clip = r.dp.clip;
+  if (dp.adaptive) {
+    auto norms = clip.norms.cpu();
+    double below = 0;
+    for (int i = 0; i < n; ++i) below += norms[i].item<double>() <= r.dp.clip ? 1 : 0;
+    if (count_sigma > 0) {
+      auto gen = at::detail::createCPUGenerator(derive_seed(in.seed, kSaltDpCount));
+      below += torch::randn({1}, gen, torch::kFloat64).item<double>() * count_sigma;
+    }
+    r.dp.unclipped_fraction = below / m;
+    r.dp.next_clip =
+        r.dp.clip * std::exp(-dp.clip_lr * (r.dp.unclipped_fraction - dp.target_quantile));
+  }
+}
 
 RobustServer::RobustServer(ServerOptions opts)
     : opts_(std::move(opts)), rule_(make_aggregator(opts_.aggregator)) {
   if (opts_.clip_norm < 0) throw UsageError("clip norm must be >= 0 (0 = no clipping)");
+  if (opts_.bucketing < 1) throw UsageError("--bucketing must be >= 1 (1 = none)");
+  opts_.dp.validate();
+  if (opts_.central_dp() && (rule_->name() != "mean" || opts_.bucketing > 1)) {
+    throw UsageError("central DP (--dp-clip without --dp-local) is DP-FedAvg: it needs "
+                     "--aggregator mean and no --bucketing (the noise is calibrated to a sum)");
+  }
+  if (rule_->needs_root() && opts_.root_samples < 1) {
+    throw UsageError(rule_->name() + " needs the server's root set: --root-samples N > 0");
+  }
 }
 
 RoundAggregation RobustServer::aggregate(const std::vector<torch::Tensor>& updates,
-                                         const std::vector<double>& weights) const {
+                                         const std::vector<double>& weights,
+                                         const AggregationInputs& in) const {
   const int n = updates.size();
   if (n == 0) throw Error("server: no client updates this round");
   TDML_CHECK(weights.empty() || static_cast<int>(weights.size()) == n,
@@ -68,8 +118,14 @@ RoundAggregation RobustServer::aggregate(const std::vector<torch::Tensor>& updat
   }
   r.aggregated = keep;
 
-  // 4. Clip.
-  auto clip = clip_rows(x, opts_.clip_norm);
+  // 4. Clip (to the smaller of --max-norm and central DP's C).
+  double bound = opts_.clip_norm;
+  if (opts_.central_dp()) {
+    r.dp.on = true;
+    r.dp.clip = in.dp_clip > 0 ? in.dp_clip : opts_.dp.clip;
+    bound = bound > 0 ? std::min(bound, r.dp.clip) : r.dp.clip;
+  }
+  auto clip = clip_rows(x, bound);
   r.norms.assign(n, std::numeric_limits<double>::quiet_NaN());
   for (const auto& s : r.scores) r.norms[s.client] = s.norm;
   for (std::size_t i = 0; i < keep.size(); ++i) r.norms[keep[i]] = clip.norms[i].item<double>();
@@ -83,10 +139,36 @@ RoundAggregation RobustServer::aggregate(const std::vector<torch::Tensor>& updat
     for (int c : keep) kw.push_back(weights[c]);
     w = torch::tensor(kw, torch::kFloat64);
   }
-  auto agg = rule_->aggregate(clip.updates, w);
-  r.update = agg.update;
-  r.selected = map_ids(agg.selected, keep);
-  r.iterations = agg.iterations;
+  if (r.dp.on) {
+    central_dp(clip, in, r);
+    r.selected = keep;
+  } else if (opts_.bucketing > 1) {
+    auto b = bucket_average(clip.updates, w, opts_.bucketing, derive_seed(in.seed, kSaltBucket));
+    r.buckets = static_cast<int>(b.members.size());
+    Aggregate agg;
+    try {
+      agg = rule_->aggregate_with(b.means, b.weights, in.rule);
+    } catch (const UsageError&) {
+      throw;
+    } catch (const Error& e) {
+      throw Error("after bucketing " + std::to_string(keep.size()) + " updates into " +
+                  std::to_string(r.buckets) + " buckets of " + std::to_string(opts_.bucketing) +
+                  ": " + e.what());
+    }
+    r.update = agg.update;
+    std::vector<int> rows;
+    for (int sel : agg.selected) {
+      rows.insert(rows.end(), b.members[sel].begin(), b.members[sel].end());
+    }
+    std::sort(rows.begin(), rows.end());
+    r.selected = map_ids(rows, keep);
+    r.iterations = agg.iterations;
+  } else {
+    auto agg = rule_->aggregate_with(clip.updates, w, in.rule);
+    r.update = agg.update;
+    r.selected = map_ids(agg.selected, keep);
+    r.iterations = agg.iterations;
+  }
 
   if (!r.scores.empty()) {
     auto ref = r.update.to(torch::kFloat64);

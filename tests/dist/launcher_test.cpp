@@ -6,12 +6,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
 #include "tdml/util/error.h"
+#include "tdml/util/fs.h"
 
 namespace tdml::dist {
 namespace {
@@ -105,6 +107,52 @@ TEST(Launcher, RejectsBadOptions) {
   o.nnodes = 2;
   EXPECT_THROW(launch_workers(o, {"x"}), Error);  // multi-node needs a port
   EXPECT_GT(pick_free_port(), 0);
+}
+
+// run_jobs (`tdml fl grid`'s cells): each job's output in its own file, a failed or killed job
+// reported without ending the others, stdin empty.
+TEST(Launcher, RunJobsReportsEachJobAndKeepsGoingPastFailures) {
+  test::TempDir dir;
+  const char* script = "echo out $0; echo err $0 >&2; cat; [ $0 = 3 ] && kill -9 $$; exit $1";
+  std::vector<Job> jobs;
+  for (int i = 0; i < 5; ++i) {
+    jobs.push_back({"job" + std::to_string(i),
+                    {"sh", "-c", script, std::to_string(i), i == 1 ? "7" : "0"},
+                    dir / ("job" + std::to_string(i) + ".log"),
+                    "/bin/sh"});
+  }
+  std::vector<JobEnd> ends(jobs.size());
+  int calls = 0;
+  run_jobs(jobs, 2, [&](const JobEnd& e) {
+    ends.at(e.index) = e;
+    ++calls;
+  });
+  ASSERT_EQ(calls, 5);
+  for (int i = 0; i < 5; ++i) {
+    const auto log = util::read_file(dir / ("job" + std::to_string(i) + ".log"));
+    EXPECT_EQ(log, "out " + std::to_string(i) + "\nerr " + std::to_string(i) + "\n");
+    EXPECT_EQ(ends[i].ok, i != 1 && i != 3) << i;
+    EXPECT_GE(ends[i].seconds, 0.0);
+  }
+  EXPECT_EQ(ends[1].exit_code, 7);
+  EXPECT_EQ(ends[1].how, "exited with status 7");
+  EXPECT_EQ(ends[3].exit_code, -1);
+  EXPECT_EQ(ends[3].how, "was killed by signal 9 (Killed)");
+  // One at a time: they end in order.
+  std::vector<std::size_t> order;
+  run_jobs(jobs, 1, [&](const JobEnd& e) { order.push_back(e.index); });
+  EXPECT_EQ(order, (std::vector<std::size_t>{0, 1, 2, 3, 4}));
+  EXPECT_THROW(run_jobs(jobs, 0, [](const JobEnd&) {}), Error);
+}
+
+// When the caller's on_end throws, the jobs still running are killed, not waited for.
+TEST(Launcher, RunJobsKillsTheRestWhenTheCallerFails) {
+  test::TempDir dir;
+  const std::vector<Job> jobs = {{"quick", {"sh", "-c", "exit 0"}, dir / "q.log", "/bin/sh"},
+                                 {"slow", {"sh", "-c", "exec sleep 300"}, dir / "s.log", "/bin/sh"}};
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(run_jobs(jobs, 2, [](const JobEnd&) { throw Error("stop"); }), Error);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
 }
 
 }  // namespace

@@ -100,3 +100,30 @@ TEST(FlPartition, DirichletRejectsBadArguments) {
   o.min_size = 50;
   EXPECT_THROW(dirichlet_partition(labels, 4, 10, o), tdml::UsageError);
 }
+
+TEST(FlPartition, DirichletOnASeededSubset) {
+  auto labels = torch::arange(2000, torch::kInt64) % 10;
+  tdml::fl::PartitionSpec spec;
+  spec.kind = "dirichlet";
+  spec.clients = 5;
+  spec.alpha = 0.5;
+  spec.seed = 3;
+  spec.dirichlet_rows = 600;
+  auto part = tdml::fl::partition_rows(labels, 10, spec);
+  std::int64_t total = 0;
+  std::set<std::int64_t> seen;
+  for (const auto& p : part) {
+    total += p.numel();
+    for (std::int64_t i = 0; i < p.numel(); ++i) seen.insert(p[i].item<std::int64_t>());
+  }
+  EXPECT_EQ(total, 600);
+  EXPECT_EQ(seen.size(), 600u);  // disjoint
+  EXPECT_LT(*seen.rbegin(), 2000);
+  // Deterministic, and the whole set when dirichlet_rows is 0.
+  auto again = tdml::fl::partition_rows(labels, 10, spec);
+  for (int k = 0; k < 5; ++k) EXPECT_TRUE(torch::equal(again[k], part[k]));
+  spec.dirichlet_rows = 0;
+  std::int64_t all = 0;
+  for (const auto& p : tdml::fl::partition_rows(labels, 10, spec)) all += p.numel();
+  EXPECT_EQ(all, 2000);
+}

@@ -91,6 +91,7 @@ INSTANTIATE_TEST_SUITE_P(
                       KindCase{"fl",
                                {"fl_accuracy.png", "fl_client_scatter.png", "fl_clip_reject.png",
                                 "fl_variance.png", "fl_communication.png", "fl_detection.png"}},
+                      KindCase{"fl_grid", {"fl_grid_accuracy.png", "fl_grid_asr.png"}},
                       KindCase{"bench_scaling",
                                {"scaling_measured.png", "scaling_speedup.png",
                                 "scaling_comm_fraction.png", "scaling_simulated.png",

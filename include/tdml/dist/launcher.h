@@ -10,7 +10,9 @@
 // launch_workers throws tdml::Error naming the first failed rank and how it ended. Workers die
 // with the launcher (PR_SET_PDEATHSIG). SIGINT/SIGTERM to the launcher are passed on.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,5 +55,32 @@ struct ProcessSpec {
 // exited with 0; otherwise throws tdml::Error ("local job failed: server (pid 42) ...").
 int launch_processes(const std::vector<ProcessSpec>& specs, const LaunchOptions& options,
                      std::vector<std::string> argv = {});
+
+// One of a batch of independent jobs (`tdml fl grid`'s cells): a child process whose stdout and
+// stderr go to a file instead of this process's output.
+struct Job {
+  std::string name;               // names it in errors
+  std::vector<std::string> argv;  // the command line; argv[0] is what the child sees as its name
+  std::string log_path;           // stdout + stderr (truncated first; its folder must exist)
+  std::string binary;             // what to run; "" = this binary (/proc/self/exe)
+};
+
+// How a job ended, as run_jobs reports it.
+struct JobEnd {
+  std::size_t index = 0;  // into the jobs given
+  bool ok = false;        // exited with status 0
+  int exit_code = -1;     // its exit status; -1 when killed by a signal
+  std::string how;        // "exited with status 1", "was killed by signal 9 (Killed)"
+  double seconds = 0;     // wall time from start to exit
+};
+
+// Runs the jobs in order, at most `parallel` (>= 1) at a time, with this process's environment
+// (less the torchrun variables) and stdin from /dev/null; `on_end` is called in this thread as
+// each ends. A failed job ends no other (unlike launch_processes): the caller sees it in on_end.
+// SIGINT/SIGTERM: no new job starts, the running ones get SIGTERM (SIGKILL after 5 s), and
+// run_jobs throws tdml::Error naming them once they are gone. Jobs die with this process
+// (PR_SET_PDEATHSIG); if on_end throws, the running jobs are killed and the exception passes on.
+void run_jobs(const std::vector<Job>& jobs, int parallel,
+              const std::function<void(const JobEnd&)>& on_end);
 
 }  // namespace tdml::dist

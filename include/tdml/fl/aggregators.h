@@ -14,8 +14,12 @@
 //  - Deterministic; const and thread-safe (no state changes in aggregate()).
 //  - Only `mean` uses the per-client weights (sample counts); the robust rules treat every
 //    client equally because a weight is itself something an attacker could inflate.
+//  - Two rules need more than the round's updates (RuleInputs): centered clipping is centred
+//    on the previous round's aggregate, FLTrust scores updates against the server's own update
+//    on its clean root set. The others ignore RuleInputs.
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +32,12 @@ struct Aggregate {
   int iterations = 0;         // Weiszfeld iterations (geometric median), else 0
 };
 
+// What a rule may need besides the round's updates.
+struct RuleInputs {
+  torch::Tensor previous;  // float [d]: the previous round's aggregate (cclip; zeros at round 1)
+  torch::Tensor root;      // float [d]: the server's update on its root set (fltrust)
+};
+
 class Aggregator {
  public:
   virtual ~Aggregator() = default;
@@ -36,7 +46,19 @@ class Aggregator {
   virtual int tolerated(int n) const = 0;
   // updates: float [n, d]; weights: float [n], > 0 (ignored by the robust rules).
   virtual Aggregate aggregate(const torch::Tensor& updates, const torch::Tensor& weights) const = 0;
+  // The same with the inputs a rule needs beyond the updates (cclip, fltrust override it).
+  virtual Aggregate aggregate_with(const torch::Tensor& updates, const torch::Tensor& weights,
+                                   const RuleInputs&) const {
+    return aggregate(updates, weights);
+  }
+  // Whether aggregate() needs RuleInputs::root (the server then trains on its root set).
+  virtual bool needs_root() const { return false; }
 };
+
+// Squared L2 distances between the rows of updates (float [n, d]): float64 [n, n], from one
+// Gram matrix accumulated in float64 over column blocks (memory n * block, not n * d, in
+// float64), diagonal 0, clamped at 0.
+torch::Tensor pairwise_sq_distances(const torch::Tensor& updates);
 
 // FedAvg: sum_i w_i u_i / sum_i w_i with w_i = client i's sample count.
 // Breakdown point 0: a single client moves the result arbitrarily far (clipping bounds its
@@ -120,8 +142,73 @@ class GeometricMedian : public Aggregator {
   int max_iter_;
 };
 
+// Bulyan (El Mhamdi et al. 2018): theta = n - 2f updates are selected by Krum applied again
+// and again (each pick leaves the set); then in every coordinate the beta = theta - 2f values
+// closest to the coordinate-wise median of the selection are averaged. Needs n >= 4f + 3.
+// Breakdown: f arbitrary rows; each coordinate of the result lies within the range of the
+// benign values (the paper's bound). Distances: one float64 Gram matrix, reused by every pick.
+class Bulyan : public Aggregator {
+ public:
+  explicit Bulyan(int f);
+  std::string name() const override { return "bulyan"; }
+  void check(int n) const override;
+  int tolerated(int) const override { return f_; }
+  Aggregate aggregate(const torch::Tensor& updates, const torch::Tensor& weights) const override;
+
+ private:
+  int f_;
+};
+
+// Centered clipping (Karimireddy, He and Jaggi 2021): starting at v = the previous round's
+// aggregate, `iterations` times v <- v + mean_i (u_i - v) * min(1, tau / |u_i - v|). An
+// attacker moves the result by at most tau * f / n per iteration. With no previous aggregate
+// (round 1, or RuleInputs::previous undefined) v starts at zero.
+class CenteredClipping : public Aggregator {
+ public:
+  CenteredClipping(double tau, int iterations);
+  std::string name() const override { return "cclip"; }
+  int tolerated(int n) const override { return (n - 1) / 2; }
+  Aggregate aggregate(const torch::Tensor& updates, const torch::Tensor& weights) const override;
+  Aggregate aggregate_with(const torch::Tensor& updates, const torch::Tensor& weights,
+                           const RuleInputs& in) const override;
+
+ private:
+  double tau_;
+  int iterations_;
+};
+
+// FLTrust (Cao et al. 2021): the server's own update g0 on a small clean root set scores each
+// update by trust TS_i = ReLU(cos(u_i, g0)); each update is rescaled to |g0| and the result is
+// sum_i TS_i * u_i * |g0| / |u_i| / sum_i TS_i (zero when every TS_i is 0). Needs
+// RuleInputs::root. Tolerates any number of attackers whose updates point away from g0;
+// tolerated() reports n - 1 with that caveat (the paper's claim, under its assumptions).
+class FLTrust : public Aggregator {
+ public:
+  std::string name() const override { return "fltrust"; }
+  int tolerated(int n) const override { return n - 1; }
+  bool needs_root() const override { return true; }
+  Aggregate aggregate(const torch::Tensor& updates, const torch::Tensor& weights) const override;
+  Aggregate aggregate_with(const torch::Tensor& updates, const torch::Tensor& weights,
+                           const RuleInputs& in) const override;
+  // The trust scores (float64 [n]) of the updates against root.
+  static torch::Tensor trust_scores(const torch::Tensor& updates, const torch::Tensor& root);
+};
+
+// Bucketing (Karimireddy, He and Jaggi 2022): rows are put in a random order (a permutation
+// seeded `seed`) and averaged in buckets of s consecutive rows (the last bucket may be
+// smaller), ceil(n / s) rows out; a rule then runs on the bucket means. s = 1 returns the rows
+// unchanged (in their original order). members[b]: the input rows in bucket b.
+struct Buckets {
+  torch::Tensor means;                   // float [ceil(n / s), d]
+  torch::Tensor weights;                 // float64 [buckets]: summed input weights
+  std::vector<std::vector<int>> members;  // input rows per bucket
+};
+Buckets bucket_average(const torch::Tensor& updates, const torch::Tensor& weights, int s,
+                       std::uint64_t seed);
+
 struct AggregatorOptions {
-  std::string rule = "median";         // mean | median | trimmed-mean | krum | multi-krum | geomed
+  std::string rule = "median";         // mean | median | trimmed-mean | krum | multi-krum |
+                                       // geomed | bulyan | cclip | fltrust
   bool median_average_middle = false;  // median: average the two middle values (numpy style)
   double trim = 0.2;                   // trimmed-mean: fraction cut at EACH end (k = floor(trim*n))
   bool allow_no_trim = false;          // trimmed-mean: accept k = 0 (then it is the plain mean)
@@ -130,6 +217,8 @@ struct AggregatorOptions {
   double geomed_nu = 1e-6;             // geomed: smoothing of distances
   double geomed_tol = 1e-6;            // geomed: relative step at which iterations stop
   int geomed_max_iter = 100;           // geomed: iteration cap
+  double cclip_tau = 1.0;              // cclip: clipping radius around the centre
+  int cclip_iterations = 3;            // cclip: clipping iterations per round
 };
 
 // Builds the rule named in opts.rule. Unknown name: tdml::UsageError listing the choices.

@@ -22,10 +22,23 @@
 
 namespace tdml::fl {
 
-enum class UpdateAttack { kNone, kZero, kMeanShift, kGaussian, kSignFlip, kModelReplacement };
+enum class UpdateAttack {
+  kNone,
+  kZero,
+  kMeanShift,
+  kGaussian,
+  kSignFlip,
+  kModelReplacement,
+  // Adaptive, omniscient and colluding (adaptive_attacks.h): crafted from the round's benign
+  // updates, so the round engine's simulation computes them, not apply_update_attack.
+  kAlie,
+  kIpm,
+  kMinMax
+};
 enum class DataAttack { kNone, kBackdoor, kLabelFlip };
 
-// "none", "zero", "mean-shift", "gaussian", "sign-flip", "model-replacement".
+// "none", "zero", "mean-shift", "gaussian", "sign-flip", "model-replacement", "alie", "ipm",
+// "minmax".
 std::string to_string(UpdateAttack a);
 // "none", "backdoor", "label-flip".
 std::string to_string(DataAttack a);
@@ -36,6 +49,8 @@ struct AttackOptions {
   double sigma = 10.0;  // gaussian: the client sends N(0, sigma^2) noise instead (study 10.0)
   double boost = 10.0;  // model replacement: the (backdoored) update is multiplied by this
                         // (Bagdasaryan et al. use about n_clients / server_lr)
+  double alie_z = -1;   // alie: fixed z (-1: from the round's n and f, as the paper)
+  double ipm_eps = 0.5; // ipm: the crafted update is -eps * mean of the benign updates
   // Data space: backdoor.
   double poison_rate = 0.2;    // fraction of the client's samples poisoned (study 0.2)
   int trigger_size = 4;        // side of the square trigger in pixels (study 4)
@@ -51,6 +66,11 @@ struct ClientAttack {
   DataAttack data = DataAttack::kNone;
   UpdateAttack update = UpdateAttack::kNone;
   bool malicious() const { return data != DataAttack::kNone || update != UpdateAttack::kNone; }
+  // alie, ipm, minmax: needs the round's benign updates (adaptive_attacks.h).
+  bool adaptive() const {
+    return update == UpdateAttack::kAlie || update == UpdateAttack::kIpm ||
+           update == UpdateAttack::kMinMax;
+  }
   // "backdoor+model-replacement", "zero", "none".
   std::string to_string() const;
 };
@@ -143,6 +163,11 @@ class AttackPlan {
   const AttackOptions& options() const { return opts_; }
   // Whether some client runs a backdoor (then the runner measures the attack success rate).
   bool any_backdoor() const;
+  // Whether some client runs an adaptive attack (alie, ipm, minmax).
+  bool any_adaptive() const;
+  // The vector the adaptive attackers among `sampled` (n clients) send this round, crafted
+  // from `benign` (float [k, d], the sampled benign clients' updates). f = attackers sampled.
+  torch::Tensor craft_adaptive(UpdateAttack a, const torch::Tensor& benign, int n, int f) const;
 
   // The update client `client` sends in `round` given its honest update.
   torch::Tensor apply_update(int client, int round, const torch::Tensor& honest) const;

@@ -70,7 +70,12 @@ class ClientPool {
 
   // Runs client `client`'s local work for the round from ctx's global state and returns what
   // it sends. Leaves the shared model holding that client's local state.
+  // An adaptive attacker (alie, ipm, minmax) is returned with its own update and no
+  // attestation: the simulation crafts its vector from the round's benign updates, then signs.
   ClientUpdate run(int client, const RoundContext& ctx, const ClientHooks& hooks = {});
+  // The server's honest update on rows of the train set it holds (FLTrust's root set), by the
+  // same recipe as a client's.
+  torch::Tensor root_update(const torch::Tensor& rows, const RoundContext& ctx);
 
   int clients() const { return static_cast<int>(rows_.size()); }
   std::int64_t samples(int client) const { return rows_.at(client).numel(); }
@@ -80,6 +85,15 @@ class ClientPool {
   const FlatLayout& buffers() const { return buffers_; }
 
  private:
+  struct Local {
+    torch::Tensor update;  // honest: gradient or weight delta
+    double loss = 0;
+  };
+  // The local work on `rows` (labels: what it trains on; poisoned: bool mask or undefined);
+  // k seeds its augmentation and shuffling.
+  Local train_on(int k, const torch::Tensor& rows, const torch::Tensor& labels,
+                 const torch::Tensor& poisoned, const RoundContext& ctx);
+
   const data::Dataset& train_;
   RunnerOptions opts_;
   AttackPlan plan_;

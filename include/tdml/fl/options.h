@@ -8,6 +8,7 @@
 
 #include "tdml/fl/attacks.h"
 #include "tdml/fl/server.h"
+#include "tdml/fl/server_opt.h"
 #include "tdml/train/amp.h"
 
 namespace tdml::fl {
@@ -18,6 +19,7 @@ struct RunnerOptions {
   std::int64_t per_client = 6000;       // iid: samples per client (0 = train size / clients)
   std::string partition = "iid";        // iid | dirichlet
   double dirichlet_alpha = 0.5;         // dirichlet: concentration
+  std::int64_t dirichlet_rows = 0;      // dirichlet: rows of the train set split (0 = all)
   int rounds = 3;                       // communication rounds
   int clients_per_round = 0;            // clients sampled each round (0 = all)
   int min_clients = 1;                  // admitted updates a round needs (else it is retried)
@@ -28,6 +30,8 @@ struct RunnerOptions {
   double client_lr = 0.05;              // local: SGD learning rate
   double momentum = 0.9;                // local: SGD momentum (fresh every round)
   double weight_decay = 5e-4;           // local: SGD weight decay
+  double prox_mu = 0;                   // local: FedProx term mu/2 |w - w_global|^2 (0 = off)
+  ServerOptOptions server_opt;          // the server's step: sgd | avgm | adam (server_opt.h)
   std::int64_t batch_size = 128;        // client batch size (both modes)
   bool augment = true;                  // random crop 4 + flip on client batches
   train::AmpMode amp = train::AmpMode::kOff;  // bf16 autocast of forward passes (clients, eval)
@@ -46,8 +50,12 @@ struct RunnerOptions {
   torch::Device device = torch::kCPU;  // where the model and batches live
 
   bool local() const { return mode == "local"; }
-  // server_lr with the -1 default resolved.
-  double effective_server_lr() const { return server_lr >= 0 ? server_lr : (local() ? 1.0 : 0.3); }
+  // server_lr with the -1 default resolved (adam: 0.01, as Reddi et al.'s CIFAR-10 runs).
+  double effective_server_lr() const {
+    if (server_lr >= 0) return server_lr;
+    if (server_opt.name == "adam") return 0.01;
+    return local() ? 1.0 : 0.3;
+  }
   // Throws UsageError for an inconsistent configuration.
   void validate() const;
 };

@@ -49,10 +49,13 @@ struct PartitionSpec {
   std::int64_t per_client = 6000;  // iid: rows per client (0 = N / clients)
   double alpha = 0.5;              // dirichlet: concentration
   std::uint64_t seed = 0;
+  std::int64_t dirichlet_rows = 0;  // dirichlet: split a seeded random subset of this many
+                                    // rows (0 = the whole set)
 };
 
 // iid_partition(N, clients, per_client, seed) or dirichlet_partition(labels, clients,
-// num_classes, {alpha, seed}); an unknown kind is a tdml::UsageError.
+// num_classes, {alpha, seed}) (on the rows of a seeded random subset when dirichlet_rows > 0);
+// an unknown kind is a tdml::UsageError.
 Partition partition_rows(const torch::Tensor& labels, int num_classes, const PartitionSpec& spec);
 
 // int64 [clients, num_classes]: how many rows of each class every client holds.

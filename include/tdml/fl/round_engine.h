@@ -10,7 +10,8 @@
 //   3. ServerHooks::admit may refuse an update (bad signature ...);
 //   4. with fewer than `min_clients` admitted updates the round is retried with a new sample;
 //      after `max_round_retries` retries the run fails (tdml::Error naming the counts);
-//   5. robust aggregation, the server step, the buffers' median, evaluation, one RoundRecord.
+//   5. robust aggregation, the server step (server_opt.h), the buffers' median, evaluation,
+//      the privacy spent so far (dp.h), one RoundRecord.
 // The engine owns no clients: a transport is an UpdateSource. Not thread-safe.
 #include <torch/torch.h>
 
@@ -23,6 +24,7 @@
 #include "tdml/data/dataset.h"
 #include "tdml/fl/client.h"
 #include "tdml/fl/runner.h"
+#include "tdml/fl/server_opt.h"
 
 namespace tdml::metrics {
 class MetricsFile;
@@ -78,6 +80,19 @@ class RoundEngine {
   // A resumed run: rounds 1..completed are done (their metrics.json records in `rounds`); the
   // global model must already hold their result. run() continues at completed + 1.
   void resume_after(int completed, nlohmann::json rounds);
+  // FLTrust: the server's update on its root set for a round (set when the rule needs it).
+  void set_root_update(std::function<torch::Tensor(const RoundContext&)> root);
+
+  // What the next round depends on besides the global model: the server optimiser's moments,
+  // the last aggregate (cclip's centre) and adaptive clipping's C. A resumed federation saves
+  // and restores it so that it equals an uninterrupted run.
+  struct StepState {
+    torch::Tensor previous;              // float [d], undefined before round 1
+    std::vector<torch::Tensor> moments;  // server optimiser (float [d] each)
+    double dp_clip = 0;                  // central DP's C for the next round (0: --dp-clip)
+  };
+  StepState step_state() const;
+  void load_step_state(StepState s);
   // Runs rounds 1 .. o.rounds, writing o.out_dir/metrics.json after each; extra_config is
   // merged into metrics.json's "config" (a federation's transport settings).
   RunResult run(const std::string& data_description, const nlohmann::json& extra_config = {});
@@ -90,6 +105,7 @@ class RoundEngine {
   Collected collect_once(const RoundContext& ctx, const std::vector<int>& sampled,
                          RoundRecord& rec);
   void aggregate(const RoundContext& ctx, const Collected& c, RoundRecord& rec);
+  void account_privacy(int round, const RoundAggregation& agg, RoundRecord& rec) const;
   void evaluate_round(RoundRecord& rec);
   void log_round(const RoundRecord& rec) const;
   std::string attack_of(int client) const;
@@ -104,6 +120,10 @@ class RoundEngine {
   int completed_ = 0;
   nlohmann::json prior_rounds_ = nlohmann::json::array();
   RobustServer server_;
+  ServerOptimizer optimizer_;
+  torch::Tensor previous_;
+  double dp_clip_ = 0;
+  std::function<torch::Tensor(const RoundContext&)> root_;
   std::unique_ptr<metrics::MetricsFile> mf_;
 };
 

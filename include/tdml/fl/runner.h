@@ -72,6 +72,16 @@ struct RoundRecord {
   std::vector<int> late;     // sampled, no update before the deadline
   std::vector<int> dropped;  // sampled, disconnected
   int attempts = 1;          // samples drawn (1 + retries for a missing quorum)
+  // Differential privacy after this round (dp.h): null when off.
+  struct Privacy {
+    bool on = false;
+    std::string mode;        // "central" | "local"
+    double epsilon = 0, delta = 0, order = 0;
+    double q = 0, sigma = 0;  // sampling rate and noise multiplier the accountant used
+    double clip = 0;         // C this round
+    double noise_std = 0;    // central: std of the noise on the sum
+  } privacy;
+  std::vector<int> adaptive;  // sampled clients that sent an adaptive attack's crafted vector
   double transport_seconds = 0;       // network: time on the wire (0 in-process)
   double client_compute_seconds = 0;  // network: client compute as the clients report it
   nlohmann::json to_json() const;
