@@ -72,8 +72,7 @@ void RunnerOptions::validate() const {
                      "at the global model is unchanged by it)");
   }
   server_opt.validate();
-  server.dp.validate();
-  if (server.root_samples < 0) throw UsageError("fl: --root-samples must be >= 0");
+  server.validate();
 }
 
 ClientPool::ClientPool(const data::Dataset& train, const RunnerOptions& opts)

@@ -275,11 +275,7 @@ RoundEngine::RoundEngine(GlobalModel global, UpdateSource& source, const data::D
                          const RunnerOptions& o, const ServerHooks& hooks, const AttackPlan* plan,
                          int world)
     : global_(global), source_(source), test_(test), o_(o), hooks_(hooks), plan_(plan),
-      world_(world), server_(o.server), optimizer_(o.server_opt) {
-  if (server_.rule().needs_root() && o.server.root_samples < 1) {
-    throw UsageError(server_.rule().name() + " needs --root-samples N > 0");
-  }
-}
+      world_(world), server_(o.server), optimizer_(o.server_opt) {}
 
 void RoundEngine::set_root_update(std::function<torch::Tensor(const RoundContext&)> root) {
   root_ = std::move(root);

@@ -64,18 +64,24 @@ void RobustServer::central_dp(const ClipResult& clip, const AggregationInputs& i
   }
 }
 
-RobustServer::RobustServer(ServerOptions opts)
-    : opts_(std::move(opts)), rule_(make_aggregator(opts_.aggregator)) {
-  if (opts_.clip_norm < 0) throw UsageError("clip norm must be >= 0 (0 = no clipping)");
-  if (opts_.bucketing < 1) throw UsageError("--bucketing must be >= 1 (1 = none)");
-  opts_.dp.validate();
-  if (opts_.central_dp() && (rule_->name() != "mean" || opts_.bucketing > 1)) {
+void ServerOptions::validate() const {
+  const auto rule = make_aggregator(aggregator);
+  if (clip_norm < 0) throw UsageError("clip norm must be >= 0 (0 = no clipping)");
+  if (bucketing < 1) throw UsageError("--bucketing must be >= 1 (1 = none)");
+  if (root_samples < 0) throw UsageError("--root-samples must be >= 0");
+  dp.validate();
+  if (central_dp() && (rule->name() != "mean" || bucketing > 1)) {
     throw UsageError("central DP (--dp-clip without --dp-local) is DP-FedAvg: it needs "
                      "--aggregator mean and no --bucketing (the noise is calibrated to a sum)");
   }
-  if (rule_->needs_root() && opts_.root_samples < 1) {
-    throw UsageError(rule_->name() + " needs the server's root set: --root-samples N > 0");
+  if (rule->needs_root() && root_samples < 1) {
+    throw UsageError(rule->name() + " needs the server's root set: --root-samples N > 0");
   }
+}
+
+RobustServer::RobustServer(ServerOptions opts)
+    : opts_(std::move(opts)), rule_(make_aggregator(opts_.aggregator)) {
+  opts_.validate();
 }
 
 RoundAggregation RobustServer::aggregate(const std::vector<torch::Tensor>& updates,

@@ -33,6 +33,8 @@ struct ServerOptions {
   int root_samples = 0;          // fltrust: samples of the server's clean root set
   DpOptions dp;                  // differential privacy (central: here; local: the clients)
   bool central_dp() const { return dp.enabled() && !dp.local; }
+  // UsageError for settings no round could run with (checked before any data is loaded).
+  void validate() const;
 };
 
 // What one aggregation needs besides the updates.
