@@ -32,6 +32,20 @@ def merkle_root(leaves):
     return hashlib.sha256(b"\x01" + merkle_root(leaves[:k]) + merkle_root(leaves[k:])).digest()
 
 
+def model_hash(state_dict):
+    """The model hash (encoding v2, docs/ledger.md) of a dict of torch tensors, in its order.
+    For an FL block's model_before/model_after, pass only the floating-point entries."""
+    import struct
+    u64 = lambda v: struct.pack("<Q", v)
+    h = hashlib.sha256(b"tdml.model.v2\n" + u64(len(state_dict)))
+    for name, t in state_dict.items():
+        raw = t.detach().cpu().contiguous().numpy().tobytes()
+        for s in (name.encode(), str(t.dtype).removeprefix("torch.").encode()):
+            h.update(u64(len(s)) + s)
+        h.update(u64(t.dim()) + b"".join(u64(d) for d in t.shape) + u64(len(raw)) + raw)
+    return h.hexdigest()
+
+
 def main(ledger_path, keys_dir):
     manifest = json.load(open(os.path.join(keys_dir, "keys.json")))
     if manifest["scheme"] != "ed25519":
@@ -51,6 +65,7 @@ def main(ledger_path, keys_dir):
             sys.exit(f"{what}: bad signature by {key_id}")
 
     prev = "0" * 64
+    last_model_after = None  # FL rounds: model_before must be the previous round's model_after
     data = open(ledger_path, "rb").read().decode("ascii")
     if data and not data.endswith("\n"):
         sys.exit("torn last line")
@@ -65,6 +80,10 @@ def main(ledger_path, keys_dir):
         if block["index"] != i or block["prev_hash"] != prev:
             sys.exit(f"block {i}: chain broken")
         check("server", "tdml.block.v1:" + block["hash"], block["server_sig"], f"block {i}")
+        if block.get("kind") == "fl_round":
+            if last_model_after is not None and block["model_before"] != last_model_after:
+                sys.exit(f"block {i}: model_before is not the previous round's model_after")
+            last_model_after = block["model_after"]
         if "sampled" in block and sorted(block["sampled"]) != sorted(c["id"] for c in block["clients"]):
             sys.exit(f"block {i}: not one entry per sampled client")
         for c in block.get("clients", []):

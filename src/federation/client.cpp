@@ -17,6 +17,7 @@
 #include "tdml/federation/protocol.h"
 #include "tdml/fl/client.h"
 #include "tdml/fl/ledger_hooks.h"
+#include "tdml/fl/model_hash.h"
 #include "tdml/fl/shards.h"
 #include "tdml/ledger/hash.h"
 #include "tdml/ledger/key_files.h"
@@ -77,7 +78,8 @@ class Party {
     const auto recipe = nlohmann::json::parse(t.recipe_json());
     ensure_pool(recipe, index);
     fl::RoundContext ctx{t.round(), bytes_tensor(t.params()).to(opts_.device),
-                         bytes_tensor(t.buffers()).to(opts_.device)};
+                         bytes_tensor(t.buffers()).to(opts_.device), ""};
+    ctx.model_hash = (*hash_)(ctx.global_params, ctx.global_buffers);  // of what it received
     auto u = pool_->run(index, ctx);
     ledger::UpdateClaim claim{o_.id,
                               t.round(),
@@ -143,6 +145,7 @@ class Party {
     pool_ = std::make_unique<fl::ClientPool>(
         shard_, opts_, std::move(part),
         fl::AttackPlan::with_roles(std::move(roles), o_.attack_options, opts_.seed));
+    hash_ = std::make_unique<fl::GlobalModelHash>(pool_->model());
     recipe_ = recipe;
     index_ = index;
   }
@@ -158,6 +161,7 @@ class Party {
   nlohmann::json recipe_;
   int index_ = -1;
   std::unique_ptr<fl::ClientPool> pool_;
+  std::unique_ptr<fl::GlobalModelHash> hash_;
 };
 
 enum class Session { kDone, kLost };

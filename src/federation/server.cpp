@@ -27,6 +27,23 @@ namespace {
 namespace fs = std::filesystem;
 
 AfterRoundHook g_after_round = nullptr;
+AfterRoundHook g_after_block = nullptr;
+
+// The round of the ledger's last complete fl_round block (0: none, or no ledger yet): what a
+// pending server state is settled against (server_state.h).
+int last_ledger_round(const std::string& path) {
+  if (!fs::exists(path)) return 0;
+  const auto text = util::read_file(path);
+  const auto end = text.rfind('\n');
+  if (end == std::string::npos) return 0;
+  const auto prev = end == 0 ? std::string::npos : text.rfind('\n', end - 1);
+  const auto begin = prev == std::string::npos ? 0 : prev + 1;
+  const auto line = text.substr(begin, end - begin);
+  const auto j = nlohmann::json::parse(line, nullptr, false);
+  if (!j.is_object() || j.value("kind", "") != "fl_round") return 0;
+  const auto r = j.find("round");
+  return r != j.end() && r->is_number_integer() ? r->get<int>() : 0;
+}
 
 // What a resumed run must share with the saved one.
 std::string run_config_hash(const fl::RunnerOptions& o, const std::vector<std::string>& ids) {
@@ -70,6 +87,7 @@ void refuse_client_secrets(const std::string& key_path,
 }  // namespace
 
 void set_after_round_hook(AfterRoundHook hook) { g_after_round = hook; }
+void set_after_block_hook(AfterRoundHook hook) { g_after_block = hook; }
 
 fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
                          const ServerOptions& o) {
@@ -86,8 +104,9 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   recipe.clients = static_cast<int>(clients.size());
   recipe.malicious = 0;
   if (recipe.server.aggregator.rule == "fltrust") {
-    throw UsageError("fltrust needs a clean root set on the server; a federation server holds "
-                     "only its test set (fltrust runs in the simulation, `tdml fl`)");
+    throw UsageError(
+        "fltrust needs a clean root set on the server; a federation server holds "
+        "only its test set (fltrust runs in the simulation, `tdml fl`)");
   }
   if (recipe.min_clients > recipe.clients) {
     throw UsageError("--min-clients " + std::to_string(recipe.min_clients) + " exceeds the " +
@@ -106,7 +125,9 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   std::vector<std::string> ids;
   for (const auto& c : clients) ids.push_back(c.id);
   const auto config = run_config_hash(recipe, ids);
-  const auto saved = load_server_state(recipe.out_dir, config, shape.params(), shape.buffers());
+  const auto ledger_path = o.ledger.empty() ? recipe.out_dir + "/ledger.jsonl" : o.ledger;
+  const auto saved = load_server_state(recipe.out_dir, config, shape.params(), shape.buffers(),
+                                       last_ledger_round(ledger_path));
   ServerState state;
   state.run_id = saved ? saved->run_id : ledger::new_run_id();
   state.config_hash = config;
@@ -148,7 +169,6 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
                clients.size(), o.trust);
   if (!o.port_file.empty()) std::ofstream(o.port_file) << port << "\n";
 
-  const auto ledger_path = o.ledger.empty() ? recipe.out_dir + "/ledger.jsonl" : o.ledger;
   if (!saved && fs::exists(ledger_path) && fs::file_size(ledger_path) > 0) {
     throw UsageError("the ledger " + ledger_path + " holds another run (no server state in " +
                      recipe.out_dir + " to resume): use another --out or --ledger");
@@ -191,11 +211,14 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   run_hooks.server.on_round = [&, block = run_hooks.server.on_round](
                                   const fl::RoundContext& ctx, const fl::RoundRecord& rec,
                                   const std::vector<fl::ClientUpdate>& updates) {
-    block(ctx, rec, updates);
+    // Pending state, block, commit: a crash anywhere leaves them agreeing (server_state.h).
     state.completed_round = rec.round;
     state.rounds.push_back(rec.to_json());
     state.step = engine_ptr->step_state();
     save_server_state(recipe.out_dir, state, shape.params(), shape.buffers());
+    block(ctx, rec, updates);
+    if (g_after_block) g_after_block(rec.round);
+    commit_server_state(recipe.out_dir);
     if (g_after_round) g_after_round(rec.round);
   };
   fl::RoundEngine engine({shape.model(), shape.params(), shape.buffers()}, *source, test, recipe,
@@ -212,6 +235,10 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   if (saved) {
     engine.resume_after(state.completed_round, state.rounds);
     engine.load_step_state(state.step);
+  } else {  // round 0, saved at once: a crash in round 1 resumes like any other
+    state.step = engine.step_state();
+    save_server_state(recipe.out_dir, state, shape.params(), shape.buffers());
+    commit_server_state(recipe.out_dir);
   }
   fl::RunResult result;
   try {

@@ -63,8 +63,8 @@ ledger::UpdateClaim FlLedger::claim_of(const ClientUpdate& u, int round,
 }
 
 std::string FlLedger::base_model_hash(const RoundContext& ctx) {
-  return ledger::model_hash({{"params", ctx.global_params.to(torch::kCPU).contiguous()},
-                             {"buffers", ctx.global_buffers.to(torch::kCPU).contiguous()}});
+  TDML_CHECK(!ctx.model_hash.empty(), "round " << ctx.round << ": the context has no model hash");
+  return ctx.model_hash;
 }
 
 RunHooks FlLedger::hooks() {

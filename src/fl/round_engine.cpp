@@ -274,7 +274,7 @@ struct RoundEngine::Collected {
 RoundEngine::RoundEngine(GlobalModel global, UpdateSource& source, const data::Dataset& test,
                          const RunnerOptions& o, const ServerHooks& hooks, const AttackPlan* plan,
                          int world)
-    : global_(global), source_(source), test_(test), o_(o), hooks_(hooks), plan_(plan),
+    : global_(global), hash_(global.model), source_(source), test_(test), o_(o), hooks_(hooks), plan_(plan),
       world_(world), server_(o.server), optimizer_(o.server_opt) {}
 
 void RoundEngine::set_root_update(std::function<torch::Tensor(const RoundContext&)> root) {
@@ -368,7 +368,8 @@ RoundRecord RoundEngine::run_round(int round) {
   util::Stopwatch round_watch;
   RoundRecord rec;
   rec.round = round;
-  const RoundContext ctx{round, global_.params.flatten(), global_.buffers.flatten()};
+  RoundContext ctx{round, global_.params.flatten(), global_.buffers.flatten(), ""};
+  ctx.model_hash = hash_(ctx.global_params, ctx.global_buffers);
   // 1-4. Sample, collect, admit; retried while short of min_clients.
   auto c = collect(ctx, rec);
   // 5. Robust aggregation, the server step, the buffers' median, evaluation.
@@ -495,7 +496,7 @@ void RoundEngine::aggregate(const RoundContext& ctx, const Collected& c, RoundRe
   rec.aggregate_norm = agg.update.norm().item<double>();
   rec.comm = source_.bytes(ctx, c.updates);
   rec.comm_counted = source_.counted();
-  rec.model_hash = ledger::model_hash(models::state_dict(global_.model));
+  rec.model_hash = hash_(params.flatten(), buffers.flatten());
   rec.server_seconds = server_watch.seconds();
 }
 

@@ -185,6 +185,20 @@ std::string check_order(const nlohmann::json& body, std::map<std::string, std::i
   return "";
 }
 
+// Model continuity: an FL round starts from the model the previous round ended with (both hashes
+// in the one model-hash encoding, hash.h), so the server cannot swap the global model between
+// rounds unseen; "" or the reason.
+std::string check_continuity(const nlohmann::json& body, std::string& last_model_after) {
+  if (str_of(body, "kind") != kRoundKind) return "";
+  const auto before = str_of(body, "model_before");
+  if (!last_model_after.empty() && before != last_model_after) {
+    return "model_before " + before.substr(0, 16) + "... is not the previous round's model_after " +
+           last_model_after.substr(0, 16) + "... (the global model changed between rounds)";
+  }
+  last_model_after = str_of(body, "model_after");
+  return "";
+}
+
 // Block 0's run id (the head must name the same run).
 std::string first_run_id(const std::vector<std::string>& lines) {
   if (lines.empty()) return "";
@@ -240,6 +254,7 @@ bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys, con
                  const std::string& run_id, VerifyReport& r, std::vector<std::string>& hashes,
                  nlohmann::json& last_body) {
   std::map<std::string, std::int64_t> last_step;  // kind -> its last round / epoch
+  std::string last_model_after;                   // the last FL round's model_after
   const std::size_t total = lines.size();
   const std::size_t window = 2048;
   std::vector<LineCheck> checks;
@@ -271,6 +286,9 @@ bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys, con
       }
       if (!c.signature_error.empty()) return broken(c.signature_error);
       if (const auto why = check_order(c.block.body, last_step); !why.empty()) return broken(why);
+      if (const auto why = check_continuity(c.block.body, last_model_after); !why.empty()) {
+        return broken(why);
+      }
       if (!run_id.empty() && str_of(c.block.body, "run_id") != run_id) {
         return broken("the block names another run than the genesis (copied from another run?)");
       }
@@ -366,7 +384,10 @@ bool check_model(const std::string& model_path, const nlohmann::json& last_body,
                  VerifyReport& r) {
   if (!std::filesystem::exists(model_path)) throw Error("no model file " + model_path);
   const std::string want = last_model_hash(last_body);
-  const std::string got = model_hash(models::load_tensors(model_path));
+  // An FL block names the federated model: its floating-point entries (fl/model_hash.h).
+  auto sd = models::load_tensors(model_path);
+  if (str_of(last_body, "kind") == kRoundKind) sd = floating_entries(sd);
+  const std::string got = model_hash(sd);
   if (want.empty()) {
     r = fail(r, last, "the last block names no model hash");
     return false;

@@ -81,6 +81,7 @@ class Federation : public ::testing::Test {
   }
 
   std::string path(const std::string& p) const { return dir_ / p; }
+  void server_killed_then_resumed(const std::string& fault, const std::string& extra = "");
 
   TempDir dir_;
   std::string client_flags_ = "--insecure";
@@ -134,8 +135,9 @@ TEST_F(Federation, LoopbackRunEqualsTheInProcessSimulationOnTheSameShards) {
 }
 
 TEST_F(Federation, ClientKilledMidRunIsDroppedAndTheRunCompletes) {
-  const auto r = run_shell(federation("--insecure --min-clients 2 --min-available 3 --round-timeout 20",
-                                      {"0", "1", "2:TDML_TEST_FL_DIE_ROUND=2"}, true));
+  const auto r =
+      run_shell(federation("--insecure --min-clients 2 --min-available 3 --round-timeout 20",
+                           {"0", "1", "2:TDML_TEST_FL_DIE_ROUND=2"}, true));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto net = read_json_file(path("server/metrics.json"));
   EXPECT_EQ(net["status"], "completed");
@@ -149,9 +151,9 @@ TEST_F(Federation, ClientKilledMidRunIsDroppedAndTheRunCompletes) {
 }
 
 TEST_F(Federation, ClientPastTheDeadlineIsLateAndNotAggregated) {
-  const auto r = run_shell(federation(
-      "--insecure --min-clients 2 --min-available 3 --round-timeout 2",
-      {"0", "1", "2:TDML_TEST_FL_DELAY_ROUND=1 TDML_TEST_FL_DELAY_S=4"}, true));
+  const auto r = run_shell(
+      federation("--insecure --min-clients 2 --min-available 3 --round-timeout 2",
+                 {"0", "1", "2:TDML_TEST_FL_DELAY_ROUND=1 TDML_TEST_FL_DELAY_S=4"}, true));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto net = read_json_file(path("server/metrics.json"));
   EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2}));
@@ -159,8 +161,8 @@ TEST_F(Federation, ClientPastTheDeadlineIsLateAndNotAggregated) {
 }
 
 TEST_F(Federation, QuorumNeverMetRetriesThenFailsWithOneClearError) {
-  const auto r = run_shell(federation(
-      "--insecure --min-clients 3 --join-timeout 1 --max-round-retries 1", {"0", "1"}));
+  const auto r = run_shell(
+      federation("--insecure --min-clients 3 --join-timeout 1 --max-round-retries 1", {"0", "1"}));
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("quorum not met"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("retrying with a new sample"), std::string::npos) << r.output;
@@ -185,9 +187,9 @@ TEST_F(Federation, AClientSigningWithAnotherKeyIsRefusedAndTheOthersGoOn) {
 
 TEST_F(Federation, GarbledShortAndOversizedUpdatesAreRefusedAndTheServerServesTheOthers) {
   // client-1 flips a byte after signing, client-2 sends 4 bytes too few: refused, then late.
-  auto r = run_shell(federation("--insecure --min-clients 1 --min-available 3 --round-timeout 8",
-                                {"0", "1:TDML_TEST_FL_UPDATE=garble", "2:TDML_TEST_FL_UPDATE=short"},
-                                true));
+  auto r = run_shell(
+      federation("--insecure --min-clients 1 --min-available 3 --round-timeout 8",
+                 {"0", "1:TDML_TEST_FL_UPDATE=garble", "2:TDML_TEST_FL_UPDATE=short"}, true));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto net = read_json_file(path("server/metrics.json"));
   EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0}));
@@ -212,8 +214,7 @@ TEST_F(Federation, AClientRefusesAReceiptTheServersKeyDidNotSign) {
                 .exit_code,
             0);
   client_flags_ += " --server-pubkey " + path("impostor/server.pub.json");
-  run_shell(
-      federation("--insecure --min-clients 1 --join-timeout 3 --max-round-retries 0", {"0"}));
+  run_shell(federation("--insecure --min-clients 1 --join-timeout 3 --max-round-retries 0", {"0"}));
   std::ifstream in(path("c0.out"));
   std::stringstream c0;
   c0 << in.rdbuf();
@@ -236,8 +237,7 @@ TEST_F(Federation, AnUnenrolledClientIsRefusedWithAClearError) {
 }
 
 TEST_F(Federation, TheServerRefusesToHoldAClientSecret) {
-  ASSERT_EQ(run_shell("cp " + path("keys/client-1.key") + " " + path("server-keys/")).exit_code,
-            0);
+  ASSERT_EQ(run_shell("cp " + path("keys/client-1.key") + " " + path("server-keys/")).exit_code, 0);
   const auto r = run_tdml("fl server --insecure --enrolled " + path("enrolled.json") + " --key " +
                           path("server-keys/server.key") + " --data " + path("shards/server") +
                           " --out " + path("server"));
@@ -245,16 +245,24 @@ TEST_F(Federation, TheServerRefusesToHoldAClientSecret) {
   EXPECT_NE(r.output.find("public keys only"), std::string::npos) << r.output;
 }
 
-TEST_F(Federation, AServerKilledMidRunResumesAndEndsAsAnUninterruptedRun) {
+// The server SIGKILLed at `fault` (a TDML_TEST_FL_SERVER_DIE_* variable) in round 1, restarted
+// with the same command: the run ends as an uninterrupted one, its ledger whole.
+void Federation::server_killed_then_resumed(const std::string& fault, const std::string& extra) {
   const auto b = tdml_binary();
-  const std::string server = " fl server --listen 127.0.0.1:$PORT --enrolled enrolled.json "
-                             "--key server-keys/server.key --data shards/server --out server "
-                             "--insecure --min-clients 3 " + recipe_with_rounds(3);
+  auto recipe = recipe_with_rounds(3);
+  if (extra.find("--aggregator ") != std::string::npos) {
+    recipe.erase(recipe.find("--aggregator median"), 19);
+  }
+  recipe += " " + extra;
+  const std::string server =
+      " fl server --listen 127.0.0.1:$PORT --enrolled enrolled.json "
+      "--key server-keys/server.key --data shards/server --out server "
+      "--insecure --min-clients 3 " +
+      recipe;
   std::ostringstream s;
   s << "cd " << dir_.path() << "; PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); "
-    << "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'); "
-    << "TDML_TEST_FL_SERVER_DIE_AFTER_ROUND=1 " << TDML_FAULT_BIN << server
-    << " > s1.out 2>&1 & S=$!; PIDS=''; for k in 0 1 2; do " << b
+    << "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'); " << fault << "=1 "
+    << TDML_FAULT_BIN << server << " > s1.out 2>&1 & S=$!; PIDS=''; for k in 0 1 2; do " << b
     << " fl client --server 127.0.0.1:$PORT --insecure --id client-$k --key keys/client-$k.key"
     << " --data shards/client-$k --out c$k --threads 1 --connect-timeout 60 > c$k.out 2>&1 & "
     << "PIDS=\"$PIDS $!\"; done; wait $S; echo first server exit $?; " << b << server
@@ -263,8 +271,8 @@ TEST_F(Federation, AServerKilledMidRunResumesAndEndsAsAnUninterruptedRun) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("first server exit 137"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("resuming run"), std::string::npos) << r.output;
-  const auto sim = run_tdml("fl --shards " + path("shards") + " " + recipe_with_rounds(3) +
-                            " --out " + path("sim"));
+  const auto sim =
+      run_tdml("fl --shards " + path("shards") + " " + recipe + " --out " + path("sim"));
   ASSERT_EQ(sim.exit_code, 0) << sim.output;
   const auto net = read_json_file(path("server/metrics.json"));
   EXPECT_EQ(net["status"], "completed");
@@ -283,6 +291,23 @@ TEST_F(Federation, AServerKilledMidRunResumesAndEndsAsAnUninterruptedRun) {
   EXPECT_EQ(v.exit_code, 0) << v.output;
   EXPECT_NE(v.output.find("9 client signatures valid"), std::string::npos) << v.output;
   EXPECT_NE(v.output.find("(trust federation)"), std::string::npos) << v.output;
+}
+
+TEST_F(Federation, AServerKilledAfterARoundResumesAndEndsAsAnUninterruptedRun) {
+  server_killed_then_resumed("TDML_TEST_FL_SERVER_DIE_AFTER_ROUND");
+}
+
+// What the next round depends on beyond the model (FedAvgM's momentum, cclip's centre) is
+// restored too.
+TEST_F(Federation, AResumedServerRestoresItsMomentumAndClippingCentre) {
+  server_killed_then_resumed("TDML_TEST_FL_SERVER_DIE_AFTER_ROUND",
+                             "--server-opt avgm --server-momentum 0.9 --aggregator cclip");
+}
+
+// Killed between appending round 1's block and committing its state: the restart finds the
+// pending state, sees the block in the ledger, and resumes after round 1 (no round twice).
+TEST_F(Federation, AServerKilledBetweenItsBlockAndItsStateResumesWithoutARoundTwice) {
+  server_killed_then_resumed("TDML_TEST_FL_SERVER_DIE_AFTER_BLOCK");
 }
 
 // TLS: a CA, a server certificate for 127.0.0.1, and a client that trusts another CA.
@@ -315,7 +340,7 @@ TEST_F(FederationTls, RunsOverTlsAndAClientTrustingAnotherCaCannotJoin) {
   EXPECT_EQ(read_json_file(path("server/metrics.json"))["config"]["transport"], "grpc-tls");
   client_flags_ = "--tls-ca " + path("other.crt") + " --connect-timeout 2";
   const auto bad = run_shell(federation(tls_server() + " --min-clients 1 --join-timeout 3 "
-                                        "--max-round-retries 0",
+                                                       "--max-round-retries 0",
                                         {"0"}));
   EXPECT_NE(bad.exit_code, 0) << bad.output;
   std::ifstream in(path("c0.out"));

@@ -26,7 +26,8 @@ std::vector<nlohmann::json> blocks(const std::string& path) {
 
 const char kRun[] =
     "fl --data synthetic --model tinycnn --clients 4 --per-client 40 --rounds 2 --local train "
-    "--batch-size 20 --attack none --aggregator median --limit-test-batches 1 --eval-batch-size 50 --threads 1 -q ";
+    "--batch-size 20 --attack none --aggregator median --limit-test-batches 1 --eval-batch-size 50 "
+    "--threads 1 -q ";
 
 TEST(FlLedger, ForgingClientIsRejectedAndRecordedAndTheLedgerVerifies) {
   TempDir dir;
@@ -54,6 +55,7 @@ TEST(FlLedger, ForgingClientIsRejectedAndRecordedAndTheLedgerVerifies) {
   EXPECT_EQ(m["rounds"][0]["refused"], nlohmann::json::array({2}));
   // Round 2 starts from round 1's result.
   EXPECT_NE(bs[1]["model_before"], bs[0]["model_before"]);
+  EXPECT_EQ(bs[1]["model_before"], bs[0]["model_after"]);  // model continuity
   EXPECT_EQ(bs[1]["model_after"], m["final_model_hash"]);
 
   // Fresh keys were written to --out/keys; an auditor verifies with the public manifest only.

@@ -50,7 +50,7 @@ TEST(FlServerOpt, FedProxPullsTheLocalModelTowardsTheGlobal) {
   o.malicious = 0;
   o.augment = false;
   ClientPool free(train, o);
-  RoundContext ctx{1, free.params().flatten(), free.buffers().flatten()};
+  RoundContext ctx{1, free.params().flatten(), free.buffers().flatten(), ""};
   const double plain = free.run(0, ctx).update.norm().item<double>();
   o.prox_mu = 5.0;
   ClientPool prox(train, o);

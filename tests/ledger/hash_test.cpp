@@ -1,25 +1,58 @@
-// Model hash: SHA-256 over (name, raw little-endian bytes) per entry, the same as Python's.
+// Model hash (encoding v2): byte-exact, sensitive to dtype/shape/boundaries, the same as Python's.
 #include "tdml/ledger/hash.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include "support/test_support.h"
+#include "tdml/util/error.h"
 
 using namespace tdml::ledger;
 
+namespace {
+std::string u64le(std::uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(v >> (8 * i));
+  return s;
+}
+std::string lp(const std::string& s) { return u64le(s.size()) + s; }
+}  // namespace
+
+// Encoding v2 written out by hand: domain, count, then per entry name, dtype, dims, length, bytes.
 TEST(LedgerModelHash, ByteExactForKnownTensors) {
   // float32 1.0 = 00 00 80 3f, 2.0 = 00 00 00 40; int64 258 = 02 01 00 00 00 00 00 00.
   tdml::models::StateDict sd = {{"w", torch::tensor({1.0f, 2.0f})},
-                                {"n", torch::tensor({258}, torch::kLong)}};
-  const std::string bytes = std::string("w") + std::string("\x00\x00\x80\x3f\x00\x00\x00\x40", 8) +
-                            "n" + std::string("\x02\x01\x00\x00\x00\x00\x00\x00", 8);
+                                {"n", torch::tensor({258}, torch::kLong).reshape({1, 1})}};
+  const std::string w_bytes("\x00\x00\x80\x3f\x00\x00\x00\x40", 8);
+  const std::string n_bytes("\x02\x01\x00\x00\x00\x00\x00\x00", 8);
+  const std::string bytes = std::string("tdml.model.v2\n") + u64le(2) +                    //
+                            lp("w") + lp("float32") + u64le(1) + u64le(2) + lp(w_bytes) +  //
+                            lp("n") + lp("int64") + u64le(2) + u64le(1) + u64le(1) + lp(n_bytes);
   EXPECT_EQ(model_hash(sd), sha256_hex(bytes));
-  EXPECT_EQ(tensor_hash(sd[0].second), sha256_hex(bytes.substr(1, 8)));
+  EXPECT_EQ(tensor_hash(sd[0].second), sha256_hex(w_bytes));
+}
+
+// Same bytes, different dtype, shape or split between entries: different hashes (the v1 hash,
+// names and raw bytes only, gave these pairs one hash).
+TEST(LedgerModelHash, DtypeShapeAndBoundariesAreHashed) {
+  auto a = torch::arange(6, torch::kFloat);
+  EXPECT_NE(model_hash({{"x", a}}), model_hash({{"x", a.reshape({2, 3})}}));
+  EXPECT_NE(model_hash({{"x", a}}), model_hash({{"x", a.view(torch::kInt)}}));
+  EXPECT_NE(model_hash({{"x", a}}),
+            model_hash({{"x", a.narrow(0, 0, 3)}, {"", a.narrow(0, 3, 3)}}));
+  EXPECT_NE(model_hash({{"ab", a}}), model_hash({{"a", a.narrow(0, 0, 0)}, {"b", a}}));
+  EXPECT_NE(model_hash({}), model_hash({{"", a.narrow(0, 0, 0)}}));
+  EXPECT_THROW(model_hash({{"c", torch::zeros({2}, torch::kComplexFloat)}}), tdml::Error);
+  tdml::models::StateDict mixed = {{"w", a}, {"n", torch::tensor({1}, torch::kLong)}, {"b", a}};
+  auto floats = floating_entries(mixed);
+  ASSERT_EQ(floats.size(), 2u);
+  EXPECT_EQ(floats[1].first, "b");
 }
 
 TEST(LedgerModelHash, LayoutIndependentOrderAndNameSensitive) {
@@ -39,18 +72,21 @@ TEST(LedgerModelHash, MatchesPythonOnTorchSavedCheckpoint) {
                    std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0,
                "/usr/bin/python3 with torch");
   tdml::test::TempDir dir;
+  // The hash from scripts/ledger/verify_ledger.py (model_hash), the auditor's reference.
+  const auto root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
   std::ofstream(dir / "make.py")
-      << "import hashlib, sys, torch\n"
+      << "import sys, torch\n"
+         "sys.path.insert(0, '"
+      << (root / "scripts/ledger").string()
+      << "')\n"
+         "from verify_ledger import model_hash\n"
          "torch.manual_seed(0)\n"
          "sd = {'conv.weight': torch.randn(4, 3, 3, 3), 'conv.bias': torch.randn(4),\n"
          "      'bn.num_batches_tracked': torch.tensor(17), 'fc.weight': torch.randn(5, 6).t(),\n"
          "      'emb': torch.randn(3, 2, dtype=torch.float64), 'mask': torch.tensor([1, 0, 255],"
          " dtype=torch.uint8)}\n"
          "torch.save(sd, sys.argv[1])\n"
-         "h = hashlib.sha256()\n"
-         "for k, v in sd.items():\n"
-         "    h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())\n"
-         "print(h.hexdigest())\n";
+         "print(model_hash(sd))\n";
   const std::string ckpt = dir / "model.pt";
   std::string cmd = "/usr/bin/python3 '" + (dir / "make.py") + "' '" + ckpt + "'";
   FILE* p = ::popen(cmd.c_str(), "r");

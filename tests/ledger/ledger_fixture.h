@@ -25,19 +25,22 @@ inline KeyRing fixed_keys(Scheme scheme, int clients, const std::string& tag = "
 }
 
 // A round where every client signs honestly; client (clients-1) sends a bad signature and is
-// refused when `reject_last`.
+// refused when `reject_last`. Its model_after is derived from (before, round, tag): pass the
+// previous round's model_after as `before` to keep the chain's model continuity (verify checks
+// it); a different tag gives a different history from the same model.
 inline RoundRecord make_round(const KeyRing& keys, std::int64_t round, const std::string& before,
-                              int clients, bool reject_last = false) {
+                              int clients, bool reject_last = false, const std::string& tag = "") {
   RoundRecord r;
   r.round = round;
   r.model_before = before;
-  r.model_after = sha256_hex(before + "/after/" + std::to_string(round));
+  r.model_after = sha256_hex(before + "/after/" + std::to_string(round) + tag);
   r.aggregator = "trimmed_mean";
   r.aggregator_params = {{"trim", 0.1}};
   for (int c = 0; c < clients; ++c) {
-    UpdateClaim claim{client_key_id(c), round, 100 + c,
-                      sha256_hex("update/" + std::to_string(round) + "/" + std::to_string(c)),
-                      before, ""};
+    UpdateClaim claim{
+        client_key_id(c), round,
+        100 + c,          sha256_hex("update/" + std::to_string(round) + "/" + std::to_string(c)),
+        before,           ""};
     ClientEntry e{claim.client_id,
                   claim.update_hash,
                   claim.samples,
@@ -76,6 +79,23 @@ inline std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> out;
   for (std::string s; std::getline(in, s);) out.push_back(s);
   return out;
+}
+
+// Appends rounds from..to to `l` (the ledger at `path`), each starting from the model the
+// ledger's last round ended with (or SHA-256("init") in an empty ledger or after a genesis).
+inline void append_rounds(Ledger& l, const std::string& path, const KeyRing& keys, int from, int to,
+                          int clients, const std::string& tag = "") {
+  std::string model = sha256_hex("init");
+  const auto lines = read_lines(path);
+  if (!lines.empty()) {
+    const auto j = nlohmann::json::parse(lines.back());
+    if (j.contains("model_after")) model = j["model_after"].get<std::string>();
+  }
+  for (int r = from; r <= to; ++r) {
+    auto rec = make_round(keys, r, model, clients, false, tag);
+    l.append(rec);
+    model = rec.model_after;
+  }
 }
 
 inline void write_lines(const std::string& path, const std::vector<std::string>& lines) {

@@ -120,7 +120,7 @@ TEST(LedgerWriters, ReopenContinuesTheChain) {
   const auto path = write_ledger(dir.path(), keys, 3, 2);
   auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
   EXPECT_EQ(l->size(), 3);
-  l->append(make_round(keys, 4, sha256_hex("m"), 2));
+  append_rounds(*l, path, keys, 4, 4, 2);
   l.reset();
   auto r = verify_with(path, keys);
   EXPECT_TRUE(r.ok) << r.summary();
@@ -207,9 +207,8 @@ TEST(LedgerDurability, HeadOneBehindIsAWarningTwoIsAnError) {
   std::vector<std::string> heads;
   {
     auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
-    std::string model = sha256_hex("init");
     for (int i = 1; i <= 3; ++i) {
-      l->append(make_round(keys, i, model, 2));
+      append_rounds(*l, path, keys, i, i, 2);
       heads.push_back(tdml::util::read_file(head_path(path)));
     }
   }

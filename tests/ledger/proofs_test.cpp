@@ -97,8 +97,7 @@ TEST(LedgerProofs, ConsistencyProofShowsTheLedgerOnlyGrew) {
   const auto old_head = SignedHead::read(head_path(path));
   {
     auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
-    std::string model = sha256_hex("more");
-    for (int r = 4; r <= 9; ++r) l->append(make_round(keys, r, model, 3));
+    append_rounds(*l, path, keys, 4, 9, 3);
   }
   const auto server = keys.verifier(kServerKeyId);
   const auto p = prove_consistency(path, old_head);
@@ -123,7 +122,7 @@ TEST(LedgerProofs, TrustedHeadCatchesRollbackAndFork) {
   const auto old_head_text = proofs_read(head_path(path));
   {
     auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
-    for (int r = 4; r <= 5; ++r) l->append(make_round(keys, r, sha256_hex("m"), 3));
+    append_rounds(*l, path, keys, 4, 5, 3);
   }
   const auto seen = SignedHead::read(head_path(path));  // the auditor kept this head
   VerifyOptions vo;
@@ -142,7 +141,7 @@ TEST(LedgerProofs, TrustedHeadCatchesRollbackAndFork) {
 
   {  // a fork: blocks 4 and 5 replaced by others, signed by the same server key
     auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
-    for (int r2 = 4; r2 <= 5; ++r2) l->append(make_round(keys, r2, sha256_hex("fork"), 3));
+    append_rounds(*l, path, keys, 4, 5, 3, "fork");
   }
   EXPECT_TRUE(verify_ledger(path, plain).ok);
   r = verify_ledger(path, vo);
@@ -194,7 +193,7 @@ TEST(LedgerProofs, CliProvesAndChecksOffline) {
   util::write_file_atomic(dir / "old.head", proofs_read(head_path(path)));
   {
     auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
-    l->append(make_round(keys, 5, sha256_hex("m"), 3));
+    append_rounds(*l, path, keys, 5, 5, 3);
   }
   auto r = run_tdml("ledger prove '" + path + "' --index 2 --client client-2 --out '" +
                     (dir / "p.json") + "'");

@@ -231,6 +231,24 @@ TEST_F(LedgerTamper, LyingServerDropsASampledClientsEntry) {
   EXPECT_FALSE(verify().ok);
 }
 
+// The server swaps the global model between rounds 3 and 4: it sends round 4's clients another
+// model, which they sign as their base, and signs the block itself. Every signature is valid;
+// block 3 (round 4) does not start from the model round 3 ended with.
+TEST(LedgerModelContinuity, ServerSwappingTheModelBetweenRoundsIsCaught) {
+  tdml::test::TempDir dir;
+  const auto keys = fixed_keys(Scheme::kEd25519, 3);
+  const std::string path = write_ledger(dir.path(), keys, 3, 3);
+  {
+    auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
+    l->append(make_round(keys, 4, sha256_hex("another model"), 3));
+  }
+  auto r = verify_with(path, keys);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_block, 3);
+  EXPECT_NE(r.reason.find("is not the previous round's model_after"), std::string::npos)
+      << r.reason;
+}
+
 TEST_F(LedgerTamper, LyingServerReplaysARoundInALaterBlock) {
   lines_.push_back(lines_[1]);  // round 2's entries, signatures and all, again as block 6
   lie_from(6);

@@ -17,7 +17,7 @@ namespace {
 void witness_append(const std::string& path, const KeyRing& keys, int from, int to,
                     const std::string& tag) {
   auto l = Ledger::open(path, keys.signer(kServerKeyId), LedgerOptions{false, true});
-  for (int r = from; r <= to; ++r) l->append(make_round(keys, r, sha256_hex(tag), 3));
+  append_rounds(*l, path, keys, from, to, 3, tag);
 }
 
 TEST(LedgerWitness, CountersignsOneHistoryAndRefusesForksAndRollbacks) {

@@ -2,11 +2,10 @@
 // when TDML_TEST_DIE_RANK equals a rank and its step reaches TDML_TEST_DIE_AFTER_STEPS (default
 // 0), the process SIGKILLs itself, as a crashed or preempted worker would. The variables are
 // read once, at start-up, not in the step loop.
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
-
-#include <chrono>
 #include <string>
 #include <thread>
 
@@ -58,11 +57,21 @@ void after_round(int round) {
   if (die && round == std::atoi(die)) std::raise(SIGKILL);
 }
 
+void after_block(int round) {
+  static const char* die = std::getenv("TDML_TEST_FL_SERVER_DIE_AFTER_BLOCK");
+  if (die && round == std::atoi(die)) std::raise(SIGKILL);
+}
+
 struct InstallFederationHooks {
   InstallFederationHooks() {
     // TDML_TEST_FL_SERVER_DIE_AFTER_ROUND=R: the server SIGKILLs itself once round R is saved.
     if (std::getenv("TDML_TEST_FL_SERVER_DIE_AFTER_ROUND")) {
       tdml::federation::set_after_round_hook(&after_round);
+    }
+    // TDML_TEST_FL_SERVER_DIE_AFTER_BLOCK=R: ... once round R's block is appended, before its
+    // state is committed (the crash window between the ledger and the saved state).
+    if (std::getenv("TDML_TEST_FL_SERVER_DIE_AFTER_BLOCK")) {
+      tdml::federation::set_after_block_hook(&after_block);
     }
     const char* die = std::getenv("TDML_TEST_FL_DIE_ROUND");
     const char* delay = std::getenv("TDML_TEST_FL_DELAY_ROUND");

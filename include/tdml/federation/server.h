@@ -48,6 +48,8 @@ struct ServerOptions {
 // complete and saved (its ledger block and OUT/server-state.json written).
 using AfterRoundHook = void (*)(int round);
 void set_after_round_hook(AfterRoundHook hook);
+// ... called after round `round`'s block is appended, before its state is committed.
+void set_after_block_hook(AfterRoundHook hook);
 
 // Runs the federation to the end (recipe.rounds rounds) and returns the engine's result.
 // recipe.clients is replaced by the number of enrolled clients.

@@ -34,6 +34,9 @@ struct RoundContext {
   int round = 0;                 // 1-based
   torch::Tensor global_params;   // float [d]: the global model's parameters
   torch::Tensor global_buffers;  // float [b]: its floating-point buffers (BatchNorm)
+  // GlobalModelHash (model_hash.h) of the two above: the base model a client signs and the
+  // round's model_before. Set by whoever builds the context from the vectors themselves.
+  std::string model_hash;
 };
 
 struct ClientUpdate {

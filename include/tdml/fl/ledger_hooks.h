@@ -6,14 +6,15 @@
 // What a client signs (ledger/update_signature.h): its key id "client-<i>", the round, its
 // sample count, update_hash = SHA-256 of the update's raw float32 bytes (ledger::tensor_hash of
 // the flat update, parameters in state-dict order), and base_model = the hash of the global
-// model it started from: ledger::model_hash of {"params": flat parameters, "buffers": flat
-// BatchNorm buffers} exactly as received. The server recomputes update_hash from the bytes it
+// model it started from (RoundContext::model_hash: fl/model_hash.h, computed from the vectors
+// exactly as received). The server recomputes update_hash from the bytes it
 // received, never trusting the client's claim, and refuses (status "refused", keeping the claim
 // and signature as evidence) an update whose signature is missing or does not verify with that
 // client's key. A validly signed NaN/Inf update is "rejected".
 //
 // A block (kind "fl_round") holds: round, model_before (the base_model hash above),
-// model_after (ledger::model_hash of the global state dict after the round, the hash
+// model_after (the same hash of the global model after the round, so the next block's
+// model_before equals it; the hash
 // `tdml ledger verify --model` compares with a saved model), aggregator {name, params}, every
 // client's entry {id, update_hash, samples, signature, status accepted|clipped|flagged|rejected,
 // norm, score (distance to the coordinate median), reason} and the round's metrics.
@@ -78,7 +79,7 @@ class FlLedger {
   RunnerOptions run_;
   FlLedgerOptions options_;
   std::shared_ptr<const ledger::KeyRing> forgers_;  // keys nobody registered (forging clients)
-  std::string round_base_;                         // base hash of the round being admitted
+  std::string round_base_;                          // base hash of the round being admitted
   int round_base_round_ = -1;
   double seconds_ = 0;
   std::int64_t blocks_ = 0;

@@ -23,6 +23,7 @@
 
 #include "tdml/data/dataset.h"
 #include "tdml/fl/client.h"
+#include "tdml/fl/model_hash.h"
 #include "tdml/fl/runner.h"
 #include "tdml/fl/server_opt.h"
 
@@ -111,6 +112,7 @@ class RoundEngine {
   std::string attack_of(int client) const;
 
   GlobalModel global_;
+  GlobalModelHash hash_;
   UpdateSource& source_;
   const data::Dataset& test_;
   const RunnerOptions& o_;

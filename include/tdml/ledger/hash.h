@@ -20,13 +20,20 @@ using util::to_hex;
 // SHA-256 of a tensor's raw bytes: contiguous, on the CPU, in native (little-endian) order.
 std::string tensor_hash(const torch::Tensor& t);
 
-// The model hash: SHA-256 over, for each entry in order, its name (UTF-8) then its raw bytes as
-// in tensor_hash. Python computes the same with
-//   h = hashlib.sha256()
-//   for k, v in sd.items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous()
-//                                                          .numpy().tobytes())
-// Also used for FL updates (the "update hash" a client signs).
+// The model hash (encoding v2, docs/ledger.md): SHA-256 over the domain tag "tdml.model.v2\n",
+// the entry count, then for each entry in order: its name (UTF-8), its dtype as PyTorch names it
+// without "torch." ("float32", "int64", ...), its dimension count, each dimension, its byte
+// length and its raw little-endian bytes (as in tensor_hash). Every count, length and dimension
+// is an unsigned 64-bit little-endian integer and every string is preceded by its byte length,
+// so no two different state dicts share an encoding. scripts/ledger/verify_ledger.py
+// (model_hash) computes the same in Python. Unsupported dtypes (complex, ...): tdml::Error.
+inline constexpr std::string_view kModelHashDomain = "tdml.model.v2\n";
 std::string model_hash(const models::StateDict& sd);
+
+// The floating-point entries of `sd` in order (parameters and BatchNorm running statistics,
+// without integer counters such as num_batches_tracked): what a federated global model is
+// (fl/model_hash.h), so model_hash(floating_entries(sd)) is an FL block's model hash.
+models::StateDict floating_entries(const models::StateDict& sd);
 
 // SHA-256 of the canonical JSON of a configuration (see canonical_json.h).
 std::string config_hash(const nlohmann::json& config);
