@@ -35,7 +35,9 @@ std::vector<std::string> help_order(const cxxopts::Options& opts) {
     if (std::find(groups.begin(), groups.end(), g) != groups.end()) out.push_back(g);
   }
   for (const auto& g : groups) {
-    if (std::find(out.begin(), out.end(), g) == out.end() && g != "Common") out.push_back(g);
+    if (std::find(out.begin(), out.end(), g) == out.end() && g != "Common" && g != kHiddenGroup) {
+      out.push_back(g);
+    }
   }
   out.push_back("Common");
   return out;

@@ -23,6 +23,9 @@ struct Registration {
 
 const std::vector<Command>& commands();
 
+// Options in this group are parsed but not listed by --help (a positional word's slot).
+inline constexpr const char kHiddenGroup[] = "hidden";
+
 // Parses argv with `opts` (adds --help, -v/--verbose, -q/--quiet and sets up logging).
 // Returns false when --help was printed (the command should return 0).
 bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out);

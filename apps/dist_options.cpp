@@ -17,6 +17,10 @@ void add_dist_options(cxxopts::Options& opts) {
   add("backend", "auto, gloo or nccl", cxxopts::value<std::string>()->default_value("auto"));
   add("timeout", "Rendezvous and collective timeout in seconds",
       cxxopts::value<int>()->default_value("300"));
+  add("max-restarts",
+      "After a worker fails, restart all of this node's workers up to K times (train: with "
+      "--save-every N --resume auto they continue from the newest checkpoint)",
+      cxxopts::value<int>()->default_value("0"));
   add("cpu-bind",
       "auto: with several ranks on this node, bind each to its own cores; none: leave it to the OS",
       cxxopts::value<std::string>()->default_value("auto"));
@@ -43,12 +47,13 @@ dist::LaunchOptions launch_options_from(const cxxopts::ParseResult& r) {
   o.master_addr = r["master-addr"].as<std::string>();
   o.master_port = r["master-port"].as<int>();
   o.timeout = timeout_from(r);
+  o.max_restarts = r["max-restarts"].as<int>();
   return o;
 }
 
 void refuse_distributed_flags(const cxxopts::ParseResult& r, const std::string& why) {
   for (const char* f : {"nproc", "nnodes", "node-rank", "master-addr", "master-port", "backend",
-                        "timeout", "cpu-bind"}) {
+                        "timeout", "cpu-bind", "max-restarts"}) {
     if (r.count(f)) throw UsageError(std::string("--") + f + " applies to distributed runs, not " + why);
   }
 }

@@ -1,6 +1,8 @@
 #include "train_options.h"
 
+#include "command.h"
 #include "option_groups.h"
+#include "tdml/util/error.h"
 #include "tdml/ledger/train_ledger.h"
 
 namespace tdml::app {
@@ -34,7 +36,26 @@ void add_train_options(cxxopts::Options& opts) {
   add_output_options(opts, d.out_dir, "metrics.json, train.log, checkpoint.pt");
   opts.add_options("Output")
       ("save", "Write DIR/checkpoint.pt after every epoch", cxxopts::value<bool>()->default_value("false"))
-      ("resume", "Continue from DIR/checkpoint.pt", cxxopts::value<bool>()->default_value("false"));
+      ("save-every", "Every N optimizer steps, a step checkpoint in DIR/checkpoints/ (weights, optimizer, RNG, loader position): resuming is then step-exact (0 = off)", cxxopts::value<std::int64_t>()->default_value("0"))
+      ("resume", "Continue from the newest checkpoint in DIR (error if none); --resume auto: from the newest if there is one, else start afresh (for restarts)", cxxopts::value<std::string>()->default_value("no")->implicit_value("yes"));
+  // `--resume auto` (a word after a flag with an implicit value) arrives as a positional.
+  opts.add_options(kHiddenGroup)("resume-word", "", cxxopts::value<std::vector<std::string>>());
+  opts.parse_positional({"resume-word"});
+}
+
+ResumeFlag resume_flag_from(const cxxopts::ParseResult& r) {
+  std::string v = r["resume"].as<std::string>();
+  if (r.count("resume-word")) {
+    const auto words = r["resume-word"].as<std::vector<std::string>>();
+    if (words.size() != 1 || words[0] != "auto" || !r.count("resume") || v != "yes") {
+      throw UsageError("unexpected argument '" + words.front() + "' (see 'tdml train --help')");
+    }
+    v = "auto";
+  }
+  if (v == "no" || v == "false") return {false, false};
+  if (v == "yes" || v == "true") return {true, false};
+  if (v == "auto") return {true, true};
+  throw UsageError("--resume " + v + ": expected --resume (the newest checkpoint) or --resume auto");
 }
 
 void add_train_ledger_options(cxxopts::Options& opts) { add_ledger_options(opts, "epoch"); }
@@ -46,7 +67,7 @@ train::Observers train_observers_from(const cxxopts::ParseResult& r) {
   lo.keys_dir = flags.keys;
   lo.scheme = flags.scheme;
   lo.fresh_keys_dir = r["out"].as<std::string>() + "/keys";
-  lo.resume = r["resume"].as<bool>();
+  lo.resume = resume_flag_from(r).resume;
   ledger::validate(lo);
   train::Observers out;
   if (!lo.path.empty()) out.push_back(std::make_shared<ledger::TrainLedger>(lo));
@@ -91,7 +112,10 @@ train::TrainOptions train_options_from(const cxxopts::ParseResult& r) {
   o.loader_workers = r["workers"].as<int>();
   o.out_dir = r["out"].as<std::string>();
   o.save = r["save"].as<bool>();
-  o.resume = r["resume"].as<bool>();
+  const auto resume = resume_flag_from(r);
+  o.resume = resume.resume;
+  o.resume_auto = resume.if_any;
+  o.save_every = r["save-every"].as<std::int64_t>();
   return o;
 }
 

@@ -8,6 +8,14 @@
 namespace tdml::app {
 
 void add_train_options(cxxopts::Options& opts);
+
+// --resume (the newest checkpoint; error if none), --resume auto or --resume=auto (the newest
+// if there is one, else afresh), or neither. A bad value is a tdml::UsageError.
+struct ResumeFlag {
+  bool resume = false;
+  bool if_any = false;
+};
+ResumeFlag resume_flag_from(const cxxopts::ParseResult& r);
 train::TrainOptions train_options_from(const cxxopts::ParseResult& r);
 // The shared groups (option_groups.h: model and data, performance) into `o`.
 void apply_shared_groups(const cxxopts::ParseResult& r, train::TrainOptions& o);

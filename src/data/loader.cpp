@@ -125,12 +125,15 @@ void Loader::stop_workers() {
   workers_.clear();
 }
 
-void Loader::start_epoch(int epoch) {
+void Loader::start_epoch(int epoch, std::int64_t first_batch) {
   stop_workers();
   epoch_ = epoch;
   order_ = shard_indices(data_.size(), opts_, epoch);
-  next_batch_ = 0;
-  claimed_ = 0;
+  TDML_CHECK(first_batch >= 0 && first_batch <= num_batches(),
+             "loader: batch " << first_batch << " is outside epoch " << epoch << " ("
+                              << num_batches() << " batches)");
+  next_batch_ = first_batch;
+  claimed_ = first_batch;
   ready_.clear();
   error_ = nullptr;
   stop_ = false;

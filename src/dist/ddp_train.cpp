@@ -118,6 +118,7 @@ train::RunResult run_ddp_training(train::TrainOptions opts, const Rank& rank,
     return std::make_unique<DdpStep>(s, comm, ddp);
   };
   ctx.observers = std::move(observers);
+  ctx.restart_count = d.restart_count;
   ctx.run_info = {{"mode", "ddp"},
                   {"world_size", comm->world()},
                   {"backend", backend_name(comm->kind())},

@@ -95,7 +95,9 @@ std::vector<std::string> child_env(const std::vector<std::string>& extra) {
                                 "MASTER_ADDR=",
                                 "MASTER_PORT=",
                                 "TDML_DIST_TIMEOUT_S=",
-                                "TORCHELASTIC_USE_AGENT_STORE="};
+                                "TORCHELASTIC_USE_AGENT_STORE=",
+                                "TORCHELASTIC_RESTART_COUNT=",
+                                "TORCHELASTIC_MAX_RESTARTS="};
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     bool ours = false;
@@ -107,8 +109,11 @@ std::vector<std::string> child_env(const std::vector<std::string>& extra) {
   return env;
 }
 
-std::vector<std::string> worker_env(const LaunchOptions& o, int local_rank, int port) {
+std::vector<std::string> worker_env(const LaunchOptions& o, int local_rank, int port,
+                                    int attempt) {
   std::vector<std::string> env;
+  env.push_back("TORCHELASTIC_RESTART_COUNT=" + std::to_string(attempt));
+  env.push_back("TORCHELASTIC_MAX_RESTARTS=" + std::to_string(o.max_restarts));
   const int world = o.nnodes * o.nproc;
   env.push_back("RANK=" + std::to_string(o.node_rank * o.nproc + local_rank));
   env.push_back("LOCAL_RANK=" + std::to_string(local_rank));
@@ -335,21 +340,36 @@ int launch_workers(const LaunchOptions& o, std::vector<std::string> argv) {
   if (o.master_port == 0 && o.nnodes > 1) {
     throw UsageError("--nnodes > 1 needs an explicit --master-port shared by all nodes");
   }
+  if (o.max_restarts < 0) {
+    throw UsageError("--max-restarts must be >= 0, got " + std::to_string(o.max_restarts));
+  }
+  if (o.max_restarts > 0 && o.nnodes > 1) {
+    throw UsageError(
+        "--max-restarts restarts this node's workers only: for a multi-node job use torchrun "
+        "--max-restarts (its rendezvous restarts every node)");
+  }
   if (argv.empty()) argv = own_command_line();
   TDML_CHECK(!argv.empty(), "launcher: empty command line");
-  const int port = o.master_port ? o.master_port : pick_free_port();
 
   SignalFlag signals;
-  std::vector<Worker> ws;
-  for (int l = 0; l < o.nproc; ++l) {
-    const ProcessSpec spec{"rank " + std::to_string(o.node_rank * o.nproc + l), {}, true};
-    ws.push_back(spawn(spec, worker_env(o, l, port), argv));
+  for (int attempt = 0;; ++attempt) {
+    const int port = o.master_port ? o.master_port : pick_free_port();
+    std::vector<Worker> ws;
+    for (int l = 0; l < o.nproc; ++l) {
+      const ProcessSpec spec{"rank " + std::to_string(o.node_rank * o.nproc + l), {}, true};
+      ws.push_back(spawn(spec, worker_env(o, l, port, attempt), argv));
+    }
+    Supervisor supervisor(o, std::move(ws));
+    supervisor.run();
+    const std::string failure = supervisor.failure();
+    if (failure.empty()) return 0;
+    if (g_interrupted || attempt >= o.max_restarts) {
+      throw Error("distributed job failed: " + failure +
+                  (attempt > 0 ? " (after " + std::to_string(attempt) + " restart(s))" : ""));
+    }
+    std::fprintf(stderr, "tdml launcher: %s; restarting the workers (restart %d of %d)\n",
+                 failure.c_str(), attempt + 1, o.max_restarts);
   }
-  Supervisor supervisor(o, std::move(ws));
-  supervisor.run();
-  const std::string failure = supervisor.failure();
-  if (!failure.empty()) throw Error("distributed job failed: " + failure);
-  return 0;
 }
 
 int launch_processes(const std::vector<ProcessSpec>& specs, const LaunchOptions& o,

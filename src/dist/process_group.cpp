@@ -1,5 +1,6 @@
 #include "tdml/dist/process_group.h"
 
+#include <chrono>
 #include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -214,7 +215,10 @@ void write_elastic_error_file(const std::string& message) {
   const char* path = env("TORCHELASTIC_ERROR_FILE");
   if (!path) return;
   try {
-    nlohmann::json j = {{"message", message}, {"timestamp", util::utc_timestamp()}};
+    // torchrun reads "timestamp" with int(): Unix seconds (an ISO string crashed its agent).
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    nlohmann::json j = {{"message", message}, {"timestamp", static_cast<std::int64_t>(now.count())}};
     std::ofstream f(path, std::ios::trunc);
     f << j.dump() << "\n";
   } catch (...) {

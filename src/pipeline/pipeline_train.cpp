@@ -12,11 +12,23 @@ void validate_pipeline_job(const train::TrainOptions& opts, const PipelineOption
                      ": multi-process pipeline runs one stage per process, so --nproc must "
                      "equal --stages (" + std::to_string(po.stages) + ")");
   }
-  if (nproc > 1 && opts.resume) {
+  if (nproc > 1 && opts.resume && opts.save_every == 0) {
     throw UsageError(
-        "--resume: multi-process pipeline checkpoints hold rank 0's optimizer state only; "
-        "resume is supported with --nproc 1");
+        "--resume: a multi-process pipeline resumes from step checkpoints only (every stage "
+        "saves its own part): add --save-every N");
   }
+  if (nproc > 1 && (opts.resume || opts.save_every > 0) && po.split.method == SplitMethod::kTime) {
+    throw UsageError(
+        "--split time cuts by measured times, which differ between runs: a checkpointed "
+        "multi-process pipeline needs a fixed split (--split params or study)");
+  }
+}
+
+PipelineOptions resolved_for_checkpoints(const train::TrainOptions& opts, PipelineOptions po) {
+  if ((opts.resume || opts.save_every > 0) && po.split.method == SplitMethod::kAuto) {
+    po.split.method = SplitMethod::kParams;
+  }
+  return po;
 }
 
 train::RunResult run_local_pipeline_training(const train::TrainOptions& opts,
@@ -31,8 +43,9 @@ train::RunResult run_local_pipeline_training(const train::TrainOptions& opts,
   return train::run_training(opts, ctx);
 }
 
-train::RunResult run_pipeline_training(train::TrainOptions opts, const PipelineOptions& po,
+train::RunResult run_pipeline_training(train::TrainOptions opts, const PipelineOptions& options,
                                        const dist::Rank& rank, train::Observers observers) {
+  const PipelineOptions po = resolved_for_checkpoints(opts, options);
   auto comm = rank.comm;
   opts.threads = rank.threads;  // this stage's share of the cores: the stages run at once
   opts.device = rank.device;
@@ -41,6 +54,8 @@ train::RunResult run_pipeline_training(train::TrainOptions opts, const PipelineO
   ctx.world = comm->world();
   ctx.shard_train_data = false;                   // every stage sees the same batches
   ctx.labels_only_train_data = comm->rank() > 0;  // only stage 0 consumes images
+  ctx.every_rank_checkpoints = true;              // each stage's weights and optimizer
+  ctx.restart_count = rank.options.restart_count;
   ctx.all_reduce_sum = [comm](torch::Tensor& t) { comm->all_reduce(t); };
   ctx.run_info = {{"mode", "pipeline"},
                   {"world_size", comm->world()},

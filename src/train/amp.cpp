@@ -76,6 +76,15 @@ bool GradScaler::step(torch::optim::Optimizer& opt) {
 #endif
 }
 
+void GradScaler::load_state(const torch::Tensor& scale, const torch::Tensor& growth_tracker) {
+  if (!enabled_) return;
+  TDML_CHECK(scale.defined() && growth_tracker.defined() && scale.numel() == 1 &&
+                 growth_tracker.numel() == 1,
+             "grad scaler: a checkpoint's scale state must be two one-element tensors");
+  scale_.copy_(scale.to(scale_.dtype()).reshape({1}));
+  growth_tracker_.copy_(growth_tracker.to(growth_tracker_.dtype()).reshape({1}));
+}
+
 double GradScaler::current_scale() const { return enabled_ ? scale_.item<double>() : 1.0; }
 
 }  // namespace tdml::train

@@ -1,5 +1,6 @@
 #include "tdml/train/checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -31,12 +32,60 @@ CheckpointMeta read_meta(torch::serialize::InputArchive& ar, const std::string& 
     meta.epochs_done = j.at("epochs_done").get<int>();
     meta.global_step = j.at("global_step").get<std::int64_t>();
     meta.weights_fingerprint = j.at("weights_fingerprint").get<double>();
+    meta.epoch_batches = j.value("epoch_batches", std::int64_t{0});
+    meta.epoch_samples = j.value("epoch_samples", std::int64_t{0});
+    meta.epoch_steps = j.value("epoch_steps", std::int64_t{0});
+    meta.epoch_seconds = j.value("epoch_seconds", 0.0);
     return meta;
   } catch (const nlohmann::json::exception& e) {
     throw Error(state + " holds a malformed tdml progress record (" + e.what() + ")");
   } catch (const std::exception& e) {  // c10::Error, torch::jit::ObjectAttributeError
     throw Error(state + " holds no tdml progress record (" + first_line(e.what()) + ")");
   }
+}
+
+// The names of the state tensors an archive holds (its progress record lists them).
+std::vector<std::string> extra_names(torch::serialize::InputArchive& ar, const std::string& state) {
+  try {
+    c10::IValue meta_v;
+    ar.read("tdml_meta", meta_v);
+    auto j = nlohmann::json::parse(meta_v.toStringRef());
+    return j.value("state_tensors", std::vector<std::string>{});
+  } catch (const std::exception& e) {
+    throw Error(state + " holds a malformed tdml progress record (" + first_line(e.what()) + ")");
+  }
+}
+
+std::string file_name(const std::string& stem, int rank) {
+  return rank == 0 ? stem + ".pt" : stem + ".rank-" + std::to_string(rank) + ".pt";
+}
+
+// Opens DIR's train_state file of `rank` (tdml::Error naming it when it is not an archive).
+void open_state(const std::string& state, torch::serialize::InputArchive& ar) {
+  std::istringstream is(util::read_file(state));
+  try {
+    ar.load_from(is);
+  } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport (a garbled archive)
+    throw Error(state + " is not a tdml training state (" + first_line(e.what()) + ")");
+  }
+}
+
+constexpr const char kStepPrefix[] = "step-";
+constexpr const char kPartialPrefix[] = ".partial-";
+
+std::string checkpoints_dir(const std::string& run_dir) { return run_dir + "/checkpoints"; }
+
+// The step of a "step-<N>" folder name, or -1.
+std::int64_t step_of(const std::string& name, const std::string& prefix) {
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) return -1;
+  const std::string digits = name.substr(prefix.size());
+  if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return -1;
+  return std::stoll(digits);
+}
+
+bool holds_pair(const std::string& dir, int rank) {
+  return std::filesystem::exists(dir + "/" + file_name("checkpoint", rank)) &&
+         std::filesystem::exists(dir + "/" + file_name("train_state", rank));
 }
 
 }  // namespace
@@ -50,37 +99,45 @@ double weights_fingerprint(const torch::nn::Module& m) {
 }
 
 void save_checkpoint(const std::string& dir, const models::Model& model,
-                     torch::optim::Optimizer& opt, const CheckpointMeta& meta) {
+                     torch::optim::Optimizer& opt, const CheckpointMeta& meta,
+                     const StateTensors& extra, int rank) {
   util::make_dirs(dir);
-  models::save_tensors(dir + "/checkpoint.pt", models::state_dict(model));
+  models::save_tensors(dir + "/" + file_name("checkpoint", rank), models::state_dict(model));
   torch::serialize::OutputArchive ar;
   opt.save(ar);
+  std::vector<std::string> names;
+  for (const auto& [name, t] : extra) {
+    TDML_CHECK(t.defined(), "checkpoint: state tensor '" << name << "' is undefined");
+    ar.write("tdml_state_" + name, t.detach().cpu().clone());
+    names.push_back(name);
+  }
   nlohmann::json j = {{"model", meta.model},
                       {"epochs_done", meta.epochs_done},
                       {"global_step", meta.global_step},
-                      {"weights_fingerprint", meta.weights_fingerprint}};
+                      {"weights_fingerprint", meta.weights_fingerprint},
+                      {"epoch_batches", meta.epoch_batches},
+                      {"epoch_samples", meta.epoch_samples},
+                      {"epoch_steps", meta.epoch_steps},
+                      {"epoch_seconds", meta.epoch_seconds},
+                      {"state_tensors", names}};
   ar.write("tdml_meta", c10::IValue(j.dump()));
   std::ostringstream os;
   ar.save_to(os);
-  util::write_file_atomic(dir + "/train_state.pt", os.str());
+  util::write_file_atomic(dir + "/" + file_name("train_state", rank), os.str());
 }
 
 CheckpointMeta load_checkpoint(const std::string& dir, models::Model& model,
-                               torch::optim::Optimizer& opt) {
-  const std::string weights = dir + "/checkpoint.pt";
-  const std::string state = dir + "/train_state.pt";
+                               torch::optim::Optimizer& opt, StateTensors* extra, int rank) {
+  const std::string weights = dir + "/" + file_name("checkpoint", rank);
+  const std::string state = dir + "/" + file_name("train_state", rank);
   for (const auto& f : {weights, state}) {
     if (!std::filesystem::exists(f)) {
-      throw Error("cannot resume: " + f + " is missing (was the run started with --save?)");
+      throw Error("cannot resume: " + f +
+                  " is missing (was the run started with --save or --save-every?)");
     }
   }
   torch::serialize::InputArchive ar;
-  std::istringstream is(util::read_file(state));
-  try {
-    ar.load_from(is);
-  } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport (a garbled archive)
-    throw Error(state + " is not a tdml training state (" + first_line(e.what()) + ")");
-  }
+  open_state(state, ar);
   const CheckpointMeta meta = read_meta(ar, state);
   if (meta.model != model.name()) {
     throw Error("cannot resume: " + dir + " holds a " + meta.model + " checkpoint, not " +
@@ -98,7 +155,71 @@ CheckpointMeta load_checkpoint(const std::string& dir, models::Model& model,
     throw Error("cannot resume: " + state + " does not hold this run's optimizer state (" +
                 first_line(e.what()) + ")");
   }
+  if (extra) {
+    extra->clear();
+    for (const auto& name : extra_names(ar, state)) {
+      torch::Tensor t;
+      try {
+        ar.read("tdml_state_" + name, t);
+      } catch (const std::exception& e) {
+        throw Error("cannot resume: " + state + " lacks its state tensor '" + name + "' (" +
+                    first_line(e.what()) + ")");
+      }
+      (*extra)[name] = t;
+    }
+  }
   return meta;
+}
+
+std::string partial_step_dir(const std::string& run_dir, std::int64_t step) {
+  return checkpoints_dir(run_dir) + "/" + kPartialPrefix + std::to_string(step);
+}
+
+void publish_step_checkpoint(const std::string& run_dir, std::int64_t step, int keep) {
+  namespace fs = std::filesystem;
+  const std::string root = checkpoints_dir(run_dir);
+  const std::string final_dir = root + "/" + kStepPrefix + std::to_string(step);
+  std::error_code ec;
+  fs::remove_all(final_dir, ec);  // a step saved before a restart, about to be replaced
+  fs::rename(partial_step_dir(run_dir, step), final_dir, ec);
+  if (ec) throw Error("cannot publish checkpoint " + final_dir + ": " + ec.message());
+  std::vector<std::int64_t> steps;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string name = e.path().filename().string();
+    if (const auto s = step_of(name, kStepPrefix); s >= 0) steps.push_back(s);
+    if (step_of(name, kPartialPrefix) >= 0) fs::remove_all(e.path(), ec);
+  }
+  std::sort(steps.rbegin(), steps.rend());
+  for (std::size_t i = static_cast<std::size_t>(std::max(keep, 1)); i < steps.size(); ++i) {
+    fs::remove_all(root + "/" + kStepPrefix + std::to_string(steps[i]), ec);
+  }
+}
+
+std::vector<std::string> resume_candidates(const std::string& run_dir, int rank,
+                                           bool with_epoch_checkpoint) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::int64_t, std::string>> found;  // (step, folder); -1: unreadable
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(checkpoints_dir(run_dir), ec)) {
+    const auto s = step_of(e.path().filename().string(), kStepPrefix);
+    if (s >= 0 && holds_pair(e.path().string(), rank)) found.emplace_back(s, e.path().string());
+  }
+  if (with_epoch_checkpoint && holds_pair(run_dir, rank)) {
+    std::int64_t s = -1;
+    try {
+      torch::serialize::InputArchive ar;
+      const std::string state = run_dir + "/" + file_name("train_state", rank);
+      open_state(state, ar);
+      s = read_meta(ar, state).global_step;
+    } catch (const Error&) {
+    }
+    found.emplace_back(s, run_dir);
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
 }
 
 std::string infer_model_name(const std::string& checkpoint_path) {

@@ -65,6 +65,8 @@ void validate(const TrainOptions& o) {
   }
   if (o.prefetch < 0 || o.loader_workers < 0) bad("--prefetch and --workers must be >= 0");
   if (o.eval_batch_size < 1) bad("--eval-batch-size must be >= 1");
+  if (o.save_every < 0) bad("--save-every must be >= 0 (steps; 0 = off)");
+  if (o.resume_auto && !o.resume) bad("resume_auto needs resume");
 }
 
 }  // namespace tdml::train

@@ -142,13 +142,21 @@ std::unique_ptr<Session> make_session(const TrainOptions& opts, const TrainConte
   return s;
 }
 
+// Where a run starts: from scratch, or from the checkpoint it resumes.
+struct StartPoint {
+  CheckpointMeta meta;  // all 0 from scratch
+  StateTensors state;   // the RNG streams, grad scaler and unfinished epoch's sums saved
+  std::string from;     // the folder resumed from; "" from scratch
+};
+
 // metrics.json of the writer rank: a new document, or on resume the previous one with the
 // epochs after the checkpoint dropped.
 std::unique_ptr<metrics::MetricsFile> open_metrics(const TrainOptions& opts,
                                                    const TrainContext& ctx, const Session& s,
-                                                   int epochs_done) {
+                                                   const StartPoint& start) {
   std::unique_ptr<metrics::MetricsFile> mf;
-  if (opts.resume) {
+  const int epochs_done = start.meta.epochs_done;
+  if (!start.from.empty()) {
     mf = std::make_unique<metrics::MetricsFile>(metrics::MetricsFile::reopen(opts.out_dir));
     nlohmann::json kept = nlohmann::json::array();
     for (auto& e : mf->doc()["epochs"]) {
@@ -166,6 +174,16 @@ std::unique_ptr<metrics::MetricsFile> open_metrics(const TrainOptions& opts,
   d["run"]["allocator"] = util::allocator_mode();
   d["run"]["device"] = s.device.str();
   d["run"]["amp"] = amp_name(s.amp);
+  d["run"]["save_every"] = opts.save_every;
+  if (!start.from.empty()) {
+    if (!d.contains("resumes")) d["resumes"] = nlohmann::json::array();
+    d["resumes"].push_back({{"from", start.from},
+                            {"global_step", start.meta.global_step},
+                            {"epoch", epochs_done + 1},
+                            {"batch", start.meta.epoch_batches},
+                            {"restart_count", ctx.restart_count},
+                            {"at", util::utc_timestamp()}});
+  }
   d["data"] = {{"description", s.splits.description},
                {"synthetic", s.splits.synthetic},
                {"train_samples", s.splits.train.size()},
@@ -179,25 +197,178 @@ std::unique_ptr<metrics::MetricsFile> open_metrics(const TrainOptions& opts,
   return mf;
 }
 
+torch::Tensor generator_state(const torch::Device& device) {
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_generator_state(const torch::Device& device, const torch::Tensor& state) {
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+// The state besides weights and optimizer that the rest of a run depends on. The loader needs
+// none: its order and augmentation are functions of (seed, epoch, rank, batch).
+StateTensors run_state(const Session& s) {
+  StateTensors st;
+  st["rng_cpu"] = generator_state(torch::kCPU);
+  if (!s.device.is_cpu()) st["rng_device"] = generator_state(s.device);
+  if (s.scaler->enabled()) {
+    auto [scale, growth] = s.scaler->state();
+    st["scaler_scale"] = scale;
+    st["scaler_growth"] = growth;
+  }
+  return st;
+}
+
+void restore_run_state(Session& s, const StateTensors& st) {
+  auto get = [&](const char* name) {
+    auto it = st.find(name);
+    return it == st.end() ? torch::Tensor() : it->second;
+  };
+  if (auto t = get("rng_cpu"); t.defined()) set_generator_state(torch::kCPU, t);
+  if (auto t = get("rng_device"); t.defined() && !s.device.is_cpu()) {
+    set_generator_state(s.device, t);
+  }
+  if (auto scale = get("scaler_scale"), growth = get("scaler_growth");
+      scale.defined() && growth.defined()) {
+    s.scaler->load_state(scale, growth);
+  }
+}
+
+// --resume: the newest checkpoint that loads (a step checkpoint or the epoch checkpoint; an
+// unreadable one is reported and the next older tried). Every rank must find the same one.
+StartPoint find_start(Session& s, const TrainOptions& opts, const TrainContext& ctx) {
+  StartPoint sp;
+  if (!opts.resume) return sp;
+  const int files = ctx.every_rank_checkpoints ? ctx.rank : 0;
+  const auto candidates = resume_candidates(opts.out_dir, files, !ctx.every_rank_checkpoints);
+  std::string first_error;
+  for (const auto& dir : candidates) {
+    try {
+      sp.meta = load_checkpoint(dir, *s.model, *s.optimizer, &sp.state, files);
+      sp.from = dir;
+      break;
+    } catch (const Error& e) {
+      spdlog::warn("cannot resume from {}: {}", dir, e.what());
+      if (first_error.empty()) first_error = e.what();
+    }
+  }
+  if (sp.from.empty() && !first_error.empty()) {
+    throw Error(candidates.size() > 1 ? first_error + " (and no older checkpoint loads)"
+                                      : first_error);
+  }
+  if (sp.from.empty() && !opts.resume_auto) {
+    throw Error("cannot resume: " + opts.out_dir +
+                " holds no checkpoint (checkpoint.pt is missing; was the run started with --save "
+                "or --save-every?)");
+  }
+  if (ctx.all_reduce_sum && ctx.world > 1) {
+    const double mine = sp.from.empty() ? -1.0 : double(sp.meta.global_step);
+    auto t = torch::tensor({mine, mine * mine}, torch::kDouble);
+    ctx.all_reduce_sum(t);
+    if (t[0].item<double>() != mine * ctx.world || t[1].item<double>() != mine * mine * ctx.world) {
+      throw Error("cannot resume: the ranks found different checkpoints in " + opts.out_dir +
+                  " (every rank must see the same run folder)");
+    }
+  }
+  if (sp.from.empty()) {
+    spdlog::info("--resume auto: no checkpoint in {} yet, starting from scratch", opts.out_dir);
+    return sp;
+  }
+  restore_run_state(s, sp.state);
+  spdlog::info("resumed from {} at step {} (epoch {}, batch {})", sp.from, sp.meta.global_step,
+               sp.meta.epochs_done + 1, sp.meta.epoch_batches);
+  return sp;
+}
+
+// The unfinished epoch's sums of every rank whose checkpoint this rank writes, one row each:
+// (loss sum, correct, samples, steps). Data parallel: rank 0 writes for all, so the rows are
+// gathered (an all-reduce of one-hot rows: exact); otherwise this rank's own row.
+torch::Tensor epoch_sums(const EpochTotals& totals, const TrainContext& ctx) {
+  const bool gather = !ctx.every_rank_checkpoints && ctx.all_reduce_sum && ctx.world > 1;
+  auto rows = torch::zeros({gather ? ctx.world : 1, 4}, torch::kDouble);
+  auto row = rows[gather ? ctx.rank : 0];
+  row[0] = totals.loss_sum.defined() ? totals.loss_sum.item<double>() : 0.0;  // float: exact
+  row[1] = totals.correct.defined() ? double(totals.correct.item<std::int64_t>()) : 0.0;
+  row[2] = double(totals.samples);
+  row[3] = double(totals.steps);
+  if (gather) ctx.all_reduce_sum(rows);
+  return rows;
+}
+
+// This rank's sums back from what epoch_sums saved (as the accumulation left them: a float
+// loss sum and an int64 count on the device).
+void restore_epoch_sums(EpochTotals& totals, const torch::Tensor& rows, const TrainContext& ctx,
+                        const torch::Device& device) {
+  const int r = rows.size(0) == 1 ? 0 : ctx.rank;
+  TDML_CHECK(r < rows.size(0), "checkpoint: no epoch sums for rank " << r);
+  const auto row = rows[r];
+  if (row[3].item<double>() == 0) return;  // no step of the epoch taken yet
+  totals.loss_sum = torch::scalar_tensor(row[0].item<double>(), torch::kFloat).to(device);
+  totals.correct =
+      torch::scalar_tensor(static_cast<std::int64_t>(row[1].item<double>()), torch::kLong)
+          .to(device);
+  totals.samples = static_cast<std::int64_t>(row[2].item<double>());
+  totals.steps = static_cast<std::int64_t>(row[3].item<double>());
+}
+
+// A step checkpoint after optimizer step `step`, `batches` batches into `epoch`: the saving
+// rank(s) write their files, then rank 0 publishes the folder. Every rank calls it.
+void save_step(Session& s, const TrainOptions& opts, const TrainContext& ctx, int epoch,
+               std::int64_t batches, const EpochTotals& totals, double seconds,
+               std::int64_t step) {
+  const auto sums = epoch_sums(totals, ctx);
+  if (ctx.rank == 0 || ctx.every_rank_checkpoints) {
+    CheckpointMeta meta{opts.model, epoch - 1, step, weights_fingerprint(*s.model)};
+    meta.epoch_batches = batches;
+    meta.epoch_samples = totals.samples;
+    meta.epoch_steps = totals.steps;
+    meta.epoch_seconds = seconds;
+    auto st = run_state(s);
+    st["epoch_sums"] = sums;
+    save_checkpoint(partial_step_dir(opts.out_dir, step), *s.model, *s.optimizer, meta, st,
+                    ctx.every_rank_checkpoints ? ctx.rank : 0);
+  }
+  if (ctx.every_rank_checkpoints && ctx.all_reduce_sum) {
+    auto written = torch::zeros({1}, torch::kDouble);  // a barrier: every part is on disk
+    ctx.all_reduce_sum(written);
+  }
+  if (ctx.rank == 0) publish_step_checkpoint(opts.out_dir, step);
+}
+
 // Where the run is in its optimizer steps (K micro-batches a step; a shorter last group).
 struct StepCount {
   std::int64_t batches_per_epoch = 0, accum = 1, steps_per_epoch = 0, total_steps = 0;
   std::int64_t global_step = 0;
 };
 
-// One epoch's training pass; returns the train-side part of its record.
+// One epoch's training pass; returns the train-side part of its record. `start` resumes it
+// part-way (the checkpoint's batches and sums); null or another epoch's: from its first batch.
 nlohmann::json train_epoch(Session& s, const TrainOptions& opts, const TrainContext& ctx,
-                           int epoch, StepCount& sc) {
+                           int epoch, StepCount& sc, const StartPoint* start) {
   util::reset_peak_memory(s.device);
   s.model->train();
   s.strategy->start_epoch();
-  s.loader->start_epoch(epoch);
   EpochTotals totals;
+  std::int64_t first = 0;
+  double earlier_s = 0;  // train seconds of this epoch before the resumed checkpoint
+  if (start && !start->from.empty() && start->meta.epochs_done + 1 == epoch) {
+    first = start->meta.epoch_batches;
+    earlier_s = start->meta.epoch_seconds;
+    if (auto it = start->state.find("epoch_sums"); it != start->state.end()) {
+      restore_epoch_sums(totals, it->second, ctx, s.device);
+    }
+  }
+  s.loader->start_epoch(epoch, first);
   util::Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(opts.epochs),
-                          sc.batches_per_epoch, "img");
+                          sc.batches_per_epoch - first, "img");
   util::Stopwatch clock;
-  double lr = 0;
-  for (std::int64_t b = 0; auto batch = s.loader->next(); ++b) {
+  double lr = 0, checkpoint_s = 0;
+  std::int64_t checkpoints = 0;
+  for (std::int64_t b = first; auto batch = s.loader->next(); ++b) {
     const std::int64_t group = b / sc.accum * sc.accum;
     const int index = static_cast<int>(b - group);
     const int count = static_cast<int>(std::min(sc.accum, sc.batches_per_epoch - group));
@@ -207,11 +378,19 @@ nlohmann::json train_epoch(Session& s, const TrainOptions& opts, const TrainCont
     }
     s.strategy->set_micro_step(index, count);
     s.strategy->step(*batch, totals);
-    if (index + 1 == count) ++sc.global_step;
+    if (index + 1 == count) {
+      ++sc.global_step;
+      if (opts.save_every > 0 && sc.global_step % opts.save_every == 0) {
+        util::Stopwatch save_clock;
+        save_step(s, opts, ctx, epoch, b + 1, totals, earlier_s + clock.seconds(), sc.global_step);
+        checkpoint_s += save_clock.seconds();
+        ++checkpoints;
+      }
+    }
     progress.tick(1, batch->labels.size(0) * s.lo.world);
   }
   util::synchronize(s.device);
-  const double train_s = clock.seconds();
+  const double train_s = earlier_s + clock.seconds();
   progress.finish();
   // Global train loss/accuracy and samples over all ranks.
   auto t = torch::tensor({totals.loss_sum.defined() ? totals.loss_sum.item<double>() : 0.0,
@@ -233,6 +412,11 @@ nlohmann::json train_epoch(Session& s, const TrainOptions& opts, const TrainCont
       {"compute_s", train_s - s.loader->wait_seconds()},
   };
   if (ctx.world > 1) rec["epoch_time_s_mean_over_ranks"] = t[3].item<double>() / ctx.world;
+  if (opts.save_every > 0) {
+    rec["step_checkpoints"] = checkpoints;
+    rec["step_checkpoint_s"] = checkpoint_s;
+  }
+  if (first > 0) rec["resumed_at_batch"] = first;
   return rec;
 }
 
@@ -266,16 +450,12 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
   const bool writer = ctx.rank == 0;
   auto s = make_session(opts, ctx);
   StepCount sc;
-  int first_epoch = 1;
-  if (opts.resume) {
-    auto meta = load_checkpoint(opts.out_dir, *s->model, *s->optimizer);
-    first_epoch = meta.epochs_done + 1;
-    sc.global_step = meta.global_step;
-    spdlog::info("resumed from {} after epoch {}", opts.out_dir, meta.epochs_done);
-  }
+  const StartPoint start = find_start(*s, opts, ctx);
+  const int first_epoch = start.meta.epochs_done + 1;
+  sc.global_step = start.meta.global_step;
   std::unique_ptr<metrics::MetricsFile> mf;
   if (writer) {
-    mf = open_metrics(opts, ctx, *s, first_epoch - 1);
+    mf = open_metrics(opts, ctx, *s, start);
     util::add_log_file(opts.out_dir + "/train.log");
     for (auto& o : ctx.observers) o->on_start(mf->doc());
     mf->flush();
@@ -290,7 +470,7 @@ RunResult run_training(const TrainOptions& opts, const TrainContext& ctx) {
   RunResult result;
   try {
     for (int epoch = first_epoch; epoch <= opts.epochs; ++epoch) {
-      auto rec = train_epoch(*s, opts, ctx, epoch, sc);
+      auto rec = train_epoch(*s, opts, ctx, epoch, sc, &start);
       result.final_eval = evaluate_epoch(*s, opts, rec);
       if (ctx.on_epoch_end) ctx.on_epoch_end(rec, *s->model);
       if (!writer) continue;

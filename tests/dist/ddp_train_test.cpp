@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -144,6 +145,90 @@ TEST(DdpTrain, KilledRankMakesTheOtherExitNamingIt) {
   EXPECT_NE(r.output.find("lost connection to rank 1"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("then rank 0 exited with status 1"), std::string::npos) << r.output;
   EXPECT_EQ(read_json(out / "metrics.json")["status"], "failed");
+}
+
+// A micro-step in [lo, hi] that is not a multiple of `every` (between two checkpoints), drawn
+// afresh each run; TDML_TEST_KILL_STEP fixes it (to reproduce a failure).
+int kill_step(int lo, int hi, int every) {
+  if (const char* s = std::getenv("TDML_TEST_KILL_STEP")) return std::atoi(s);
+  std::mt19937 gen(std::random_device{}());
+  for (;;) {
+    const int k = std::uniform_int_distribution<int>(lo, hi)(gen);
+    if (k % every != 0) return k;
+  }
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+// 128 samples, 2 ranks x 8: 8 steps an epoch, 3 epochs; a step checkpoint every 5 steps.
+const char* kRestartable = " --mode ddp --batch-size 8 --epochs 3 --save-every 5 --timeout 20";
+
+// What a restarted run must show: the uninterrupted run's bytes and epochs, and one resume
+// from the newest checkpoint before the kill.
+void expect_restarted_like_straight(const std::string& straight, const std::string& restarted,
+                                    int killed_at) {
+  EXPECT_FALSE(file_bytes(straight + "/checkpoint.pt").empty());
+  EXPECT_TRUE(file_bytes(straight + "/checkpoint.pt") == file_bytes(restarted + "/checkpoint.pt"))
+      << "the restarted run ended with other weights (killed at step " << killed_at << ")";
+  auto a = read_json(straight + "/metrics.json");
+  auto b = read_json(restarted + "/metrics.json");
+  ASSERT_EQ(b["epochs"].size(), 3u);
+  for (int e = 0; e < 3; ++e) {
+    EXPECT_EQ(a["epochs"][e]["train_loss"], b["epochs"][e]["train_loss"]) << e;
+    EXPECT_EQ(a["epochs"][e]["test_acc"], b["epochs"][e]["test_acc"]) << e;
+  }
+  // The newest checkpoint before the kill: a step checkpoint (every 5) or an epoch's (--save,
+  // every 8 steps).
+  const int from = std::max(killed_at / 5 * 5, killed_at / 8 * 8);
+  ASSERT_EQ(b["resumes"].size(), 1u) << b.dump();
+  EXPECT_EQ(b["resumes"][0]["global_step"], from) << "killed at " << killed_at;
+  EXPECT_EQ(b["resumes"][0]["restart_count"], 1);
+  std::printf("killed at step %d, resumed from step %d: %d steps redone\n", killed_at, from,
+              killed_at - from);
+}
+
+// #19: rank 1 killed at a random step between checkpoints; tdml's launcher restarts the group
+// (--max-restarts), which resumes from the newest step checkpoint (--resume auto).
+TEST(DdpTrain, AKilledRankIsRestartedAndTheRunEndsBitIdentical) {
+  test::TempDir straight, restarted;
+  auto a = run_tdml(train_args(straight.path()) + kRestartable + " --nproc 2");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  const int k = kill_step(6, 21, 5);
+  ::setenv("TDML_TEST_DIE_RANK", "1", 1);
+  ::setenv("TDML_TEST_DIE_AFTER_STEPS", std::to_string(k).c_str(), 1);
+  auto b = run_tdml_with_faults(train_args(restarted.path()) + kRestartable +
+                                " --nproc 2 --max-restarts 2 --resume auto");
+  ::unsetenv("TDML_TEST_DIE_RANK");
+  ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  EXPECT_NE(b.output.find("restarting the workers (restart 1 of 2)"), std::string::npos)
+      << b.output;
+  expect_restarted_like_straight(straight.path(), restarted.path(), k);
+}
+
+// The same under PyTorch's own launcher: torchrun --max-restarts restarts the workers, which
+// rendezvous again (attempt-prefixed store keys) and resume.
+TEST(DdpTrain, UnderTorchrunMaxRestartsAKilledRankResumesBitIdentical) {
+  TDML_REQUIRE_GLOO();
+  TDML_REQUIRE(std::system("command -v torchrun > /dev/null 2>&1") == 0,
+               "torchrun on PATH (Debian: python3-torch)");
+  test::TempDir straight, restarted;
+  auto a = run_tdml(train_args(straight.path()) + kRestartable + " --nproc 2");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  const int k = kill_step(6, 21, 5);
+  const std::string cmd = "TDML_TEST_DIE_RANK=1 TDML_TEST_DIE_AFTER_STEPS=" + std::to_string(k) +
+                          " torchrun --nnodes 1 --nproc_per_node 2 --max_restarts 3 "
+                          "--monitor_interval 1 --master_port " +
+                          std::to_string(pick_free_port()) + " --redirects 2 --tee 2 --no_python '" +
+                          TDML_FAULT_BIN + "' " + train_args(restarted.path()) + kRestartable +
+                          " --resume auto > " + restarted.path() + "/torchrun.log 2>&1";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << std::ifstream(restarted / "torchrun.log").rdbuf();
+  expect_restarted_like_straight(straight.path(), restarted.path(), k);
 }
 
 TEST(DdpTrain, RanksStartedWithTheTorchrunEnvironmentTrainTogether) {

@@ -181,6 +181,10 @@ TEST(ProcessGroup, ElasticErrorFileGetsTheMessageAsJson) {
   ASSERT_TRUE(f);
   auto j = nlohmann::json::parse(f);
   EXPECT_EQ(j["message"], "all_reduce failed on rank 0 of 2: lost connection to rank 1");
+  // torchrun's agent parses it with int(error_file_data["timestamp"]): Unix seconds, as a number
+  // (an ISO date string made torchrun itself crash when it read the file of a failed worker).
+  ASSERT_TRUE(j["timestamp"].is_number_integer()) << j.dump();
+  EXPECT_GT(j["timestamp"].get<std::int64_t>(), 1600000000);
 }
 
 }  // namespace

@@ -57,7 +57,16 @@ TEST(PipelineCli, BadPipelineOptionsExit2) {
       {"train --mode ddp --micro-batches 2", "--micro-batches applies to --mode pipeline"},
       {"train --mode pipeline --bucket-cap-mb 4", "--bucket-cap-mb applies to --mode ddp"},
       {"train --nproc 2", "--nproc applies to distributed runs, not --mode single"},
-      {"train --mode pipeline --stages 2 --nproc 2 --resume", "resume is supported with --nproc 1"},
+      {"train --mode pipeline --stages 2 --nproc 2 --resume", "add --save-every N"},
+      {"train --mode pipeline --stages 2 --nproc 2 --save-every 5 --split time",
+       "needs a fixed split"},
+      {"train --resume=sometimes", "--resume sometimes: expected"},
+      {"train --resume sometimes", "unexpected argument 'sometimes'"},
+      {"train --epochs 2 auto", "unexpected argument 'auto'"},
+      {"train --save-every -1", "--save-every must be >= 0"},
+      {"train --mode ddp --nproc 2 --max-restarts -1", "--max-restarts must be >= 0"},
+      {"train --mode ddp --nproc 2 --nnodes 2 --master-port 29500 --max-restarts 1",
+       "use torchrun --max-restarts"},
   };
   for (const auto& c : cases) {
     auto r = run_tdml(c.args);
@@ -142,4 +151,38 @@ TEST(PipelineCli, AKilledStageEndsTheRunWithAnErrorOnEveryRank) {
   EXPECT_NE(r.output.find("lost connection to rank 1"), std::string::npos) << r.output;
   auto j = read_pipeline_json(dir / "metrics.json");
   EXPECT_EQ(j["status"], "failed");
+}
+
+// #19: a stage killed between step checkpoints; tdml's launcher restarts both stages, each
+// resumes its own part (weights, optimizer) of the newest step checkpoint, and the run ends with
+// the bytes of the uninterrupted run.
+TEST(PipelineCli, AKilledStageIsRestartedAndTheRunEndsBitIdentical) {
+  tdml::test::TempDir straight, restarted;
+  const std::string run =
+      "train --mode pipeline --model tinycnn --stages 2 --nproc 2 --micro-batches 2 "
+      "--timeout 30 --save --data synthetic --epochs 2 --batch-size 16 --limit-train-batches 6 "
+      "--limit-test-batches 1 --augment=false --save-every 4 -q --out ";
+  auto a = run_tdml(run + straight.path());
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ::setenv("TDML_TEST_DIE_RANK", "1", 1);
+  ::setenv("TDML_TEST_DIE_AFTER_STEPS", "7", 1);  // steps 1-7 done, checkpoint at 4
+  auto b = run_tdml_with_faults(run + restarted.path() + " --max-restarts 1 --resume auto");
+  ::unsetenv("TDML_TEST_DIE_RANK");
+  ::unsetenv("TDML_TEST_DIE_AFTER_STEPS");
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  EXPECT_NE(b.output.find("restarting the workers (restart 1 of 1)"), std::string::npos)
+      << b.output;
+  std::ifstream fa(straight / "checkpoint.pt", std::ios::binary);
+  std::ifstream fb(restarted / "checkpoint.pt", std::ios::binary);
+  const std::string ba((std::istreambuf_iterator<char>(fa)), {});
+  const std::string bb((std::istreambuf_iterator<char>(fb)), {});
+  EXPECT_FALSE(ba.empty());
+  EXPECT_TRUE(ba == bb) << "the restarted pipeline ended with other weights";
+  auto j = read_pipeline_json(restarted / "metrics.json");
+  ASSERT_EQ(j["resumes"].size(), 1u);
+  EXPECT_EQ(j["resumes"][0]["global_step"], 4);
+  EXPECT_EQ(j["resumes"][0]["restart_count"], 1);
+  EXPECT_EQ(j["pipeline"]["split"].size(), 2u);
+  EXPECT_EQ(read_pipeline_json(straight / "metrics.json")["epochs"][1]["train_loss"],
+            j["epochs"][1]["train_loss"]);
 }

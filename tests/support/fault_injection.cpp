@@ -1,7 +1,9 @@
 // Test-only fault injection, linked into the tdml-faults binary only (tests/CMakeLists.txt):
 // when TDML_TEST_DIE_RANK equals a rank and its step reaches TDML_TEST_DIE_AFTER_STEPS (default
-// 0), the process SIGKILLs itself, as a crashed or preempted worker would. The variables are
-// read once, at start-up, not in the step loop.
+// 0), the process SIGKILLs itself, as a crashed or preempted worker would. Under a launcher that
+// restarts (TORCHELASTIC_RESTART_COUNT set), only the attempt TDML_TEST_DIE_ATTEMPT (default 0)
+// dies, so the restarted group can finish. The variables are read once, at start-up, not in the
+// step loop.
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -26,6 +28,9 @@ struct InstallFromEnvironment {
   InstallFromEnvironment() {
     const char* rank = std::getenv("TDML_TEST_DIE_RANK");
     if (!rank) return;
+    const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+    const char* die_attempt = std::getenv("TDML_TEST_DIE_ATTEMPT");
+    if (attempt && std::atoi(attempt) != (die_attempt ? std::atoi(die_attempt) : 0)) return;
     g_die_rank = std::atoi(rank);
     const char* after = std::getenv("TDML_TEST_DIE_AFTER_STEPS");
     g_die_after = after ? std::atoll(after) : 0;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -91,4 +92,49 @@ TEST(Checkpoint, ResumingFromAForeignOrGarbledTrainStateIsOneClearError) {
       EXPECT_NE(msg.find(dir / "train_state.pt"), std::string::npos) << msg;
     }
   }
+}
+
+// Step checkpoints: state tensors come back bit for bit, per-rank files stay apart, a published
+// step replaces its partial folder, only the two newest are kept, and resume_candidates orders
+// step and epoch checkpoints by their step (the unreadable last).
+TEST(Checkpoint, StepCheckpointsArePublishedPrunedAndOrderedByStep) {
+  namespace fs = std::filesystem;
+  tdml::test::TempDir run;
+  Linear4 model;
+  auto opt = tdml::train::make_optimizer(model.parameters(), sgd());
+  const tdml::train::StateTensors extra = {{"rng_cpu", torch::arange(7, torch::kUInt8)},
+                                           {"epoch_loss_sum", torch::tensor({1.25f})}};
+  for (std::int64_t step : {3, 6, 9}) {
+    CheckpointMeta meta{"linear4", 0, step, tdml::train::weights_fingerprint(model)};
+    meta.epoch_batches = step;
+    for (int rank : {0, 1}) {
+      tdml::train::save_checkpoint(tdml::train::partial_step_dir(run.path(), step), model, *opt,
+                                   meta, extra, rank);
+    }
+    tdml::train::publish_step_checkpoint(run.path(), step);
+  }
+  fs::create_directories(run / "checkpoints/.partial-12");  // a save a crash interrupted
+  EXPECT_FALSE(fs::exists(run / "checkpoints/step-3"));
+  EXPECT_TRUE(fs::exists(run / "checkpoints/step-9/train_state.rank-1.pt"));
+  tdml::train::StateTensors back;
+  auto meta = tdml::train::load_checkpoint(run / "checkpoints/step-9", model, *opt, &back, 1);
+  EXPECT_EQ(meta.global_step, 9);
+  EXPECT_EQ(meta.epoch_batches, 9);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_TRUE(torch::equal(back["rng_cpu"], extra.at("rng_cpu")));
+  EXPECT_TRUE(torch::equal(back["epoch_loss_sum"], extra.at("epoch_loss_sum")));
+
+  CheckpointMeta epoch_meta{"linear4", 1, 7, tdml::train::weights_fingerprint(model)};
+  tdml::train::save_checkpoint(run.path(), model, *opt, epoch_meta);
+  using V = std::vector<std::string>;
+  EXPECT_EQ(tdml::train::resume_candidates(run.path(), 0, true),
+            (V{run / "checkpoints/step-9", run.path(), run / "checkpoints/step-6"}));
+  EXPECT_EQ(tdml::train::resume_candidates(run.path(), 1, true),
+            (V{run / "checkpoints/step-9", run / "checkpoints/step-6"}));
+  EXPECT_EQ(tdml::train::resume_candidates(run.path(), 0, false),
+            (V{run / "checkpoints/step-9", run / "checkpoints/step-6"}));
+  std::ofstream(run / "train_state.pt") << "garbage";
+  EXPECT_EQ(tdml::train::resume_candidates(run.path(), 0, true).back(), run.path());
+  tdml::test::TempDir empty;
+  EXPECT_TRUE(tdml::train::resume_candidates(empty.path(), 0, true).empty());
 }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -192,4 +193,126 @@ TEST(Trainer, GradAccumOfTwoHalfBatchesEqualsOneWholeBatch) {
   auto doc = nlohmann::json::parse(tdml::util::read_file(halves / "metrics.json"));
   EXPECT_EQ(doc["config"]["grad_accum"], 2);
   EXPECT_EQ(doc["epochs"][0]["train_samples"], 6 * 32);
+}
+
+namespace {
+
+// Copies an uninterrupted run's folder, then keeps only what a crash at `step_kept`'s
+// checkpoint would have left: that step checkpoint (no later one, no epoch checkpoint).
+void keep_only_step(const std::string& from, const std::string& to, std::int64_t step_kept) {
+  namespace fs = std::filesystem;
+  fs::remove_all(to);
+  fs::copy(from, to, fs::copy_options::recursive);
+  fs::remove(fs::path(to) / "checkpoint.pt");
+  fs::remove(fs::path(to) / "train_state.pt");
+  for (const auto& e : fs::directory_iterator(fs::path(to) / "checkpoints")) {
+    if (e.path().filename() != "step-" + std::to_string(step_kept)) fs::remove_all(e.path());
+  }
+}
+
+}  // namespace
+
+// --save-every: a run resumed from a step checkpoint inside an epoch (AdamW moments, the LR
+// schedule's position, the loader's position and augmentation stream, the epoch's running
+// sums) ends with the same bytes and the same metrics as the uninterrupted run.
+TEST(Trainer, RunResumedInsideAnEpochFromAStepCheckpointIsBitIdentical) {
+  tdml::test::TempDir straight, resumed;
+  auto a = quick_options(straight.path());
+  a.save = true;
+  a.save_every = 5;  // 12 steps an epoch: checkpoints at 5, 10, 15, 20 (the two newest kept)
+  a.schedule.name = "cosine";
+  a.schedule.warmup_epochs = 0.5;
+  tdml::train::run_training(a);
+  ASSERT_TRUE(std::filesystem::exists(straight / "checkpoints/step-15/train_state.pt"));
+  ASSERT_TRUE(std::filesystem::exists(straight / "checkpoints/step-20/train_state.pt"));
+  EXPECT_FALSE(std::filesystem::exists(straight / "checkpoints/step-10"));
+
+  keep_only_step(straight.path(), resumed / "run", 15);  // epoch 2, batch 3 of 12
+  auto b = a;
+  b.out_dir = resumed / "run";
+  b.resume = true;
+  b.resume_auto = true;
+  tdml::train::run_training(b);
+  EXPECT_EQ(tdml::util::read_file(straight / "checkpoint.pt"),
+            tdml::util::read_file(resumed / "run/checkpoint.pt"));
+  auto da = nlohmann::json::parse(tdml::util::read_file(straight / "metrics.json"));
+  auto db = nlohmann::json::parse(tdml::util::read_file(resumed / "run/metrics.json"));
+  ASSERT_EQ(db["epochs"].size(), 2u);
+  for (const char* k : {"train_loss", "train_acc", "train_samples", "steps", "lr", "test_acc"}) {
+    EXPECT_EQ(da["epochs"][1][k], db["epochs"][1][k]) << k;
+  }
+  EXPECT_EQ(db["epochs"][1]["resumed_at_batch"], 3);
+  ASSERT_EQ(db["resumes"].size(), 1u);
+  EXPECT_EQ(db["resumes"][0]["global_step"], 15);
+  EXPECT_EQ(db["resumes"][0]["epoch"], 2);
+}
+
+// --resume auto: nothing to resume is a fresh start; with --resume alone it is an error. A
+// newest step checkpoint that does not load (a torn disk) is reported, and the older one used.
+TEST(Trainer, ResumeAutoStartsAfreshAndFallsBackPastABrokenCheckpoint) {
+  tdml::test::TempDir fresh, straight, broken;
+  auto o = quick_options(fresh.path());
+  o.epochs = 1;
+  o.limit_train_batches = 4;
+  o.resume = true;
+  o.resume_auto = true;
+  o.save_every = 2;
+  tdml::train::run_training(o);
+  auto doc = nlohmann::json::parse(tdml::util::read_file(fresh / "metrics.json"));
+  EXPECT_EQ(doc["status"], "completed");
+  EXPECT_FALSE(doc.contains("resumes"));
+
+  auto a = quick_options(straight.path());
+  a.save = true;
+  a.save_every = 5;
+  tdml::train::run_training(a);
+  keep_only_step(straight.path(), broken / "run", 15);
+  std::filesystem::copy(straight / "checkpoints/step-20", broken / "run/checkpoints/step-20",
+                        std::filesystem::copy_options::recursive);
+  auto state = tdml::util::read_file(broken / "run/checkpoints/step-20/train_state.pt");
+  tdml::util::write_file_atomic(broken / "run/checkpoints/step-20/train_state.pt",
+                                state.substr(0, state.size() / 2));
+  auto b = a;
+  b.out_dir = broken / "run";
+  b.resume = true;
+  b.resume_auto = true;
+  tdml::train::run_training(b);
+  EXPECT_EQ(tdml::util::read_file(straight / "checkpoint.pt"),
+            tdml::util::read_file(broken / "run/checkpoint.pt"));
+  doc = nlohmann::json::parse(tdml::util::read_file(broken / "run/metrics.json"));
+  EXPECT_EQ(doc["resumes"][0]["global_step"], 15);
+}
+
+// A run resumed from a step checkpoint before an epoch's end retrains that epoch; its block is
+// already in the ledger (appended before the crash), so it is not appended twice, and the
+// ledger verifies.
+TEST(Trainer, ResumedRunDoesNotAppendAnEpochTheLedgerHolds) {
+  tdml::test::TempDir straight, resumed;
+  auto a = quick_options(straight.path());
+  a.save = true;
+  a.save_every = 5;
+  tdml::ledger::TrainLedgerOptions lo;
+  lo.path = straight / "ledger.jsonl";
+  lo.fresh_keys_dir = straight / "keys";
+  tdml::train::TrainContext ctx;
+  ctx.observers = {std::make_shared<tdml::ledger::TrainLedger>(lo)};
+  tdml::train::run_training(a, ctx);
+
+  keep_only_step(straight.path(), resumed / "run", 20);  // after epoch 1's block, in epoch 2
+  auto b = a;
+  b.out_dir = resumed / "run";
+  b.resume = true;
+  auto lb = lo;
+  lb.path = resumed / "run/ledger.jsonl";
+  lb.keys_dir = resumed / "run/keys";
+  lb.resume = true;
+  ctx.observers = {std::make_shared<tdml::ledger::TrainLedger>(lb)};
+  tdml::train::run_training(b, ctx);  // epoch 2 again: its block is there already
+  const std::string verify = "ledger verify '" + (resumed / "run/ledger.jsonl") + "' --keys '" +
+                             (resumed / "run/keys") + "' --model '" +
+                             (resumed / "run/checkpoint.pt") + "'";
+  auto r = tdml::test::run_tdml(verify);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("ledger OK: 3 blocks", 0), 0u) << r.output;  // genesis + 2 epochs
+
 }

@@ -54,8 +54,10 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  // Starts an epoch (stops any background work of the previous one).
-  void start_epoch(int epoch);
+  // Starts an epoch (stops any background work of the previous one) at its batch
+  // `first_batch` (a run resumed inside the epoch): the batches then are those an uninterrupted
+  // epoch hands out from there, byte for byte.
+  void start_epoch(int epoch, std::int64_t first_batch = 0);
   // Next batch of the current epoch, or nullopt at its end.
   std::optional<Batch> next();
   // Batches per epoch for this rank (after limit_batches).

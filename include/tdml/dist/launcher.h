@@ -30,12 +30,16 @@ struct LaunchOptions {
   // shows at their next collective, within milliseconds; a hung one is then terminated).
   std::chrono::seconds grace{3};
   bool prefix_output = true;  // prefix each forwarded line with "[rank k] "
+  // launch_workers: after a failed attempt, start the whole group again up to this many times,
+  // as torchrun --max-restarts does (the workers see TORCHELASTIC_RESTART_COUNT = the attempt;
+  // with --save-every and --resume auto they continue from the newest checkpoint). Single node.
+  int max_restarts = 0;
 };
 
 // A TCP port free at the time of the call (binds port 0 on all interfaces and closes it).
 int pick_free_port();
 
-// Runs the workers to completion. argv: the command line to run (argv[0] ignored: the
+// Runs the workers to completion (restarting the group up to options.max_restarts times). argv: the command line to run (argv[0] ignored: the
 // binary is /proc/self/exe); empty = this process's own command line (/proc/self/cmdline).
 // Returns 0 when every worker exited with status 0; otherwise throws tdml::Error
 // ("rank 1 (pid 4242) was killed by signal 9 (Killed); ...").

@@ -1,4 +1,6 @@
 #pragma once
+#include <map>
+#include <utility>
 // `tdml train --ledger FILE`: the ledger observes the trainer (train/observer.h) and appends one
 // signed block per epoch (kind "train_epoch": mode, epoch, model_hash, config_hash, metrics),
 // after the checkpoint is saved. The epoch's metrics.json record gets "ledger_block" (the
@@ -29,6 +31,9 @@ class TrainLedger : public train::TrainObserver {
   explicit TrainLedger(TrainLedgerOptions options);
   // Opens the keys and the ledger (continuing its chain on resume); hashes doc["config"].
   void on_start(nlohmann::json& doc) override;
+  // Appends the epoch's block. A resumed run that trains an epoch the ledger already holds (it
+  // resumed from a step checkpoint before that epoch's end) appends nothing when the model is
+  // the one recorded (the rerun is bit-identical), and fails when it is not.
   void on_epoch_end(const train::EpochEnd& epoch) override;
 
  private:
@@ -36,6 +41,8 @@ class TrainLedger : public train::TrainObserver {
   RunLedger run_;
   std::string mode_;
   std::string config_hash_;
+  // The epochs the ledger held when it was opened: epoch -> (model hash, block hash).
+  std::map<std::int64_t, std::pair<std::string, std::string>> recorded_;
 };
 
 }  // namespace tdml::ledger

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
 
 namespace tdml::train {
 
@@ -39,6 +40,10 @@ class GradScaler {
   bool step(torch::optim::Optimizer& opt);
   double current_scale() const;
   bool enabled() const { return enabled_; }
+  // The scale and the growth tracker (for checkpoints); both undefined when disabled.
+  std::pair<torch::Tensor, torch::Tensor> state() const { return {scale_, growth_tracker_}; }
+  // Restores what state() returned (copied onto this scaler's device).
+  void load_state(const torch::Tensor& scale, const torch::Tensor& growth_tracker);
 
  private:
   bool enabled_;

@@ -50,7 +50,11 @@ struct TrainOptions {
   std::string data = "auto";            // DIR, "synthetic" or "auto" (see data/source.h)
   std::string out_dir = "runs/train";   // metrics.json, train.log, checkpoint.pt
   bool save = false;                    // write out_dir/checkpoint.pt after every epoch
-  bool resume = false;                  // continue from out_dir/checkpoint.pt (+ train_state.pt)
+  bool resume = false;                  // continue from the newest checkpoint (error if none)
+  bool resume_auto = false;             // with resume: start afresh when there is no checkpoint
+  // Every N optimizer steps, a step checkpoint (checkpoint.h) holding all the rest of the run
+  // depends on; a resumed run then ends bit-identical to an uninterrupted one (0 = off).
+  std::int64_t save_every = 0;
   int prefetch = 2;                     // batches prepared ahead by the loader
   int loader_workers = 1;               // threads preparing batches
 };

@@ -101,6 +101,11 @@ struct TrainContext {
   // true: this rank's training batches need no images (a pipeline stage after the first only
   // needs the labels): the loader skips reading, augmenting and normalising them.
   bool labels_only_train_data = false;
+  // true: every rank holds state of its own (pipeline stages), so every rank writes and reads
+  // its part of each step checkpoint; false: rank 0's state is every rank's (data parallel).
+  bool every_rank_checkpoints = false;
+  // Restarts of the job so far (torchrun's TORCHELASTIC_RESTART_COUNT), for metrics.json.
+  int restart_count = 0;
   // Merged into metrics.json "run" (mode, world_size, backend ...).
   nlohmann::json run_info = {{"mode", "single"}, {"world_size", 1}};
   // Called on every rank after each epoch's record is complete (extra logging, tests).
