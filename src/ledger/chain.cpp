@@ -1,5 +1,10 @@
 #include "chain.h"
 
+#include <fstream>
+#include <vector>
+
+#include "tdml/util/fs.h"
+
 #include "tdml/ledger/canonical_json.h"
 #include "tdml/ledger/hash.h"
 #include "tdml/ledger/merkle.h"
@@ -19,6 +24,36 @@ Lines split_lines(const std::string& data) {
   out.complete_bytes = start;
   out.torn = data.substr(start);
   return out;
+}
+
+std::string read_ledger_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read ledger " + path);
+  std::vector<char> buf(1u << 20);
+  std::uint64_t offset = 0, line_start = 0;
+  std::int64_t nul_at = -1;  // the first NUL byte of the current line
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = static_cast<std::size_t>(in.gcount());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (buf[i] == '\0' && nul_at < 0) nul_at = static_cast<std::int64_t>(offset + i);
+      if (buf[i] != '\n') continue;
+      // A NUL in the unfinished last line is a torn append (a crash can leave zeros there;
+      // verify --repair removes it); in a finished line it is not a ledger.
+      if (nul_at >= 0) {
+        throw Error(path + " is not a tdml ledger: a NUL byte at offset " +
+                    std::to_string(nul_at) + " (a ledger is JSON text, one block a line)");
+      }
+      line_start = offset + i + 1;
+    }
+    offset += n;
+    if (offset - line_start > kMaxLedgerLine) {
+      throw Error(path + " is not a tdml ledger: the line at offset " +
+                  std::to_string(line_start) + " is longer than " +
+                  std::to_string(kMaxLedgerLine >> 20) + " MiB");
+    }
+  }
+  return util::read_file(path);
 }
 
 namespace {

@@ -17,6 +17,15 @@ struct Lines {
 };
 Lines split_lines(const std::string& data);
 
+// The longest line a ledger may hold (an FL round of thousands of clients is a few MB).
+inline constexpr std::size_t kMaxLedgerLine = 64u << 20;
+
+// Reads a ledger file after checking, in one streaming pass of bounded memory, that it is text a
+// ledger can be: no NUL byte (canonical JSON escapes every control character) and no line over
+// kMaxLedgerLine. Garbage (a binary file, a gigabyte of noise) is refused at its first bad
+// byte with one tdml::Error naming the file and the offset, before any of it is held in memory.
+std::string read_ledger_text(const std::string& path);
+
 struct Block {
   nlohmann::json body;     // the parsed line without hash and server_sig
   std::string hash;        // stored hash (verified to match body)

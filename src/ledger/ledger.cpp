@@ -112,7 +112,7 @@ std::unique_ptr<Ledger> Ledger::open(const std::string& path,
                 "new ledger path");
   }
   if (existed) {
-    auto lines = detail::split_lines(util::read_file(path));
+    auto lines = detail::split_lines(detail::read_ledger_text(path));
     if (!lines.torn.empty()) {
       throw Error("ledger " + path +
                   " ends with a torn line (an append was interrupted); run: "

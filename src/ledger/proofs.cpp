@@ -25,7 +25,7 @@ struct Opened {
 Opened open_for_proofs(const std::string& path) {
   if (!std::filesystem::exists(path)) throw Error("no ledger file " + path);
   Opened o;
-  o.lines = detail::split_lines(util::read_file(path)).complete;
+  o.lines = detail::split_lines(detail::read_ledger_text(path)).complete;
   for (const auto& line : o.lines) o.tree.append(detail::block_leaf(line));
   const auto hpath = head_path(path);
   if (!std::filesystem::exists(hpath)) throw Error("no head file " + hpath);

@@ -445,7 +445,7 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
   VerifyReport r;
   r.signatures_checked = options.keys != nullptr;
   if (!std::filesystem::exists(path)) throw Error("no ledger file " + path);
-  auto lines = detail::split_lines(util::read_file(path));
+  auto lines = detail::split_lines(detail::read_ledger_text(path));
   if (!lines.torn.empty() && options.repair) repair_tail(path, lines, r);
   const KeyRing* keys = options.keys;
   KeyRing with_genesis;
@@ -528,7 +528,7 @@ std::string metric_text(const nlohmann::json& v) {
 }  // namespace
 
 std::string format_ledger_table(const std::string& path) {
-  auto lines = detail::split_lines(util::read_file(path));
+  auto lines = detail::split_lines(detail::read_ledger_text(path));
   std::ostringstream os;
   char buf[160];
   std::snprintf(buf, sizeof buf, "%6s  %-11s  %6s  %8s  %7s  %7s  %8s  %7s  %7s  %s\n", "block",

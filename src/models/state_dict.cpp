@@ -59,7 +59,7 @@ void load_state_dict(torch::nn::Module& m, const StateDict& sd, bool strict) {
   for (std::size_t i = 0; i < own.size(); ++i) index.emplace(own[i].first, i);
 
   // Check everything first so a failed load leaves the module untouched.
-  std::vector<std::string> unexpected, mismatched, duplicate;
+  std::vector<std::string> unexpected, mismatched, mistyped, duplicate;
   std::unordered_set<std::string> seen;
   std::vector<std::pair<std::size_t, const torch::Tensor*>> copies;
   for (const auto& [key, value] : sd) {
@@ -77,6 +77,13 @@ void load_state_dict(torch::nn::Module& m, const StateDict& sd, bool strict) {
       mismatched.push_back(key + "' (checkpoint " +
                            (value.defined() ? shape_str(value) : "undefined") + ", model " +
                            shape_str(target) + ")");
+      continue;
+    }
+    // PyTorch's load_state_dict converts silently; a float64 tensor where the model has float32
+    // is another model's checkpoint (or a damaged one), so it is refused, naming it.
+    if (value.scalar_type() != target.scalar_type()) {
+      mistyped.push_back(key + "' (checkpoint " + std::string(c10::toString(value.scalar_type())) +
+                         ", model " + c10::toString(target.scalar_type()) + ")");
       continue;
     }
     copies.emplace_back(it->second, &value);
@@ -97,6 +104,12 @@ void load_state_dict(torch::nn::Module& m, const StateDict& sd, bool strict) {
       s += (i ? ", '" : "'") + mismatched[i];
     if (mismatched.size() > 5) s += " and " + std::to_string(mismatched.size() - 5) + " more";
     add("size mismatch for " + s);
+  }
+  if (!mistyped.empty()) {
+    std::string s;
+    for (std::size_t i = 0; i < mistyped.size() && i < 5; ++i) s += (i ? ", '" : "'") + mistyped[i];
+    if (mistyped.size() > 5) s += " and " + std::to_string(mistyped.size() - 5) + " more";
+    add("dtype mismatch for " + s);
   }
   if (strict && !unexpected.empty()) add("unexpected key(s) " + key_list(unexpected));
   if (strict && !missing.empty()) {
