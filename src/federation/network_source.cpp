@@ -1,5 +1,6 @@
 #include "federation/tensor_bytes.h"
 #include "federation/network_source.h"
+#include "federation/wire_check.h"
 
 #include <spdlog/spdlog.h>
 
@@ -94,19 +95,14 @@ grpc::Status NetworkSource::Join(grpc::ServerContext* context,
 }
 
 std::string NetworkSource::check_update(int client, const wire::Update& u) const {
-  if (u.run_id() != cfg_.run_id) return "update for another run";
-  if (u.round() != round_ || u.attempt() != attempt_) return "update for another round";
-  if (static_cast<std::int64_t>(u.update().size()) != cfg_.params * 4) {
-    return "update of " + std::to_string(u.update().size()) + " bytes (the model has " +
-           std::to_string(cfg_.params * 4) + ")";
-  }
-  if (static_cast<std::int64_t>(u.buffers().size()) != cfg_.buffers * 4) {
-    return "buffers of " + std::to_string(u.buffers().size()) + " bytes (the model has " +
-           std::to_string(cfg_.buffers * 4) + ")";
-  }
-  if (u.samples() < 1) return "sample count " + std::to_string(u.samples());
-  (void)client;
-  return "";
+  UpdateExpectation e;
+  e.run_id = cfg_.run_id;
+  e.round = round_;
+  e.attempt = attempt_;
+  e.params = cfg_.params;
+  e.buffers = cfg_.buffers;
+  e.client_id = cfg_.ids[static_cast<std::size_t>(client)];
+  return federation::check_update(u, e);
 }
 
 void NetworkSource::on_update(int client, const std::shared_ptr<Conn>& c, const wire::Update& u) {

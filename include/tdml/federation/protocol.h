@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tdml/ledger/keys.h"
 #include "tdml/ledger/signer.h"
+#include "tdml/ledger/update_signature.h"
 
 namespace tdml::federation {
 
@@ -41,5 +43,31 @@ bool verify_receipt(const ledger::Verifier& server, const Receipt& r);
 std::string check_receipt(const Receipt& r, const std::string& ledger_path,
                           const std::string& server_public);
 
+
+// What the server expects of an update in the round it is waiting for.
+struct UpdateExpectation {
+  std::string run_id;
+  int round = 0;
+  int attempt = 0;
+  std::int64_t params = 0;    // float32 parameters of the model
+  std::int64_t buffers = 0;   // float32 buffers of the model
+  std::string client_id;      // who sent it (the stream's enrolled client)
+  std::string base_model_hash;
+  const ledger::KeyRing* keys = nullptr;  // the enrolled public keys; null: no signature check
+};
+
+struct WireCheck {
+  std::string refused;          // "" when admitted, else why not
+  ledger::UpdateClaim claim;    // what the signature was checked against (once parsed)
+  std::string signature;        // the signature sent (hex)
+};
+
+// The server's checks of one message a client sent on its stream (a serialized
+// wire::ClientMessage, as gRPC hands it over), in the order the server applies them: it
+// parses; it is an update for the expected run, round and attempt with exactly the model's
+// parameter and buffer bytes and a sample count >= 1 (NetworkSource's check of every update);
+// its signature verifies over the claim rebuilt from the bytes received (the round engine's
+// check). Never throws, for any bytes.
+WireCheck check_client_message(const std::string& bytes, const UpdateExpectation& e);
 
 }  // namespace tdml::federation
