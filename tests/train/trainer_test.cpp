@@ -210,6 +210,18 @@ void keep_only_step(const std::string& from, const std::string& to, std::int64_t
   }
 }
 
+// Runs `o` again in `dir` with --resume auto; it must end with the bytes of `straight_dir`'s
+// uninterrupted run.
+void resume_auto_ends_like(tdml::train::TrainOptions o, const std::string& dir,
+                           const std::string& straight_dir) {
+  o.out_dir = dir;
+  o.resume = true;
+  o.resume_auto = true;
+  tdml::train::run_training(o);
+  EXPECT_EQ(tdml::util::read_file(straight_dir + "/checkpoint.pt"),
+            tdml::util::read_file(dir + "/checkpoint.pt"));
+}
+
 }  // namespace
 
 // --save-every: a run resumed from a step checkpoint inside an epoch (AdamW moments, the LR
@@ -228,13 +240,7 @@ TEST(Trainer, RunResumedInsideAnEpochFromAStepCheckpointIsBitIdentical) {
   EXPECT_FALSE(std::filesystem::exists(straight / "checkpoints/step-10"));
 
   keep_only_step(straight.path(), resumed / "run", 15);  // epoch 2, batch 3 of 12
-  auto b = a;
-  b.out_dir = resumed / "run";
-  b.resume = true;
-  b.resume_auto = true;
-  tdml::train::run_training(b);
-  EXPECT_EQ(tdml::util::read_file(straight / "checkpoint.pt"),
-            tdml::util::read_file(resumed / "run/checkpoint.pt"));
+  resume_auto_ends_like(a, resumed / "run", straight.path());
   auto da = nlohmann::json::parse(tdml::util::read_file(straight / "metrics.json"));
   auto db = nlohmann::json::parse(tdml::util::read_file(resumed / "run/metrics.json"));
   ASSERT_EQ(db["epochs"].size(), 2u);
@@ -272,13 +278,7 @@ TEST(Trainer, ResumeAutoStartsAfreshAndFallsBackPastABrokenCheckpoint) {
   auto state = tdml::util::read_file(broken / "run/checkpoints/step-20/train_state.pt");
   tdml::util::write_file_atomic(broken / "run/checkpoints/step-20/train_state.pt",
                                 state.substr(0, state.size() / 2));
-  auto b = a;
-  b.out_dir = broken / "run";
-  b.resume = true;
-  b.resume_auto = true;
-  tdml::train::run_training(b);
-  EXPECT_EQ(tdml::util::read_file(straight / "checkpoint.pt"),
-            tdml::util::read_file(broken / "run/checkpoint.pt"));
+  resume_auto_ends_like(a, broken / "run", straight.path());
   doc = nlohmann::json::parse(tdml::util::read_file(broken / "run/metrics.json"));
   EXPECT_EQ(doc["resumes"][0]["global_step"], 15);
 }
