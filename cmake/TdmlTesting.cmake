@@ -4,6 +4,9 @@ include(GoogleTest)
 # tdml_add_tests(NAME DIR...): one GoogleTest executable from the *_test.cpp files in DIRs.
 # Tests learn where the `tdml` binary is through TDML_BIN (CLI and multi-process tests), and
 # where the same commands built with test-only fault injection are through TDML_FAULT_BIN.
+# Seconds each test may run (sanitizer builds raise it: scripts/sanitize.sh).
+set(TDML_TEST_TIMEOUT 300 CACHE STRING "ctest timeout per test, in seconds")
+
 function(tdml_add_tests name)
   set(srcs "")
   foreach(dir ${ARGN})
@@ -24,5 +27,5 @@ function(tdml_add_tests name)
   # default) then steal the cores of the test beside them (two 2-thread training tests took 3x
   # their serial time); passive waiting removes that. No test asserts a speed.
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 120
-                       PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE")
+                       PROPERTIES TIMEOUT ${TDML_TEST_TIMEOUT} ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE")
 endfunction()
