@@ -22,7 +22,9 @@ std::string first_line(const std::string& s) {
 }
 
 // The progress record of train_state.pt; a missing or garbled one is a tdml::Error naming the file.
-CheckpointMeta read_meta(torch::serialize::InputArchive& ar, const std::string& state) {
+// `names` (when given) gets the state tensors the record lists.
+CheckpointMeta read_meta(torch::serialize::InputArchive& ar, const std::string& state,
+                         std::vector<std::string>* names = nullptr) {
   try {
     c10::IValue meta_v;
     ar.read("tdml_meta", meta_v);
@@ -33,26 +35,13 @@ CheckpointMeta read_meta(torch::serialize::InputArchive& ar, const std::string& 
     meta.global_step = j.at("global_step").get<std::int64_t>();
     meta.weights_fingerprint = j.at("weights_fingerprint").get<double>();
     meta.epoch_batches = j.value("epoch_batches", std::int64_t{0});
-    meta.epoch_samples = j.value("epoch_samples", std::int64_t{0});
-    meta.epoch_steps = j.value("epoch_steps", std::int64_t{0});
     meta.epoch_seconds = j.value("epoch_seconds", 0.0);
+    if (names) *names = j.value("state_tensors", std::vector<std::string>{});
     return meta;
   } catch (const nlohmann::json::exception& e) {
     throw Error(state + " holds a malformed tdml progress record (" + e.what() + ")");
   } catch (const std::exception& e) {  // c10::Error, torch::jit::ObjectAttributeError
     throw Error(state + " holds no tdml progress record (" + first_line(e.what()) + ")");
-  }
-}
-
-// The names of the state tensors an archive holds (its progress record lists them).
-std::vector<std::string> extra_names(torch::serialize::InputArchive& ar, const std::string& state) {
-  try {
-    c10::IValue meta_v;
-    ar.read("tdml_meta", meta_v);
-    auto j = nlohmann::json::parse(meta_v.toStringRef());
-    return j.value("state_tensors", std::vector<std::string>{});
-  } catch (const std::exception& e) {
-    throw Error(state + " holds a malformed tdml progress record (" + first_line(e.what()) + ")");
   }
 }
 
@@ -116,8 +105,6 @@ void save_checkpoint(const std::string& dir, const models::Model& model,
                       {"global_step", meta.global_step},
                       {"weights_fingerprint", meta.weights_fingerprint},
                       {"epoch_batches", meta.epoch_batches},
-                      {"epoch_samples", meta.epoch_samples},
-                      {"epoch_steps", meta.epoch_steps},
                       {"epoch_seconds", meta.epoch_seconds},
                       {"state_tensors", names}};
   ar.write("tdml_meta", c10::IValue(j.dump()));
@@ -138,7 +125,8 @@ CheckpointMeta load_checkpoint(const std::string& dir, models::Model& model,
   }
   torch::serialize::InputArchive ar;
   open_state(state, ar);
-  const CheckpointMeta meta = read_meta(ar, state);
+  std::vector<std::string> names;
+  const CheckpointMeta meta = read_meta(ar, state, &names);
   if (meta.model != model.name()) {
     throw Error("cannot resume: " + dir + " holds a " + meta.model + " checkpoint, not " +
                 model.name());
@@ -157,7 +145,7 @@ CheckpointMeta load_checkpoint(const std::string& dir, models::Model& model,
   }
   if (extra) {
     extra->clear();
-    for (const auto& name : extra_names(ar, state)) {
+    for (const auto& name : names) {
       torch::Tensor t;
       try {
         ar.read("tdml_state_" + name, t);

@@ -324,8 +324,6 @@ void save_step(Session& s, const TrainOptions& opts, const TrainContext& ctx, in
   if (ctx.rank == 0 || ctx.every_rank_checkpoints) {
     CheckpointMeta meta{opts.model, epoch - 1, step, weights_fingerprint(*s.model)};
     meta.epoch_batches = batches;
-    meta.epoch_samples = totals.samples;
-    meta.epoch_steps = totals.steps;
     meta.epoch_seconds = seconds;
     auto st = run_state(s);
     st["epoch_sums"] = sums;

@@ -28,11 +28,9 @@ struct CheckpointMeta {
   int epochs_done = 0;               // completed epochs
   std::int64_t global_step = 0;      // optimizer steps taken
   double weights_fingerprint = 0;    // sum of all weights (double), ties the two files together
-  // Inside an epoch (step checkpoints): batches of epoch epochs_done + 1 already trained, their
-  // sample and step counts and train seconds. All 0 at an epoch's end.
+  // Inside an epoch (step checkpoints): batches of epoch epochs_done + 1 already trained and
+  // their train seconds (their sums and counts are a state tensor). Both 0 at an epoch's end.
   std::int64_t epoch_batches = 0;
-  std::int64_t epoch_samples = 0;
-  std::int64_t epoch_steps = 0;
   double epoch_seconds = 0;
 };
 
