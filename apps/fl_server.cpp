@@ -29,6 +29,7 @@ void add_server_options(cxxopts::Options& opts) {
       ("round-timeout", "seconds a round waits for its sampled clients; later updates are late", num(d.round_timeout))
       ("min-available", "connected clients a round waits for before sampling (0: max(min-clients, clients-per-round))", cxxopts::value<int>()->default_value("0"))
       ("join-timeout", "seconds a round waits for --min-available connected clients", num(d.join_timeout))
+      ("linger", "seconds to keep answering clients that reconnect after the last round (their receipts, Done) until every enrolled client was told", num(d.linger))
       ("port-file", "write the bound port to this file once listening", str(""));
   // clang-format on
 }
@@ -62,6 +63,8 @@ int fl_server_main(int argc, char** argv) {
   s.round_timeout = r["round-timeout"].as<double>();
   s.join_timeout = r["join-timeout"].as<double>();
   s.min_available = r["min-available"].as<int>();
+  s.linger = r["linger"].as<double>();
+  if (s.linger < 0) throw UsageError("fl server: --linger must be >= 0");
   s.ledger = r["ledger"].as<std::string>();
   s.port_file = r["port-file"].as<std::string>();
   const auto data_dir = r["data"].as<std::string>();

@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "federation.grpc.pb.h"
@@ -24,6 +26,7 @@
 #include "tdml/ledger/update_signature.h"
 #include "tdml/metrics/metrics_file.h"
 #include "tdml/util/error.h"
+#include "tdml/util/fs.h"
 #include "tdml/util/log.h"
 #include "util/timer.h"
 
@@ -31,6 +34,34 @@ namespace tdml::federation {
 namespace {
 
 BeforeSendHook g_before_send = nullptr;
+ReceiptHook g_receipt_hook = nullptr;
+
+// OUT/receipts.jsonl as a previous run of this client left it: one receipt per line. An
+// unterminated last line is a write torn by a crash: it is cut off (the server sends every
+// receipt again on each connection). Any other line that is not a receipt is an error.
+std::vector<std::string> load_receipts(const std::string& path) {
+  std::vector<std::string> lines;
+  if (!std::filesystem::exists(path)) return lines;
+  auto text = util::read_file(path);
+  if (const auto end = text.rfind('\n') + 1; end != text.size()) {
+    spdlog::warn("fl client: {} ends with a torn line ({} bytes); cut off", path,
+                 text.size() - end);
+    text.resize(end);
+    util::write_file_atomic(path, text);
+  }
+  std::istringstream in(text);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    if (line.empty()) continue;
+    try {
+      lines.push_back(Receipt::from_json(nlohmann::json::parse(line)).to_json().dump());
+    } catch (const std::exception& e) {
+      throw Error(path + " line " + std::to_string(n) + " is not a receipt (" + e.what() + ")");
+    }
+  }
+  return lines;
+}
 
 
 // One client process: its key, its shard, and (once the server's recipe is known) the pool that
@@ -57,17 +88,7 @@ class Party {
       const auto pub = ledger::read_public_key(o.server_pubkey);
       server_ = ledger::make_ed25519_verifier(pub.id, pub.public_key);
     }
-    if (!o.out.empty()) {
-      std::filesystem::create_directories(o.out);
-      mf_ = std::make_unique<metrics::MetricsFile>(o.out, "fl_client");
-      mf_->doc()["client"] = o.id;
-      mf_->doc()["attack"] = attack_.to_string();
-      mf_->doc()["samples"] = shard_.size();
-      mf_->doc()["rounds"] = nlohmann::json::array();
-      mf_->doc()["receipts"] = 0;
-      mf_->doc()["receipts_verified"] = !o.server_pubkey.empty();
-      mf_->flush();
-    }
+    if (!o.out.empty()) open_out();
     spdlog::info("fl client {}: {} samples from {}, attack {}", o.id, shard_.size(), o.data,
                  attack_.to_string());
   }
@@ -121,9 +142,19 @@ class Party {
                   o_.server_pubkey + " (or names another run or client)");
     }
     if (o_.out.empty()) return;
-    std::ofstream(o_.out + "/receipts.jsonl", std::ios::app) << r.to_json().dump() << "\n";
+    const auto line = r.to_json().dump();
+    if (std::find(held_.begin(), held_.end(), line) != held_.end()) return;  // sent again
+    for (const auto& h : held_) {
+      const auto j = nlohmann::json::parse(h);
+      if (j.value("run_id", "") == r.run_id && j.value("round", -1) == r.round) {
+        spdlog::warn("fl client {}: the server signed a second, different receipt for round "
+                     "{}; both kept in receipts.jsonl (evidence)", o_.id, r.round);
+      }
+    }
+    std::ofstream(o_.out + "/receipts.jsonl", std::ios::app) << line << "\n" << std::flush;
+    held_.push_back(line);
     if (mf_) {
-      mf_->doc()["receipts"] = mf_->doc()["receipts"].get<int>() + 1;
+      mf_->doc()["receipts"] = held_.size();
       mf_->flush();
     }
   }
@@ -133,6 +164,32 @@ class Party {
   }
 
  private:
+  // OUT/metrics.json and receipts.jsonl; a restarted client (same --out) continues them.
+  void open_out() {
+    std::filesystem::create_directories(o_.out);
+    held_ = load_receipts(o_.out + "/receipts.jsonl");
+    const auto old = o_.out + "/metrics.json";
+    nlohmann::json prev;
+    if (std::filesystem::exists(old)) prev = nlohmann::json::parse(util::read_file(old), nullptr, false);
+    if (prev.is_object() && prev.value("kind", "") == "fl_client" &&
+        prev.value("client", "") == o_.id && prev.contains("rounds")) {
+      mf_ = std::make_unique<metrics::MetricsFile>(metrics::MetricsFile::reopen(o_.out));
+      mf_->doc()["restarts"] = prev.value("restarts", 0) + 1;
+      spdlog::info("fl client {}: continuing {} ({} receipt(s) held)", o_.id, o_.out,
+                   held_.size());
+    } else {
+      mf_ = std::make_unique<metrics::MetricsFile>(o_.out, "fl_client");
+      mf_->doc()["client"] = o_.id;
+      mf_->doc()["rounds"] = nlohmann::json::array();
+      mf_->doc()["restarts"] = 0;
+    }
+    mf_->doc()["attack"] = attack_.to_string();
+    mf_->doc()["samples"] = shard_.size();
+    mf_->doc()["receipts"] = held_.size();
+    mf_->doc()["receipts_verified"] = !o_.server_pubkey.empty();
+    mf_->flush();
+  }
+
   void ensure_pool(const nlohmann::json& recipe, int index) {
     if (pool_ && recipe == recipe_ && index == index_) return;
     opts_ = recipe_options(recipe, torch::Device(o_.device));
@@ -157,6 +214,7 @@ class Party {
   std::shared_ptr<const ledger::Signer> signer_;
   std::unique_ptr<ledger::Verifier> server_;  // the server's public key, when given
   std::unique_ptr<metrics::MetricsFile> mf_;
+  std::vector<std::string> held_;  // receipts.jsonl's lines (canonical dumps)
   fl::RunnerOptions opts_;
   nlohmann::json recipe_;
   int index_ = -1;
@@ -195,6 +253,10 @@ Session serve(wire::Federation::Stub& stub, Party& party, const ClientOptions& o
       if (!stream->Write(reply)) break;
     } else if (msg.has_receipt()) {
       const auto& p = msg.receipt();
+      if (g_receipt_hook && g_receipt_hook(p.round())) {  // tests: lose it with the connection
+        ctx.TryCancel();
+        break;
+      }
       party.keep_receipt({p.run_id(), p.round(), p.client_id(), p.update_hash(),
                           p.block_index(), p.signature()},
                          run_id);
@@ -215,6 +277,7 @@ Session serve(wire::Federation::Stub& stub, Party& party, const ClientOptions& o
 }  // namespace
 
 void set_before_send_hook(BeforeSendHook hook) { g_before_send = hook; }
+void set_receipt_hook(ReceiptHook hook) { g_receipt_hook = hook; }
 
 int run_client(const ClientOptions& o) {
   if (o.server.empty() || o.id.empty() || o.key.empty() || o.data.empty()) {

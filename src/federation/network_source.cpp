@@ -58,16 +58,40 @@ grpc::Status NetworkSource::Join(grpc::ServerContext* context,
   w->set_params(cfg_.params);
   w->set_buffers(cfg_.buffers);
   w->set_insecure(cfg_.insecure);
+  std::vector<wire::ServerMessage> receipts;
+  bool over = false;
   {
+    // One critical section with issue_receipt's: a receipt issued meanwhile is either in this
+    // copy or written to this connection by issue_receipt (or both; the client keeps one).
     std::lock_guard<std::mutex> lock(mu_);
-    if (finished_) return {grpc::StatusCode::UNAVAILABLE, "the run is over"};
     if (!write(conn, welcome)) return {grpc::StatusCode::UNAVAILABLE, "could not welcome"};
-    if (auto old = conns_.find(conn->client); old != conns_.end()) {
-      spdlog::info("fl server: {} reconnected (replacing its older connection)", id);
+    if (auto it = issued_.find(conn->client); it != issued_.end()) receipts = it->second;
+    over = finished_;
+    if (!over) {
+      if (auto old = conns_.find(conn->client); old != conns_.end()) {
+        spdlog::info("fl server: {} reconnected (replacing its older connection)", id);
+      }
+      conns_[conn->client] = conn;
+      spdlog::info("fl server: {} connected from {} ({} connected)", id, context->peer(),
+                   conns_.size());
     }
-    conns_[conn->client] = conn;
-    spdlog::info("fl server: {} connected from {} ({} connected)", id, context->peer(),
-                 conns_.size());
+  }
+  for (const auto& r : receipts) {
+    if (!write(conn, r)) break;
+  }
+  if (over) {  // the run ended while this client was away: its receipts, then Done
+    const bool told = write(conn, done_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (told) told_done_.insert(conn->client);
+    }
+    cv_.notify_all();
+    spdlog::info("fl server: {} reconnected after the end: sent {} receipt(s) and Done", id,
+                 receipts.size());
+    wire::ClientMessage ignored;
+    while (stream->Read(&ignored)) {
+    }
+    return grpc::Status::OK;
   }
   cv_.notify_all();
   wire::ClientMessage msg;
@@ -217,14 +241,7 @@ fl::CommBytes NetworkSource::bytes(const fl::RoundContext&, const std::vector<fl
   return {bytes_up_, bytes_down_};
 }
 
-void NetworkSource::send_receipt(int client, const Receipt& r) {
-  std::shared_ptr<Conn> c;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = conns_.find(client);
-    if (it == conns_.end()) return;
-    c = it->second;
-  }
+void NetworkSource::issue_receipt(int client, const Receipt& r) {
   wire::ServerMessage m;
   auto* p = m.mutable_receipt();
   p->set_run_id(r.run_id);
@@ -233,6 +250,14 @@ void NetworkSource::send_receipt(int client, const Receipt& r) {
   p->set_update_hash(r.update_hash);
   p->set_block_index(r.block_index);
   p->set_signature(r.signature);
+  std::shared_ptr<Conn> c;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    issued_[client].push_back(m);
+    auto it = conns_.find(client);
+    if (it == conns_.end()) return;
+    c = it->second;
+  }
   write(c, m);
 }
 
@@ -241,12 +266,30 @@ void NetworkSource::finish(const std::string& final_model_hash, const std::strin
   {
     std::lock_guard<std::mutex> lock(mu_);
     finished_ = true;
+    done_.mutable_done()->set_final_model_hash(final_model_hash);
+    done_.mutable_done()->set_reason(reason);
     for (auto& [k, c] : conns_) all.push_back(c);
   }
-  wire::ServerMessage m;
-  m.mutable_done()->set_final_model_hash(final_model_hash);
-  m.mutable_done()->set_reason(reason);
-  for (auto& c : all) write(c, m);
+  for (auto& c : all) {
+    if (write(c, done_)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      told_done_.insert(c->client);
+    }
+  }
+  cv_.notify_all();
+}
+
+int NetworkSource::linger(double seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto everyone = cfg_.ids.size();
+  if (told_done_.size() < everyone && seconds > 0) {
+    spdlog::info("fl server: the run is over; waiting up to {:.0f} s (--linger) for the {} "
+                 "client(s) not told yet, to send them their receipts and Done",
+                 seconds, everyone - told_done_.size());
+  }
+  cv_.wait_until(lock, Clock::now() + std::chrono::duration<double>(std::max(0.0, seconds)),
+                 [&] { return told_done_.size() >= everyone; });
+  return static_cast<int>(everyone - told_done_.size());
 }
 
 }  // namespace tdml::federation

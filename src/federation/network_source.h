@@ -3,7 +3,10 @@
 // the round engine collects from. One thread per connected client reads its stream (gRPC's
 // synchronous server); the engine's thread writes tasks and receipts under a per-connection
 // lock. A connection that ends marks its client dropped; a client that reconnects replaces its
-// older connection.
+// older connection. Every receipt issued is kept and sent again on each (re)connection, so a
+// client that lost its connection (or its process) before a receipt reached it still gets it;
+// the client keeps one copy of each. A client that connects after the run ended gets its
+// receipts and Done.
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -50,10 +53,15 @@ class NetworkSource final : public wire::Federation::Service, public fl::UpdateS
   double transport_seconds() const override { return transport_s_; }
   double client_compute_seconds() const override { return compute_s_; }
 
-  // Sends a signed receipt to a client (if still connected).
-  void send_receipt(int client, const Receipt& r);
-  // Tells every connected client the run is over and stops accepting updates.
+  // Keeps a signed receipt for a client and sends it now if the client is connected (else on
+  // its next connection).
+  void issue_receipt(int client, const Receipt& r);
+  // Tells every connected client the run is over and stops accepting updates; clients that
+  // connect later are told so too (with their receipts).
   void finish(const std::string& final_model_hash, const std::string& reason);
+  // After finish: waits until every enrolled client has been sent Done, up to `seconds`.
+  // Returns how many were not.
+  int linger(double seconds);
 
  private:
   struct Conn;
@@ -72,6 +80,9 @@ class NetworkSource final : public wire::Federation::Service, public fl::UpdateS
   std::condition_variable cv_;
   std::map<int, std::shared_ptr<Conn>> conns_;  // live connection per client index
   bool finished_ = false;
+  wire::ServerMessage done_;              // the Done message, once finished
+  std::set<int> told_done_;               // clients Done was written to
+  std::map<int, std::vector<wire::ServerMessage>> issued_;  // receipts per client index
   // The attempt in flight.
   int round_ = 0, attempt_ = -1;
   std::set<int> waiting_;  // sampled, no update yet, still connected

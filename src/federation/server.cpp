@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "federation/tls.h"
 #include "tdml/fl/ledger_hooks.h"
 #include "tdml/fl/round_engine.h"
+#include "tdml/ledger/block.h"
 #include "tdml/ledger/hash.h"
 #include "tdml/ledger/key_files.h"
 #include "tdml/ledger/ledger.h"
@@ -43,6 +45,37 @@ int last_ledger_round(const std::string& path) {
   if (!j.is_object() || j.value("kind", "") != "fl_round") return 0;
   const auto r = j.find("round");
   return r != j.end() && r->is_number_integer() ? r->get<int>() : 0;
+}
+
+// An update the ledger records as taken (accepted, clipped or flagged) earns a receipt.
+bool earns_receipt(ledger::UpdateStatus s) {
+  return s != ledger::UpdateStatus::kRejected && s != ledger::UpdateStatus::kRefused &&
+         s != ledger::UpdateStatus::kLate && s != ledger::UpdateStatus::kDropped;
+}
+
+// A resumed server's receipts for the rounds already in the ledger (Ed25519 is deterministic:
+// the same bytes the first server sent), so that clients that missed one still get it.
+void restore_receipts(const std::string& ledger_path, const std::string& run_id,
+                      const std::vector<std::string>& ids, const ledger::Signer& signer,
+                      NetworkSource& source) {
+  std::ifstream in(ledger_path);
+  std::int64_t index = 0, restored = 0;
+  for (std::string line; std::getline(in, line); ++index) {
+    const auto block = nlohmann::json::parse(line, nullptr, false);
+    if (!block.is_object() || block.value("kind", "") != "fl_round") continue;
+    if (block.value("run_id", run_id) != run_id) continue;
+    for (const auto& e : block.value("clients", nlohmann::json::array())) {
+      const auto id = e.value("id", "");
+      const auto k = std::find(ids.begin(), ids.end(), id);
+      if (k == ids.end() || !earns_receipt(ledger::parse_status(e.value("status", "")))) continue;
+      Receipt r{run_id, block.value("round", 0), id, e.value("update_hash", ""), index, ""};
+      sign_receipt(signer, r);
+      source.issue_receipt(static_cast<int>(k - ids.begin()), r);
+      ++restored;
+    }
+  }
+  spdlog::info("fl server: {} receipt(s) of earlier rounds kept for clients that reconnect",
+               restored);
 }
 
 // What a resumed run must share with the saved one.
@@ -194,15 +227,11 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   const auto signer = keys->signer(ledger::kServerKeyId);
   lo.on_block = [&](int round, std::int64_t index, const std::vector<ledger::ClientEntry>& es) {
     for (const auto& e : es) {
-      if (e.status == ledger::UpdateStatus::kRejected ||
-          e.status == ledger::UpdateStatus::kRefused || e.status == ledger::UpdateStatus::kLate ||
-          e.status == ledger::UpdateStatus::kDropped) {
-        continue;
-      }
+      if (!earns_receipt(e.status)) continue;
       Receipt r{run_id, round, e.id, e.update_hash, index, ""};
       sign_receipt(*signer, r);
       const auto k = std::find(sc.ids.begin(), sc.ids.end(), e.id) - sc.ids.begin();
-      source->send_receipt(static_cast<int>(k), r);
+      source->issue_receipt(static_cast<int>(k), r);
     }
   };
   fl::FlLedger hooks(keys, ledger.get(), recipe, lo);
@@ -233,6 +262,7 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
       {"enrolled", sc.ids},
       {"ledger", ledger_path}};
   if (saved) {
+    restore_receipts(ledger_path, run_id, sc.ids, *signer, *source);
     engine.resume_after(state.completed_round, state.rounds);
     engine.load_step_state(state.step);
   } else {  // round 0, saved at once: a crash in round 1 resumes like any other
@@ -249,6 +279,10 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
     throw;
   }
   source->finish(result.final_model_hash, "completed");
+  if (const int untold = source->linger(o.linger); untold > 0 && o.linger > 0) {
+    spdlog::warn("fl server: {} client(s) did not reconnect within --linger {:.0f} s to get "
+                 "their last receipts", untold, o.linger);
+  }
   auto mf = metrics::MetricsFile::reopen(recipe.out_dir);
   mf.doc()["peak_rss_mib"] = static_cast<double>(util::peak_rss_bytes()) / 1048576.0;
   mf.finish("completed");

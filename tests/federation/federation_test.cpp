@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -56,11 +57,11 @@ class Federation : public ::testing::Test {
   }
 
   // A shell line that starts the server in the background ($SERVER its pid), waits for its
-  // port ($PORT), then starts the clients given as "k:ENV" (ENV: variables for that client).
+  // port ($PORT), then starts the clients given as "k:ENV" (ENV: variables for that client;
+  // $Ck its pid), runs `then` (more shell), and waits for them all.
   std::string federation(const std::string& server_flags, const std::vector<std::string>& clients,
-                         bool faults = false) const {
+                         bool faults = false, const std::string& then = "") const {
     const auto b = tdml_binary();
-    const auto client_bin = faults ? std::string(TDML_FAULT_BIN) : b;
     std::ostringstream s;
     s << "cd " << dir_.path() << "; rm -f port; " << b
       << " fl server --listen 127.0.0.1:0 --port-file port --enrolled enrolled.json"
@@ -71,13 +72,42 @@ class Federation : public ::testing::Test {
     for (const auto& c : clients) {
       const auto k = c.substr(0, c.find(':'));
       const auto env = c.find(':') == std::string::npos ? "" : c.substr(c.find(':') + 1);
-      s << env << " " << client_bin << " fl client --server 127.0.0.1:$PORT --id client-" << k
-        << " --key keys/client-" << k << ".key --data shards/client-" << k << " --out c" << k
-        << " --threads 1 --connect-timeout 20 " << client_flags_ << " > c" << k
-        << ".out 2>&1 & PIDS=\"$PIDS $!\"; ";
+      s << client(k, env, faults) << " & C" << k << "=$!; PIDS=\"$PIDS $!\"; ";
     }
-    s << "wait $SERVER; RC=$?; for p in $PIDS; do wait $p; done; cat server.out; exit $RC";
+    s << then << " wait $SERVER; RC=$?; for p in $PIDS; do wait $p; done; cat server.out; exit $RC";
     return s.str();
+  }
+
+  // The command of client k (output appended to ck.out) with the variables `env`.
+  std::string client(const std::string& k, const std::string& env, bool faults) const {
+    return env + " " + (faults ? std::string(TDML_FAULT_BIN) : tdml_binary()) +
+           " fl client --server 127.0.0.1:$PORT --id client-" + k + " --key keys/client-" + k +
+           ".key --data shards/client-" + k + " --out c" + k +
+           " --threads 1 --connect-timeout 20 " + client_flags_ + " >> c" + k + ".out 2>&1";
+  }
+
+  // Client k's receipts equal the ledger's record of its updates: one receipt for each update
+  // the ledger took (its round, update hash and block), none for any other, none twice.
+  void expect_receipts_match_the_ledger(int k) const {
+    const auto id = "client-" + std::to_string(k);
+    std::multiset<std::string> taken, receipts;
+    const auto blocks = read_lines(path("server/ledger.jsonl"));
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+      for (const auto& e : blocks[b].value("clients", nlohmann::json::array())) {
+        const auto status = e["status"].get<std::string>();
+        if (e["id"] == id && (status == "accepted" || status == "clipped" || status == "flagged")) {
+          taken.insert(std::to_string(blocks[b]["round"].get<int>()) + " " +
+                       e["update_hash"].get<std::string>() + " " + std::to_string(b));
+        }
+      }
+    }
+    for (const auto& r : read_lines(path("c" + std::to_string(k) + "/receipts.jsonl"))) {
+      receipts.insert(std::to_string(r["round"].get<int>()) + " " +
+                      r["update_hash"].get<std::string>() + " " +
+                      std::to_string(r["block_index"].get<std::int64_t>()));
+    }
+    EXPECT_FALSE(taken.empty());
+    EXPECT_EQ(receipts, taken) << id;
   }
 
   std::string path(const std::string& p) const { return dir_ / p; }
@@ -158,6 +188,55 @@ TEST_F(Federation, ClientPastTheDeadlineIsLateAndNotAggregated) {
   const auto net = read_json_file(path("server/metrics.json"));
   EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2}));
   EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0, 1}));
+}
+
+TEST_F(Federation, AReceiptLostInFlightIsSentAgainWhenTheClientReconnects) {
+  // client-2's connection drops just as round 1's receipt arrives: it reconnects, and the server
+  // sends every receipt it issued to client-2 again; the client keeps one of each.
+  client_flags_ += " --server-pubkey " + path("server-keys/server.pub.json");
+  const auto r = run_shell(federation(
+      std::string("--insecure --min-clients 2 --min-available 3 --round-timeout 20 ") +
+          recipe_with_rounds(3),
+      {"0", "1", "2:TDML_TEST_FL_LOSE_RECEIPT_ROUND=1"}, true));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(path("c2.out"));
+  std::stringstream c2;
+  c2 << in.rdbuf();
+  EXPECT_NE(c2.str().find("connection lost"), std::string::npos) << c2.str();
+  for (int k = 0; k < 3; ++k) expect_receipts_match_the_ledger(k);
+  const auto receipts = read_lines(path("c2/receipts.jsonl"));
+  ASSERT_FALSE(receipts.empty());
+  EXPECT_EQ(receipts[0]["round"], 1);
+  EXPECT_EQ(read_json_file(path("c2/metrics.json"))["receipts"], receipts.size());
+  const auto cr = run_tdml("ledger check-receipt " + path("c2/receipts.jsonl") + " --ledger " +
+                           path("server/ledger.jsonl") + " --server-pubkey " +
+                           path("server-keys/server.pub.json"));
+  EXPECT_EQ(cr.exit_code, 0) << cr.output;
+}
+
+TEST_F(Federation, AClientRestartedAfterTheEndGetsItsReceiptsOnceAndItsTornLineIsCut) {
+  // client-2 is SIGKILLed in round 3 before it answers; its receipts.jsonl then gets a torn
+  // line, and it is started again with the same --out, by which time the run is over: the
+  // lingering server sends it its receipts (again) and Done.
+  const auto then = std::string("wait $C2; printf '{\"run_id\":\"to' >> c2/receipts.jsonl; ") +
+                    client("2", "", false) + " & PIDS=\"$PIDS $!\"; ";
+  const auto r = run_shell(federation(
+      std::string("--insecure --min-clients 2 --min-available 3 --round-timeout 20 "
+                  "--linger 30 ") + recipe_with_rounds(3),
+      {"0", "1", "2:TDML_TEST_FL_DIE_ROUND=3"}, true, then));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (int k = 0; k < 3; ++k) expect_receipts_match_the_ledger(k);
+  const auto receipts = read_lines(path("c2/receipts.jsonl"));  // parses: the torn line is gone
+  ASSERT_EQ(receipts.size(), 2u);
+  const auto cm = read_json_file(path("c2/metrics.json"));
+  EXPECT_EQ(cm["status"], "completed");
+  EXPECT_EQ(cm["restarts"], 1);
+  EXPECT_EQ(cm["receipts"], 2);
+  EXPECT_EQ(cm["rounds"].size(), 3u);  // the first process's: round 3 computed, killed unsent
+  std::ifstream in(path("c2.out"));
+  std::stringstream c2;
+  c2 << in.rdbuf();
+  EXPECT_NE(c2.str().find("torn line"), std::string::npos) << c2.str();
 }
 
 TEST_F(Federation, QuorumNeverMetRetriesThenFailsWithOneClearError) {
@@ -291,6 +370,9 @@ void Federation::server_killed_then_resumed(const std::string& fault, const std:
   EXPECT_EQ(v.exit_code, 0) << v.output;
   EXPECT_NE(v.output.find("9 client signatures valid"), std::string::npos) << v.output;
   EXPECT_NE(v.output.find("(trust federation)"), std::string::npos) << v.output;
+  // No receipt lost with the first server: the resumed one sends those of the rounds in the
+  // ledger again (a kill between the block and its receipts loses them otherwise).
+  for (int k = 0; k < 3; ++k) expect_receipts_match_the_ledger(k);
 }
 
 TEST_F(Federation, AServerKilledAfterARoundResumesAndEndsAsAnUninterruptedRun) {

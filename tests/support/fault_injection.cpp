@@ -57,6 +57,16 @@ void before_send(int round, std::string* update) {
   }
 }
 
+// TDML_TEST_FL_LOSE_RECEIPT_ROUND=R: the client drops its connection when round R's receipt
+// arrives, without keeping it (once): the receipt is lost in flight.
+bool lose_receipt(int round) {
+  static const int lose = std::atoi(std::getenv("TDML_TEST_FL_LOSE_RECEIPT_ROUND"));
+  static bool lost = false;
+  if (round != lose || lost) return false;
+  lost = true;
+  return true;
+}
+
 void after_round(int round) {
   static const char* die = std::getenv("TDML_TEST_FL_SERVER_DIE_AFTER_ROUND");
   if (die && round == std::atoi(die)) std::raise(SIGKILL);
@@ -77,6 +87,9 @@ struct InstallFederationHooks {
     // state is committed (the crash window between the ledger and the saved state).
     if (std::getenv("TDML_TEST_FL_SERVER_DIE_AFTER_BLOCK")) {
       tdml::federation::set_after_block_hook(&after_block);
+    }
+    if (std::getenv("TDML_TEST_FL_LOSE_RECEIPT_ROUND")) {
+      tdml::federation::set_receipt_hook(&lose_receipt);
     }
     const char* die = std::getenv("TDML_TEST_FL_DIE_ROUND");
     const char* delay = std::getenv("TDML_TEST_FL_DELAY_ROUND");

@@ -6,8 +6,9 @@
 // global state it received, applies its own attack when it is a malicious client (chosen by
 // this process, as a real attacker would), signs the claim with its own key (the secret never
 // leaves this process) and sends the update. It keeps the server's signed receipts in
-// OUT/receipts.jsonl and writes OUT/metrics.json (rounds taken part in, local loss, bytes,
-// receipts). A lost connection is retried with backoff (up to --connect-timeout seconds without
+// OUT/receipts.jsonl, one copy each (the server sends them again on every connection), and
+// writes OUT/metrics.json (rounds taken part in, local loss, bytes, receipts); a client
+// restarted with the same OUT continues both. A lost connection is retried with backoff (up to --connect-timeout seconds without
 // one); the client takes part again from the next round it is sampled in.
 // Errors: tdml::UsageError (bad options), tdml::Error (refused by the server, never connected).
 #include <string>
@@ -39,6 +40,10 @@ struct ClientOptions {
 // garble, shorten or inflate the bytes.
 using BeforeSendHook = void (*)(int round, std::string* update_bytes);
 void set_before_send_hook(BeforeSendHook hook);
+// ... called when a receipt for `round` arrives; returning true drops the connection instead of
+// keeping the receipt (a connection lost just before the receipt reached the client).
+using ReceiptHook = bool (*)(int round);
+void set_receipt_hook(ReceiptHook hook);
 
 // Runs until the server says the run is over. Returns the process exit code (0 = the run
 // completed). Throws tdml::Error when refused or unable to connect.

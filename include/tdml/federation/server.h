@@ -10,7 +10,8 @@
 //   - each round samples --clients-per-round of the connected clients (from seed and round),
 //     waits up to --round-timeout, names each silent sampled client late or dropped, and
 //     retries the round with a new sample while fewer than --min-clients updates are valid;
-//   - after the round's block is in the ledger, each admitted client gets a signed receipt;
+//   - after the round's block is in the ledger, each admitted client gets a signed receipt,
+//     sent again on every reconnection (and after a server restart) until the run ends;
 //   - the global state is saved after every round (server_state.h): a server restarted with
 //     the same --out resumes its run (same run id) after the last completed round.
 // Errors: tdml::UsageError (bad options, a secret among the public keys), tdml::Error (quorum
@@ -35,6 +36,9 @@ struct ServerOptions {
   double join_timeout = 300;            // seconds a round waits for min_available clients
   int min_available = 0;                // connected clients a round waits for before sampling
                                         // (0: max(min-clients, clients-per-round))
+  double linger = 0;                    // seconds to keep answering clients that reconnect
+                                        // after the end (their receipts, Done) until every
+                                        // enrolled client was told
   std::string ledger;                   // ledger path ("" = OUT/ledger.jsonl)
   std::string port_file;                // write the bound port here once listening (tests)
   std::string data_description;         // for metrics.json
