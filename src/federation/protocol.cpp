@@ -8,6 +8,8 @@
 #include "tdml/ledger/verify.h"
 #include "tdml/util/error.h"
 
+#include <limits>
+
 namespace tdml::federation {
 
 nlohmann::json Receipt::to_json() const {
@@ -20,7 +22,15 @@ Receipt Receipt::from_json(const nlohmann::json& j) {
   try {
     Receipt r;
     r.run_id = j.at("run_id").get<std::string>();
-    r.round = j.at("round").get<int>();
+    // Integers only: a float (1e300) converted to int is undefined behaviour (found by the
+    // receipt fuzz target).
+    const auto& round = j.at("round");
+    if (!round.is_number_integer() || round.get<std::int64_t>() < 0 ||
+        round.get<std::int64_t>() > std::numeric_limits<int>::max() ||
+        !j.at("block_index").is_number_integer()) {
+      throw Error("malformed receipt: round and block_index must be non-negative integers");
+    }
+    r.round = round.get<int>();
     r.client_id = j.at("client").get<std::string>();
     r.update_hash = j.at("update_hash").get<std::string>();
     r.block_index = j.at("block_index").get<std::int64_t>();
