@@ -2,13 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -39,9 +40,9 @@ ReceiptHook g_receipt_hook = nullptr;
 // OUT/receipts.jsonl as a previous run of this client left it: one receipt per line. An
 // unterminated last line is a write torn by a crash: it is cut off (the server sends every
 // receipt again on each connection). Any other line that is not a receipt is an error.
-std::vector<std::string> load_receipts(const std::string& path) {
-  std::vector<std::string> lines;
-  if (!std::filesystem::exists(path)) return lines;
+std::vector<Receipt> load_receipts(const std::string& path) {
+  std::vector<Receipt> held;
+  if (!std::filesystem::exists(path)) return held;
   auto text = util::read_file(path);
   if (const auto end = text.rfind('\n') + 1; end != text.size()) {
     spdlog::warn("fl client: {} ends with a torn line ({} bytes); cut off", path,
@@ -55,12 +56,12 @@ std::vector<std::string> load_receipts(const std::string& path) {
     ++n;
     if (line.empty()) continue;
     try {
-      lines.push_back(Receipt::from_json(nlohmann::json::parse(line)).to_json().dump());
+      held.push_back(Receipt::from_json(nlohmann::json::parse(line)));
     } catch (const std::exception& e) {
       throw Error(path + " line " + std::to_string(n) + " is not a receipt (" + e.what() + ")");
     }
   }
-  return lines;
+  return held;
 }
 
 
@@ -143,16 +144,13 @@ class Party {
     }
     if (o_.out.empty()) return;
     const auto line = r.to_json().dump();
-    if (std::find(held_.begin(), held_.end(), line) != held_.end()) return;  // sent again
-    for (const auto& h : held_) {
-      const auto j = nlohmann::json::parse(h);
-      if (j.value("run_id", "") == r.run_id && j.value("round", -1) == r.round) {
-        spdlog::warn("fl client {}: the server signed a second, different receipt for round "
-                     "{}; both kept in receipts.jsonl (evidence)", o_.id, r.round);
-      }
+    if (held_.count(line)) return;  // sent again
+    if (!rounds_held_.insert({r.run_id, r.round}).second) {
+      spdlog::warn("fl client {}: the server signed a second, different receipt for round {}; "
+                   "both kept in receipts.jsonl (evidence)", o_.id, r.round);
     }
     std::ofstream(o_.out + "/receipts.jsonl", std::ios::app) << line << "\n" << std::flush;
-    held_.push_back(line);
+    held_.insert(line);
     if (mf_) {
       mf_->doc()["receipts"] = held_.size();
       mf_->flush();
@@ -167,7 +165,10 @@ class Party {
   // OUT/metrics.json and receipts.jsonl; a restarted client (same --out) continues them.
   void open_out() {
     std::filesystem::create_directories(o_.out);
-    held_ = load_receipts(o_.out + "/receipts.jsonl");
+    for (const auto& r : load_receipts(o_.out + "/receipts.jsonl")) {
+      held_.insert(r.to_json().dump());
+      rounds_held_.insert({r.run_id, r.round});
+    }
     const auto old = o_.out + "/metrics.json";
     nlohmann::json prev;
     if (std::filesystem::exists(old)) prev = nlohmann::json::parse(util::read_file(old), nullptr, false);
@@ -214,7 +215,8 @@ class Party {
   std::shared_ptr<const ledger::Signer> signer_;
   std::unique_ptr<ledger::Verifier> server_;  // the server's public key, when given
   std::unique_ptr<metrics::MetricsFile> mf_;
-  std::vector<std::string> held_;  // receipts.jsonl's lines (canonical dumps)
+  std::set<std::string> held_;  // receipts.jsonl's lines (as to_json().dump() writes them)
+  std::set<std::pair<std::string, int>> rounds_held_;  // their (run id, round)
   fl::RunnerOptions opts_;
   nlohmann::json recipe_;
   int index_ = -1;

@@ -8,8 +8,9 @@
 // leaves this process) and sends the update. It keeps the server's signed receipts in
 // OUT/receipts.jsonl, one copy each (the server sends them again on every connection), and
 // writes OUT/metrics.json (rounds taken part in, local loss, bytes, receipts); a client
-// restarted with the same OUT continues both. A lost connection is retried with backoff (up to --connect-timeout seconds without
-// one); the client takes part again from the next round it is sampled in.
+// restarted with the same OUT continues both. A lost connection is retried with backoff (up to
+// --connect-timeout seconds without one); the client takes part again from the next round it
+// is sampled in.
 // Errors: tdml::UsageError (bad options), tdml::Error (refused by the server, never connected).
 #include <string>
 
