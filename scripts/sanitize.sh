@@ -39,6 +39,9 @@ ninja -C "$build" -j "$jobs"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:detect_odr_violation=0}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/fuzz/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# Instrumented parties run slower: the tests that give one a deadline stretch it by this.
+if [[ $kind == tsan ]]; then export TDML_TEST_TIME_SCALE="${TDML_TEST_TIME_SCALE:-8}"
+else export TDML_TEST_TIME_SCALE="${TDML_TEST_TIME_SCALE:-4}"; fi
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$root/scripts/tsan.supp}"
 # Install.*: the installed (instrumented) libraries linked into an uninstrumented consumer
 # project cannot resolve the sanitizer's runtime symbols; that test checks packaging, not memory.

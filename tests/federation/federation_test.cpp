@@ -181,9 +181,13 @@ TEST_F(Federation, ClientKilledMidRunIsDroppedAndTheRunCompletes) {
 }
 
 TEST_F(Federation, ClientPastTheDeadlineIsLateAndNotAggregated) {
-  const auto r = run_shell(
-      federation("--insecure --min-clients 2 --min-available 3 --round-timeout 2",
-                 {"0", "1", "2:TDML_TEST_FL_DELAY_ROUND=1 TDML_TEST_FL_DELAY_S=4"}, true));
+  // A 2-second deadline (longer in a sanitizer build, whose clients train slower); client-2
+  // waits twice that before it trains round 1.
+  const auto deadline = std::to_string(static_cast<int>(2 * time_scale()));
+  const auto delay = std::to_string(static_cast<int>(4 * time_scale()));
+  const auto r = run_shell(federation(
+      "--insecure --min-clients 2 --min-available 3 --round-timeout " + deadline,
+      {"0", "1", "2:TDML_TEST_FL_DELAY_ROUND=1 TDML_TEST_FL_DELAY_S=" + delay}, true));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto net = read_json_file(path("server/metrics.json"));
   EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2}));
@@ -267,7 +271,8 @@ TEST_F(Federation, AClientSigningWithAnotherKeyIsRefusedAndTheOthersGoOn) {
 TEST_F(Federation, GarbledShortAndOversizedUpdatesAreRefusedAndTheServerServesTheOthers) {
   // client-1 flips a byte after signing, client-2 sends 4 bytes too few: refused, then late.
   auto r = run_shell(
-      federation("--insecure --min-clients 1 --min-available 3 --round-timeout 8",
+      federation("--insecure --min-clients 1 --min-available 3 --round-timeout " +
+                     std::to_string(static_cast<int>(8 * time_scale())),
                  {"0", "1:TDML_TEST_FL_UPDATE=garble", "2:TDML_TEST_FL_UPDATE=short"}, true));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto net = read_json_file(path("server/metrics.json"));

@@ -12,6 +12,12 @@
 #include "tdml/util/allocator.h"
 
 namespace tdml::test {
+double time_scale() {
+  const char* s = std::getenv("TDML_TEST_TIME_SCALE");
+  const double x = s && *s ? std::atof(s) : 1.0;
+  return x >= 1.0 ? x : 1.0;
+}
+
 namespace {
 
 // The test binary runs training in-process: it gets the allocator policy the `tdml` binary's

@@ -26,6 +26,10 @@ namespace tdml::test {
 // True when the CI variable is set and not "false"/"0" (CI systems and .ci/run's caller set it).
 bool in_ci();
 
+// How much slower than a normal build this one runs (TDML_TEST_TIME_SCALE, default 1;
+// scripts/sanitize.sh sets it): tests that give a party a deadline multiply it by this.
+double time_scale();
+
 // A fresh directory under the system temp dir, removed (recursively) on destruction.
 class TempDir {
  public:
