@@ -1,8 +1,10 @@
-// Fuzz target: a message a federation client sends on its stream, as the server checks it
-// (federation/protocol.h check_client_message: protobuf parsing of wire::ClientMessage, the
-// server's checks of an update's run, round, attempt, sizes and sample count, then the round
-// engine's Ed25519 signature check over the claim rebuilt from the bytes received). Input: the
-// serialized message, as gRPC hands it to the server.
+// Fuzz target: the messages a federation client sends on its stream, as the server reads and
+// checks them (federation/protocol.h check_client_messages: protobuf parsing of each
+// wire::ClientMessage, an Update's announced sizes, its chunks' order and bounds, the server's
+// checks of the whole update's run, round, attempt and sample count, then the round engine's
+// Ed25519 signature check over the claim rebuilt from the bytes received). Input: the serialized
+// messages, as gRPC hands them to the server, each after its length (4 bytes, little-endian; a
+// length past the end takes the rest).
 //
 // The server expects round 1 (attempt 0) of run "run-fuzz" for a 4-parameter, 1-buffer model
 // from client-0, whose key pair below was made for these seeds only (fuzz/corpus/wire_update/,
@@ -11,8 +13,10 @@
 // Properties: no input throws or crashes; an admitted update's signature is exactly client-0's
 // signature of its claim (Ed25519 is deterministic: no other spelling, no other bytes, pass),
 // and its claim names the expected client, round and run.
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "fuzz_support.h"
 #include "tdml/federation/protocol.h"
@@ -47,6 +51,21 @@ const tdml::ledger::KeyRing& client_ring() {
   return ring;
 }
 
+// The input cut into messages: a 4-byte little-endian length, then that many bytes.
+std::vector<std::string> split_messages(const std::uint8_t* data, std::size_t size) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (size - at >= 4) {
+    const std::size_t n = data[at] | data[at + 1] << 8 | data[at + 2] << 16 |
+                          static_cast<std::size_t>(data[at + 3]) << 24;
+    at += 4;
+    const std::size_t take = std::min(n, size - at);
+    out.emplace_back(reinterpret_cast<const char*>(data + at), take);
+    at += take;
+  }
+  return out;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -61,10 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   e.keys = &server_ring();
   tdml::federation::WireCheck c;
   try {
-    c = tdml::federation::check_client_message(
-        std::string(reinterpret_cast<const char*>(data), size), e);
+    c = tdml::federation::check_client_messages(split_messages(data, size), e);
   } catch (...) {
-    FUZZ_CHECK(false, "check_client_message threw");
+    FUZZ_CHECK(false, "check_client_messages threw");
   }
   static const bool verbose = std::getenv("TDML_FUZZ_VERBOSE") != nullptr;
   if (verbose) std::fprintf(stderr, "%s\n", c.refused.empty() ? "admitted" : c.refused.c_str());

@@ -14,8 +14,9 @@
 #include <thread>
 
 #include "federation.grpc.pb.h"
-#include "federation/tensor_bytes.h"
+#include "federation/chunks.h"
 #include "federation/recipe.h"
+#include "federation/tensor_bytes.h"
 #include "federation/tls.h"
 #include "tdml/federation/protocol.h"
 #include "tdml/fl/client.h"
@@ -94,13 +95,17 @@ class Party {
                  attack_.to_string());
   }
 
-  // The update message for a task (trains, attacks, signs).
-  wire::Update answer(const wire::Task& t, const std::string& run_id, int index) {
+  // The answer to a task: the update message and its tensors' bytes (trains, attacks, signs).
+  struct Answer {
+    wire::Update update;
+    std::string update_bytes, buffers_bytes;
+  };
+  Answer answer(const wire::Task& t, const std::vector<torch::Tensor>& state,
+                const std::string& run_id, int index) {
     util::Stopwatch watch;
     const auto recipe = nlohmann::json::parse(t.recipe_json());
     ensure_pool(recipe, index);
-    fl::RoundContext ctx{t.round(), bytes_tensor(t.params()).to(opts_.device),
-                         bytes_tensor(t.buffers()).to(opts_.device), ""};
+    fl::RoundContext ctx{t.round(), state[0].to(opts_.device), state[1].to(opts_.device), ""};
     ctx.model_hash = (*hash_)(ctx.global_params, ctx.global_buffers);  // of what it received
     auto u = pool_->run(index, ctx);
     ledger::UpdateClaim claim{o_.id,
@@ -109,14 +114,17 @@ class Party {
                               ledger::tensor_hash(u.update.to(torch::kCPU).contiguous()),
                               fl::FlLedger::base_model_hash(ctx),
                               run_id};
-    wire::Update m;
+    Answer a;
+    auto& m = a.update;
     m.set_run_id(run_id);
     m.set_round(t.round());
     m.set_attempt(t.attempt());
     m.set_samples(u.samples);
     m.set_loss(u.loss);
-    m.set_update(tensor_bytes(u.update));
-    m.set_buffers(tensor_bytes(u.buffers));
+    a.update_bytes = tensor_bytes(u.update);
+    a.buffers_bytes = tensor_bytes(u.buffers);
+    m.set_update_bytes(static_cast<std::int64_t>(a.update_bytes.size()));
+    m.set_buffers_bytes(static_cast<std::int64_t>(a.buffers_bytes.size()));
     m.set_base_model_hash(claim.base_model_hash);
     m.set_update_hash(claim.update_hash);
     m.set_signature(ledger::sign_update(*signer_, claim));
@@ -128,12 +136,19 @@ class Party {
                                       {"attempt", t.attempt()},
                                       {"loss", u.loss},
                                       {"seconds", watch.seconds()},
-                                      {"bytes_down", t.ByteSizeLong()},
-                                      {"bytes_up", m.ByteSizeLong()},
                                       {"update_hash", claim.update_hash}});
       mf_->flush();
     }
-    return m;
+    return a;
+  }
+
+  // The bytes a round's task came in and its update went out in (chunks included).
+  void count_bytes(std::int64_t down, std::int64_t up) {
+    if (!mf_ || mf_->doc()["rounds"].empty()) return;
+    auto& last = mf_->doc()["rounds"].back();
+    last["bytes_down"] = down;
+    last["bytes_up"] = up;
+    mf_->flush();
   }
 
   // A receipt the server's key did not sign is an error: the server's word is worth nothing.
@@ -226,6 +241,24 @@ class Party {
 
 enum class Session { kDone, kLost };
 
+// Writes an update and its chunks; returns the bytes written, or -1 when the stream broke.
+template <class Stream>
+std::int64_t send_update(Stream& stream, Party::Answer& a, std::size_t chunk_bytes) {
+  wire::ClientMessage m;
+  a.update.Swap(m.mutable_update());
+  if (!stream.Write(m)) return -1;
+  auto bytes = static_cast<std::int64_t>(m.ByteSizeLong());
+  auto* chunk = m.mutable_chunk();  // the oneof's update is cleared
+  const bool sent = send_chunks({a.update_bytes, a.buffers_bytes}, chunk_bytes,
+                                [&](std::int64_t offset, std::string_view b) {
+                                  chunk->set_offset(offset);
+                                  chunk->mutable_data()->assign(b.data(), b.size());
+                                  bytes += static_cast<std::int64_t>(m.ByteSizeLong());
+                                  return stream.Write(m);
+                                });
+  return sent ? bytes : -1;
+}
+
 // One connection: Hello, then tasks and receipts until Done or the stream ends.
 Session serve(wire::Federation::Stub& stub, Party& party, const ClientOptions& o, bool& connected) {
   grpc::ClientContext ctx;
@@ -247,12 +280,36 @@ Session serve(wire::Federation::Stub& stub, Party& party, const ClientOptions& o
   const int index = msg.welcome().client_index();
   spdlog::info("fl client {}: joined run {} as client {} of {}", o.id, run_id, index,
                msg.welcome().clients());
+  const std::int64_t state_bytes[] = {msg.welcome().params() * 4, msg.welcome().buffers() * 4};
+  wire::Task task;
+  ChunkAssembler state;
+  std::int64_t task_bytes = 0;
   while (stream->Read(&msg)) {
     if (msg.has_task()) {
-      wire::ClientMessage reply;
-      party.answer(msg.task(), run_id, index).Swap(reply.mutable_update());  // no 94 MB copy
-      if (g_before_send) g_before_send(msg.task().round(), reply.mutable_update()->mutable_update());
-      if (!stream->Write(reply)) break;
+      task = msg.task();
+      if (task.params_bytes() != state_bytes[0] || task.buffers_bytes() != state_bytes[1]) {
+        throw Error("the server sent a task of " + std::to_string(task.params_bytes()) + " + " +
+                    std::to_string(task.buffers_bytes()) + " bytes for a model of " +
+                    std::to_string(state_bytes[0]) + " + " + std::to_string(state_bytes[1]));
+      }
+      state = ChunkAssembler({state_bytes[0], state_bytes[1]});
+      task_bytes = static_cast<std::int64_t>(msg.ByteSizeLong());
+    }
+    if (msg.has_task() || msg.has_chunk()) {
+      if (msg.has_chunk()) {
+        task_bytes += static_cast<std::int64_t>(msg.ByteSizeLong());
+        if (const auto why = state.add(msg.chunk().offset(), msg.chunk().data()); !why.empty()) {
+          throw Error("the server sent " + why);
+        }
+      }
+      if (!state.complete()) continue;
+      auto a = party.answer(task, state.take(), run_id, index);
+      std::size_t chunk_bytes = kChunkBytes;
+      if (g_before_send) g_before_send(task.round(), &a.update_bytes, &chunk_bytes);
+      a.update.set_update_bytes(static_cast<std::int64_t>(a.update_bytes.size()));
+      const auto sent = send_update(*stream, a, chunk_bytes);
+      if (sent < 0) break;
+      party.count_bytes(task_bytes, sent);
     } else if (msg.has_receipt()) {
       const auto& p = msg.receipt();
       if (g_receipt_hook && g_receipt_hook(p.round())) {  // tests: lose it with the connection

@@ -1,5 +1,7 @@
-#include "federation/tensor_bytes.h"
 #include "federation/network_source.h"
+
+#include "federation/chunks.h"
+#include "federation/tensor_bytes.h"
 #include "federation/wire_check.h"
 
 #include <spdlog/spdlog.h>
@@ -31,6 +33,22 @@ NetworkSource::NetworkSource(SourceConfig config) : cfg_(std::move(config)) {}
 bool NetworkSource::write(const std::shared_ptr<Conn>& c, const wire::ServerMessage& m) {
   std::lock_guard<std::mutex> lock(c->write_mu);
   return c->stream && c->stream->Write(m);
+}
+
+std::int64_t NetworkSource::write_task(const std::shared_ptr<Conn>& c, const wire::ServerMessage& task,
+                                       const std::vector<std::string_view>& state) {
+  std::lock_guard<std::mutex> lock(c->write_mu);  // a receipt never lands between the chunks
+  if (!c->stream || !c->stream->Write(task)) return -1;
+  auto bytes = static_cast<std::int64_t>(task.ByteSizeLong());
+  wire::ServerMessage m;
+  auto* chunk = m.mutable_chunk();
+  const bool sent = send_chunks(state, kChunkBytes, [&](std::int64_t offset, std::string_view b) {
+    chunk->set_offset(offset);
+    chunk->mutable_data()->assign(b.data(), b.size());
+    bytes += static_cast<std::int64_t>(m.ByteSizeLong());
+    return c->stream->Write(m);
+  });
+  return sent ? bytes : -1;
 }
 
 grpc::Status NetworkSource::Join(grpc::ServerContext* context,
@@ -95,12 +113,24 @@ grpc::Status NetworkSource::Join(grpc::ServerContext* context,
   }
   cv_.notify_all();
   wire::ClientMessage msg;
+  UpdateReader reader(cfg_.params, cfg_.buffers);
+  std::int64_t bytes = 0;  // of the update being read
   while (stream->Read(&msg)) {
-    if (!msg.has_update()) {
-      spdlog::warn("fl server: {} sent an unexpected message; ignored", id);
-      continue;
+    bytes += static_cast<std::int64_t>(msg.ByteSizeLong());
+    switch (reader.read(msg)) {
+      case UpdateReader::Step::kMore:
+        continue;
+      case UpdateReader::Step::kUnexpected:
+        spdlog::warn("fl server: {} sent an unexpected message; ignored", id);
+        break;
+      case UpdateReader::Step::kRefused:  // the client stays waiting: a valid one may follow
+        spdlog::warn("fl server: {}'s update refused: {}", id, reader.why());
+        break;
+      case UpdateReader::Step::kComplete:
+        on_update(conn->client, conn, reader, bytes);
+        break;
     }
-    on_update(conn->client, conn, msg.update());
+    bytes = 0;
   }
   {
     std::lock_guard<std::mutex> write_lock(conn->write_mu);
@@ -129,8 +159,10 @@ std::string NetworkSource::check_update(int client, const wire::Update& u) const
   return federation::check_update(u, e);
 }
 
-void NetworkSource::on_update(int client, const std::shared_ptr<Conn>& c, const wire::Update& u) {
+void NetworkSource::on_update(int client, const std::shared_ptr<Conn>& c,
+                              const UpdateReader& reader, std::int64_t bytes) {
   const auto now = Clock::now();
+  const auto& u = reader.update();
   std::unique_lock<std::mutex> lock(mu_);
   if (conns_.count(client) == 0 || conns_[client] != c) return;
   if (!waiting_.count(client)) {
@@ -144,14 +176,14 @@ void NetworkSource::on_update(int client, const std::shared_ptr<Conn>& c, const 
   }
   Arrival a;
   a.update.client = client;
-  a.update.update = bytes_tensor(u.update());
-  a.update.buffers = bytes_tensor(u.buffers());
+  a.update.update = reader.update_tensor();
+  a.update.buffers = reader.buffers_tensor();
   a.update.samples = u.samples();
   a.update.loss = u.loss();
   a.update.attestation = u.signature();
   a.at = now;
   a.compute_s = u.compute_seconds();
-  bytes_up_ += static_cast<std::int64_t>(u.ByteSizeLong());
+  bytes_up_ += bytes;
   arrived_[client] = std::move(a);
   waiting_.erase(client);
   lock.unlock();
@@ -182,8 +214,9 @@ fl::Missing NetworkSource::collect(const fl::RoundContext& ctx, const std::vecto
   t->set_round(ctx.round);
   t->set_attempt(attempts_this_round_++);
   t->set_recipe_json(cfg_.recipe.dump());
-  t->set_params(tensor_bytes(ctx.global_params));
-  t->set_buffers(tensor_bytes(ctx.global_buffers));
+  const auto params = tensor_bytes(ctx.global_params), buffers = tensor_bytes(ctx.global_buffers);
+  t->set_params_bytes(static_cast<std::int64_t>(params.size()));
+  t->set_buffers_bytes(static_cast<std::int64_t>(buffers.size()));
   t->set_deadline_seconds(cfg_.round_timeout);
   std::vector<std::pair<int, std::shared_ptr<Conn>>> targets;
   {
@@ -205,11 +238,10 @@ fl::Missing NetworkSource::collect(const fl::RoundContext& ctx, const std::vecto
     }
     sent_at_ = Clock::now();
   }
-  const auto task_bytes = static_cast<std::int64_t>(task.ByteSizeLong());
   for (auto& [k, c] : targets) {
-    if (write(c, task)) {
+    if (const auto sent = write_task(c, task, {params, buffers}); sent >= 0) {
       std::lock_guard<std::mutex> lock(mu_);
-      bytes_down_ += task_bytes;
+      bytes_down_ += sent;
     } else {
       std::lock_guard<std::mutex> lock(mu_);
       if (waiting_.erase(k)) dropped_.insert(k);

@@ -16,9 +16,11 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "federation.grpc.pb.h"
+#include "federation/wire_check.h"
 #include "tdml/federation/protocol.h"
 #include "tdml/fl/round_engine.h"
 
@@ -72,8 +74,14 @@ class NetworkSource final : public wire::Federation::Service, public fl::UpdateS
     double compute_s = 0;
   };
   bool write(const std::shared_ptr<Conn>& c, const wire::ServerMessage& m);
+  // Writes a Task and the chunks of the global state (parameters, buffers) as one sequence;
+  // returns the bytes written, or -1 when the connection failed.
+  std::int64_t write_task(const std::shared_ptr<Conn>& c, const wire::ServerMessage& task,
+                          const std::vector<std::string_view>& state);
   std::string check_update(int client, const wire::Update& u) const;
-  void on_update(int client, const std::shared_ptr<Conn>& c, const wire::Update& u);
+  // A whole update read from client's connection c (`bytes` on the wire, chunks included).
+  void on_update(int client, const std::shared_ptr<Conn>& c, const UpdateReader& reader,
+                 std::int64_t bytes);
 
   SourceConfig cfg_;
   std::mutex mu_;

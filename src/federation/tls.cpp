@@ -12,6 +12,7 @@
 #include <functional>
 #include <sstream>
 
+#include "federation/chunks.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 
@@ -51,8 +52,8 @@ std::shared_ptr<grpc::ChannelCredentials> channel_credentials(const ClientOption
 }
 
 int max_message_bytes(std::int64_t elements) {
-  const std::int64_t bytes = elements * 4 + (64 << 10);
-  return static_cast<int>(std::min<std::int64_t>(bytes, INT_MAX));
+  const std::int64_t chunk = std::min<std::int64_t>(elements * 4, kChunkBytes);
+  return static_cast<int>(chunk + (64 << 10));
 }
 
 void set_keepalive(grpc::ServerBuilder& b, double timeout_s) {

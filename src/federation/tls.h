@@ -15,8 +15,8 @@ namespace tdml::federation {
 std::shared_ptr<grpc::ServerCredentials> server_credentials(const ServerOptions& o);
 std::shared_ptr<grpc::ChannelCredentials> channel_credentials(const ClientOptions& o);
 
-// The largest message either side accepts for a model of `elements` float32 values: a task or
-// an update carries the model once (4 bytes a value) plus a few KiB of fields.
+// The largest message the server accepts for a model of `elements` float32 values: a chunk of
+// the model's tensors (kChunkBytes, or the whole model when smaller) plus 64 KiB of fields.
 int max_message_bytes(std::int64_t elements);
 
 // HTTP/2 pings so a dead peer is noticed within about `timeout_s` seconds.

@@ -45,12 +45,16 @@ int g_fl_die_round = -1, g_fl_delay_round = -1;
 double g_fl_delay_s = 0;
 
 // TDML_TEST_FL_UPDATE=garble|short|oversize changes every update's bytes after signing: one
-// byte flipped, 4 bytes missing, or 1 MiB more than the model (above the server's bound).
-void before_send(int round, std::string* update) {
+// byte flipped, 4 bytes missing, or 1 MiB more than the model sent as one message (above the
+// server's bound on a message).
+void before_send(int round, std::string* update, std::size_t* chunk_bytes) {
   static const char* how = std::getenv("TDML_TEST_FL_UPDATE");
   if (how && std::string(how) == "garble" && !update->empty()) (*update)[0] ^= 0x40;
   if (how && std::string(how) == "short" && update->size() >= 4) update->resize(update->size() - 4);
-  if (how && std::string(how) == "oversize") update->append(1u << 20, '\0');
+  if (how && std::string(how) == "oversize") {
+    update->append(1u << 20, '\0');
+    *chunk_bytes = update->size();
+  }
   if (round == g_fl_die_round) std::raise(SIGKILL);
   if (round == g_fl_delay_round) {
     std::this_thread::sleep_for(std::chrono::duration<double>(g_fl_delay_s));

@@ -12,6 +12,7 @@
 // --connect-timeout seconds without one); the client takes part again from the next round it
 // is sampled in.
 // Errors: tdml::UsageError (bad options), tdml::Error (refused by the server, never connected).
+#include <cstddef>
 #include <string>
 
 #include "tdml/fl/attacks.h"
@@ -37,9 +38,9 @@ struct ClientOptions {
 };
 
 // Test hook (set only by the tests' fault-injection binary): called before a client sends its
-// signed update for `round` with the update's wire bytes, e.g. to sleep past the deadline or to
-// garble, shorten or inflate the bytes.
-using BeforeSendHook = void (*)(int round, std::string* update_bytes);
+// signed update for `round` with the update's wire bytes and the chunk size, e.g. to sleep past
+// the deadline, to garble, shorten or inflate the bytes, or to send them in one message.
+using BeforeSendHook = void (*)(int round, std::string* update_bytes, std::size_t* chunk_bytes);
 void set_before_send_hook(BeforeSendHook hook);
 // ... called when a receipt for `round` arrives; returning true drops the connection instead of
 // keeping the receipt (a connection lost just before the receipt reached the client).

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "tdml/ledger/keys.h"
 #include "tdml/ledger/signer.h"
@@ -62,12 +63,15 @@ struct WireCheck {
   std::string signature;        // the signature sent (hex)
 };
 
-// The server's checks of one message a client sent on its stream (a serialized
-// wire::ClientMessage, as gRPC hands it over), in the order the server applies them: it
-// parses; it is an update for the expected run, round and attempt with exactly the model's
-// parameter and buffer bytes and a sample count >= 1 (NetworkSource's check of every update);
-// its signature verifies over the claim rebuilt from the bytes received (the round engine's
-// check). Never throws, for any bytes.
-WireCheck check_client_message(const std::string& bytes, const UpdateExpectation& e);
+// The server's checks of what a client sent on its stream (serialized wire::ClientMessages, as
+// gRPC hands them over, in order), as the server applies them: each parses (else the stream
+// ends); an Update announces exactly the model's parameter and buffer bytes, and its chunks
+// follow on from each other up to those bytes; a whole update is for the expected run, round
+// and attempt with a sample count >= 1 (NetworkSource's checks; a refused update leaves the
+// client waiting for a valid one); the first that passes is the round's, and its signature must
+// verify over the claim rebuilt from the bytes received (the round engine's check). `refused`
+// says why when nothing was admitted (the last refusal). Never throws, for any bytes.
+WireCheck check_client_messages(const std::vector<std::string>& messages,
+                                const UpdateExpectation& e);
 
 }  // namespace tdml::federation
