@@ -2,61 +2,58 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <sstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "tdml/models/state_dict.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
+#include "train/optimizer_state.h"
 
 namespace tdml::train {
 
 namespace {
 
-// The first non-empty line of an exception's message (LibTorch's add backtraces, source excerpts).
-std::string first_line(const std::string& s) {
-  const auto start = s.find_first_not_of(" \n");
-  if (start == std::string::npos) return "";
-  return s.substr(start, s.find('\n', start) - start);
-}
-
-// The progress record of train_state.pt; a missing or garbled one is a tdml::Error naming the file.
-// `names` (when given) gets the state tensors the record lists.
-CheckpointMeta read_meta(torch::serialize::InputArchive& ar, const std::string& state,
-                         std::vector<std::string>* names = nullptr) {
-  try {
-    c10::IValue meta_v;
-    ar.read("tdml_meta", meta_v);
-    auto j = nlohmann::json::parse(meta_v.toStringRef());
-    CheckpointMeta meta;
-    meta.model = j.at("model").get<std::string>();
-    meta.epochs_done = j.at("epochs_done").get<int>();
-    meta.global_step = j.at("global_step").get<std::int64_t>();
-    meta.weights_fingerprint = j.at("weights_fingerprint").get<double>();
-    meta.epoch_batches = j.value("epoch_batches", std::int64_t{0});
-    meta.epoch_seconds = j.value("epoch_seconds", 0.0);
-    if (names) *names = j.value("state_tensors", std::vector<std::string>{});
-    return meta;
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(state + " holds a malformed tdml progress record (" + e.what() + ")");
-  } catch (const std::exception& e) {  // c10::Error, torch::jit::ObjectAttributeError
-    throw Error(state + " holds no tdml progress record (" + first_line(e.what()) + ")");
-  }
-}
-
 std::string file_name(const std::string& stem, int rank) {
   return rank == 0 ? stem + ".pt" : stem + ".rank-" + std::to_string(rank) + ".pt";
 }
 
-// Opens DIR's train_state file of `rank` (tdml::Error naming it when it is not an archive).
-void open_state(const std::string& state, torch::serialize::InputArchive& ar) {
-  std::istringstream is(util::read_file(state));
-  try {
-    ar.load_from(is);
-  } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport (a garbled archive)
-    throw Error(state + " is not a tdml training state (" + first_line(e.what()) + ")");
+constexpr const char kMetaName[] = "tdml_meta";
+constexpr const char kStatePrefix[] = "tdml_state_";
+
+// train_state.pt as read back: its tensors by name and its record (progress, the state tensors'
+// names, the optimizer's options). A file that is not one is a tdml::Error naming it.
+struct TrainState {
+  std::map<std::string, torch::Tensor> tensors;
+  nlohmann::json record;
+  CheckpointMeta meta;
+};
+
+TrainState read_state(const std::string& path) {
+  TrainState st;
+  for (auto& [name, t] : models::load_tensors(path)) st.tensors.emplace(name, std::move(t));
+  const auto it = st.tensors.find(kMetaName);
+  if (it == st.tensors.end() || it->second.scalar_type() != torch::kUInt8 ||
+      it->second.dim() != 1) {
+    throw Error(path + " holds no tdml progress record (not a tdml training state)");
   }
+  const auto bytes = it->second.contiguous();
+  const std::string text(static_cast<const char*>(bytes.data_ptr()),
+                         static_cast<std::size_t>(bytes.numel()));
+  try {
+    st.record = nlohmann::json::parse(text);
+    auto& meta = st.meta;
+    meta.model = st.record.at("model").get<std::string>();
+    meta.epochs_done = st.record.at("epochs_done").get<int>();
+    meta.global_step = st.record.at("global_step").get<std::int64_t>();
+    meta.weights_fingerprint = st.record.at("weights_fingerprint").get<double>();
+    meta.epoch_batches = st.record.value("epoch_batches", std::int64_t{0});
+    meta.epoch_seconds = st.record.value("epoch_seconds", 0.0);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + " holds a malformed tdml progress record (" + e.what() + ")");
+  }
+  return st;
 }
 
 constexpr const char kStepPrefix[] = "step-";
@@ -92,25 +89,26 @@ void save_checkpoint(const std::string& dir, const models::Model& model,
                      const StateTensors& extra, int rank) {
   util::make_dirs(dir);
   models::save_tensors(dir + "/" + file_name("checkpoint", rank), models::state_dict(model));
-  torch::serialize::OutputArchive ar;
-  opt.save(ar);
+  models::StateDict tensors;
+  const auto optimizer = detail::collect_optimizer_state(opt, tensors);
   std::vector<std::string> names;
   for (const auto& [name, t] : extra) {
     TDML_CHECK(t.defined(), "checkpoint: state tensor '" << name << "' is undefined");
-    ar.write("tdml_state_" + name, t.detach().cpu().clone());
+    tensors.emplace_back(kStatePrefix + name, t.detach().cpu());
     names.push_back(name);
   }
-  nlohmann::json j = {{"model", meta.model},
-                      {"epochs_done", meta.epochs_done},
-                      {"global_step", meta.global_step},
-                      {"weights_fingerprint", meta.weights_fingerprint},
-                      {"epoch_batches", meta.epoch_batches},
-                      {"epoch_seconds", meta.epoch_seconds},
-                      {"state_tensors", names}};
-  ar.write("tdml_meta", c10::IValue(j.dump()));
-  std::ostringstream os;
-  ar.save_to(os);
-  util::write_file_atomic(dir + "/" + file_name("train_state", rank), os.str());
+  const nlohmann::json record = {{"model", meta.model},
+                                 {"epochs_done", meta.epochs_done},
+                                 {"global_step", meta.global_step},
+                                 {"weights_fingerprint", meta.weights_fingerprint},
+                                 {"epoch_batches", meta.epoch_batches},
+                                 {"epoch_seconds", meta.epoch_seconds},
+                                 {"state_tensors", names},
+                                 {"optimizer", optimizer}};
+  const auto text = record.dump();
+  tensors.emplace_back(kMetaName, torch::tensor(std::vector<std::uint8_t>(text.begin(), text.end()),
+                                                torch::kUInt8));
+  models::save_tensors(dir + "/" + file_name("train_state", rank), tensors);
 }
 
 CheckpointMeta load_checkpoint(const std::string& dir, models::Model& model,
@@ -123,10 +121,8 @@ CheckpointMeta load_checkpoint(const std::string& dir, models::Model& model,
                   " is missing (was the run started with --save or --save-every?)");
     }
   }
-  torch::serialize::InputArchive ar;
-  open_state(state, ar);
-  std::vector<std::string> names;
-  const CheckpointMeta meta = read_meta(ar, state, &names);
+  const TrainState st = read_state(state);
+  const CheckpointMeta& meta = st.meta;
   if (meta.model != model.name()) {
     throw Error("cannot resume: " + dir + " holds a " + meta.model + " checkpoint, not " +
                 model.name());
@@ -137,23 +133,25 @@ CheckpointMeta load_checkpoint(const std::string& dir, models::Model& model,
     throw Error("cannot resume: " + weights + " and " + state +
                 " are from different epochs (interrupted save?); delete both to start over");
   }
-  try {
-    opt.load(ar);
-  } catch (const std::exception& e) {  // c10::Error: a tensor missing or of another kind
-    throw Error("cannot resume: " + state + " does not hold this run's optimizer state (" +
-                first_line(e.what()) + ")");
+  if (!st.record.contains("optimizer")) {
+    throw Error("cannot resume: " + state + " holds no optimizer state");
   }
+  detail::restore_optimizer_state(opt, st.tensors, st.record["optimizer"], state);
   if (extra) {
     extra->clear();
+    std::vector<std::string> names;
+    try {
+      names = st.record.value("state_tensors", std::vector<std::string>{});
+    } catch (const nlohmann::json::exception& e) {
+      throw Error("cannot resume: " + state + " lists its state tensors wrongly (" + e.what() +
+                  ")");
+    }
     for (const auto& name : names) {
-      torch::Tensor t;
-      try {
-        ar.read("tdml_state_" + name, t);
-      } catch (const std::exception& e) {
-        throw Error("cannot resume: " + state + " lacks its state tensor '" + name + "' (" +
-                    first_line(e.what()) + ")");
+      const auto it = st.tensors.find(kStatePrefix + name);
+      if (it == st.tensors.end()) {
+        throw Error("cannot resume: " + state + " lacks its state tensor '" + name + "'");
       }
-      (*extra)[name] = t;
+      (*extra)[name] = it->second;
     }
   }
   return meta;
@@ -195,10 +193,7 @@ std::vector<std::string> resume_candidates(const std::string& run_dir, int rank,
   if (with_epoch_checkpoint && holds_pair(run_dir, rank)) {
     std::int64_t s = -1;
     try {
-      torch::serialize::InputArchive ar;
-      const std::string state = run_dir + "/" + file_name("train_state", rank);
-      open_state(state, ar);
-      s = read_meta(ar, state).global_step;
+      s = read_state(run_dir + "/" + file_name("train_state", rank)).meta.global_step;
     } catch (const Error&) {
     }
     found.emplace_back(s, run_dir);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "support/test_support.h"
+#include "tdml/models/state_dict.h"
 #include "tdml/train/optim.h"
 #include "tdml/util/error.h"
 
@@ -36,21 +37,20 @@ tdml::train::OptimizerOptions adamw() {
   return o;
 }
 
-// Replaces DIR/train_state.pt by an archive holding what `fill` writes.
-void write_state(const std::string& dir,
-                 const std::function<void(torch::serialize::OutputArchive&)>& fill) {
-  torch::serialize::OutputArchive ar;
-  fill(ar);
-  std::ostringstream os;
-  ar.save_to(os);
-  std::ofstream(dir + "/train_state.pt", std::ios::binary) << os.str();
+// Replaces DIR/train_state.pt by a file of these tensors.
+void write_state(const std::string& dir, const tdml::models::StateDict& tensors) {
+  tdml::models::save_tensors(dir + "/train_state.pt", tensors);
+}
+
+torch::Tensor text_tensor(const std::string& text) {
+  return torch::tensor(std::vector<std::uint8_t>(text.begin(), text.end()), torch::kUInt8);
 }
 
 }  // namespace
 
-// Found by fuzz/train_state_fuzz (fuzz/corpus/train_state/): a train_state.pt without the
-// progress record, with a garbled one, or with another optimizer's state let LibTorch's and
-// nlohmann's exceptions escape instead of one tdml::Error naming the file.
+// A train_state.pt without the progress record, with a garbled one, with another optimizer's
+// state, with a moment of another shape, or that is no file of tensors at all: one tdml::Error
+// naming the file (found by fuzz/train_state_fuzz when the file was a TorchScript archive).
 TEST(Checkpoint, ResumingFromAForeignOrGarbledTrainStateIsOneClearError) {
   tdml::test::TempDir dir;
   Linear4 model;
@@ -60,29 +60,36 @@ TEST(Checkpoint, ResumingFromAForeignOrGarbledTrainStateIsOneClearError) {
   CheckpointMeta meta{"linear4", 1, 1, tdml::train::weights_fingerprint(model)};
   tdml::train::save_checkpoint(dir.path(), model, *opt, meta);
   EXPECT_EQ(tdml::train::load_checkpoint(dir.path(), model, *opt).global_step, 1);
+  const auto saved = tdml::models::load_tensors(dir / "train_state.pt");
 
-  const nlohmann::json good = {{"model", "linear4"},
-                               {"epochs_done", 1},
-                               {"global_step", 1},
-                               {"weights_fingerprint", meta.weights_fingerprint}};
-  auto adam = tdml::train::make_optimizer(model.parameters(), adamw());
-  const std::vector<std::pair<std::function<void(torch::serialize::OutputArchive&)>, std::string>>
-      cases = {
-          {[&](auto& ar) { opt->save(ar); }, "holds no tdml progress record"},
-          {[&](auto& ar) { ar.write("tdml_meta", c10::IValue(std::int64_t{5})); },
-           "holds no tdml progress record"},
-          {[&](auto& ar) { ar.write("tdml_meta", c10::IValue(std::string("{not json"))); },
-           "malformed tdml progress record"},
-          {[&](auto& ar) { ar.write("tdml_meta", c10::IValue(std::string("{\"model\":1}"))); },
-           "malformed tdml progress record"},
-          {[&](auto& ar) {
-             adam->save(ar);
-             ar.write("tdml_meta", c10::IValue(good.dump()));
-           },
-           "does not hold this run's optimizer state"},
-      };
-  for (const auto& [fill, expect] : cases) {
-    write_state(dir.path(), fill);
+  nlohmann::json good = {{"model", "linear4"},
+                         {"epochs_done", 1},
+                         {"global_step", 1},
+                         {"weights_fingerprint", meta.weights_fingerprint}};
+  auto adamw_record = good;
+  adamw_record["optimizer"] = {{"kind", "adamw"}, {"groups", nlohmann::json::array()}};
+  ASSERT_EQ(saved.back().first, "tdml_meta");
+  const auto record = saved.back().second.contiguous();
+  const auto sgd_record = nlohmann::json::parse(
+      std::string(static_cast<const char*>(record.data_ptr()), record.numel()));
+  ASSERT_TRUE(sgd_record.contains("optimizer")) << sgd_record.dump();
+  const auto weight = torch::zeros({2, 4});
+  const std::vector<std::pair<tdml::models::StateDict, std::string>> cases = {
+      {{{"w", weight}}, "holds no tdml progress record"},
+      {{{"tdml_meta", torch::tensor({5}, torch::kInt64)}}, "holds no tdml progress record"},
+      {{{"tdml_meta", text_tensor("{not json")}}, "malformed tdml progress record"},
+      {{{"tdml_meta", text_tensor("{\"model\":1}")}}, "malformed tdml progress record"},
+      {{{"tdml_meta", text_tensor(good.dump())}}, "holds no optimizer state"},
+      {{{"tdml_meta", text_tensor(adamw_record.dump())}}, "another optimizer's state"},
+      {{{"optim.0.0.momentum_buffer", torch::zeros({4, 2})},
+        {"tdml_meta", text_tensor(sgd_record.dump())}},
+       "holds optimizer state 'optim.0.0.momentum_buffer' of Float [4, 2]"},
+      {{{"optim.0.0.momentum_buffer", torch::zeros({2, 4}, torch::kDouble)},
+        {"tdml_meta", text_tensor(sgd_record.dump())}},
+       "holds optimizer state 'optim.0.0.momentum_buffer' of Double"},
+  };
+  for (const auto& [tensors, expect] : cases) {
+    write_state(dir.path(), tensors);
     try {
       tdml::train::load_checkpoint(dir.path(), model, *opt);
       ADD_FAILURE() << "no error; expected: " << expect;
@@ -90,6 +97,41 @@ TEST(Checkpoint, ResumingFromAForeignOrGarbledTrainStateIsOneClearError) {
       const std::string msg = e.what();
       EXPECT_NE(msg.find(expect), std::string::npos) << msg;
       EXPECT_NE(msg.find(dir / "train_state.pt"), std::string::npos) << msg;
+    }
+  }
+  std::ofstream(dir / "train_state.pt", std::ios::binary) << "not a zip";
+  EXPECT_THROW(tdml::train::load_checkpoint(dir.path(), model, *opt), tdml::Error);
+}
+
+// SGD's momentum and AdamW's moments and step count come back exactly, with the group's
+// options, in train_state.pt as Python's torch.load reads it (a plain dict of tensors).
+TEST(Checkpoint, OptimizerStateComesBackExactly) {
+  tdml::test::TempDir dir;
+  for (const auto& o : {sgd(), adamw()}) {
+    Linear4 model;
+    auto opt = tdml::train::make_optimizer(model.parameters(), o);
+    for (int i = 0; i < 3; ++i) {
+      opt->zero_grad();
+      model.forward(torch::ones({1, 4}) * i).pow(2).sum().backward();
+      opt->step();
+    }
+    tdml::train::set_lr(*opt, 0.0123);
+    CheckpointMeta meta{"linear4", 0, 3, tdml::train::weights_fingerprint(model)};
+    tdml::train::save_checkpoint(dir.path(), model, *opt, meta);
+    Linear4 copy;
+    auto restored = tdml::train::make_optimizer(copy.parameters(), o);
+    tdml::train::load_checkpoint(dir.path(), copy, *restored);
+    EXPECT_EQ(restored->param_groups()[0].options().get_lr(), 0.0123);
+    // One more step on both: the same weights, bit for bit, only if every moment came back.
+    for (auto* m : {&model, &copy}) {
+      auto& op = m == &model ? *opt : *restored;
+      op.zero_grad();
+      m->forward(torch::ones({1, 4})).pow(2).sum().backward();
+      op.step();
+    }
+    const auto a = tdml::models::state_dict(model), b = tdml::models::state_dict(copy);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << o.name << " " << a[i].first;
     }
   }
 }

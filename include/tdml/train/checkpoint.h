@@ -3,7 +3,9 @@
 //   checkpoint.pt   the model's state dict, a file Python's torch.load reads (weights_only too)
 //   train_state.pt  optimizer state + progress (epoch, step, weights fingerprint) and the other
 //                   state the rest of the run depends on (RNG streams, grad scaler, an unfinished
-//                   epoch's running totals), tdml-only
+//                   epoch's running totals): tensors in the same file format, the progress record
+//                   and the optimizer's options as JSON bytes (tdml_meta); tdml reads both with
+//                   its own reader (models::load_tensors), not LibTorch's TorchScript one
 // Each is written atomically. On resume the fingerprint must match the weights, so a crash
 // between the two writes is detected instead of resuming a mixed state.
 //
