@@ -7,7 +7,7 @@
 #           round 1 includes the clients' start-up) of both, and their ratio.
 #   wire    one ResNet50 update (94 MB) up and the global model down, one client with 8 images:
 #           (bytes down + bytes up) / transport seconds (round trip minus the client's compute).
-#   clients CLIENTS (default 50) TinyCNN client processes, 3 rounds: rounds completed, updates
+#   clients CLIENTS (default 50) TinyCNN client processes, ROUNDS (default 3) rounds: rounds completed, updates
 #           accepted per round, and the server's peak RSS.
 #   churn   the load test: CLIENTS (default 50) TinyCNN client processes, ROUNDS (default 20)
 #           rounds of 25 sampled clients, while a chaos loop SIGKILLs a random client every
@@ -30,7 +30,7 @@ case $mode in
   round) n=6 per=${PER_CLIENT:-6000} model=smallcifarcnn rounds=${ROUNDS:-3}
          recipe="--aggregator median --detect=false --augment=false --limit-test-batches 4" ;;
   wire) n=1 per=8 model=resnet50 rounds=2 recipe="--batch-size 8 --limit-test-batches 1 --eval-batch-size 50" ;;
-  clients) n=${CLIENTS:-50} per=20 model=tinycnn rounds=3 recipe="--batch-size 20 --limit-test-batches 1" ;;
+  clients) n=${CLIENTS:-50} per=20 model=tinycnn rounds=${ROUNDS:-3} recipe="--batch-size 20 --limit-test-batches 1" ;;
   churn) n=${CLIENTS:-50} per=20 model=tinycnn rounds=${ROUNDS:-20}
          recipe="--batch-size 20 --limit-test-batches 1 --clients-per-round 25 --min-clients 10" ;;
   *) echo "federation.sh: unknown mode '$mode' (round|wire|clients|churn)" >&2; exit 2 ;;

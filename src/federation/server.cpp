@@ -19,6 +19,7 @@
 #include "tdml/ledger/ledger.h"
 #include "tdml/metrics/metrics_file.h"
 #include "tdml/models/model.h"
+#include "tdml/util/allocator.h"
 #include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 #include "tdml/util/system.h"
@@ -126,6 +127,9 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
                          const ServerOptions& o) {
   check_options(o);
   if (recipe.out_dir.empty()) throw UsageError("fl server needs --out DIR");
+  // A server runs for hours with a thread per client connection: freed memory goes back to the
+  // system, or the resident size climbs round after round (util/allocator.h).
+  util::return_freed_memory();
   util::make_dirs(recipe.out_dir);
   const auto clients = ledger::read_enrollment(o.enrolled);
   if (clients.empty()) throw UsageError(o.enrolled + " enrolls no client");
@@ -285,6 +289,7 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   }
   auto mf = metrics::MetricsFile::reopen(recipe.out_dir);
   mf.doc()["peak_rss_mib"] = static_cast<double>(util::peak_rss_bytes()) / 1048576.0;
+  mf.doc()["allocator"] = util::allocator_mode();
   mf.finish("completed");
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   spdlog::info("fl server: run {} completed, final model {}; ledger {} ({} blocks)", run_id,

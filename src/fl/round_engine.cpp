@@ -17,6 +17,7 @@
 #include "tdml/models/state_dict.h"
 #include "tdml/util/error.h"
 #include "tdml/util/log.h"
+#include "tdml/util/system.h"
 #include "util/timer.h"
 
 namespace tdml::fl {
@@ -224,6 +225,7 @@ nlohmann::json RoundRecord::to_json() const {
                       {"comm_mib_up", comm.up / 1048576.0},
                       {"comm_mib_down", comm.down / 1048576.0},
                       {"model_hash", model_hash},
+                      {"rss_mib", static_cast<double>(util::current_rss_bytes()) / 1048576.0},
                       {"sampled", sampled},
                       {"late", late},
                       {"dropped", dropped},

@@ -37,6 +37,17 @@ std::string keep_freed_memory() {
 #endif
 }
 
+std::string return_freed_memory() {
+#if defined(__GLIBC__)
+  if (mode() != "keep-freed") return mode();  // the user's choice, or not glibc
+  const bool ok = mallopt(M_MMAP_MAX, 65536) == 1 && mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1 &&
+                  mallopt(M_TRIM_THRESHOLD, 4 << 20) == 1 && mallopt(M_ARENA_MAX, 1) == 1;
+  return mode() = ok ? "return-freed" : "system (mallopt refused)";
+#else
+  return mode();
+#endif
+}
+
 const std::string& allocator_mode() { return mode(); }
 
 void release_free_memory() {

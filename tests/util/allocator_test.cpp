@@ -73,6 +73,29 @@ TEST(Allocator, AFreedLargeTensorIsReusedWithoutPageFaults) {
   torch::empty({10 << 20}, torch::kFloat).fill_(1.0f);
   EXPECT_GT(minor_faults() - before, 1000);
 }
+
+// A service (fl server) hands freed blocks back: a freed 128 MiB tensor is unmapped, so the next
+// one faults its 32,768 pages again (under keep-freed it reuses them). Checked in a fresh process
+// (a death test re-runs this binary for it): malloc first reuses the free blocks that earlier
+// work left in the heap, whatever the policy.
+TEST(Allocator, AServiceReturnsFreedMemory) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        unsetenv("TDML_MALLOC");
+        bool ok = keep_freed_memory() == "keep-freed" &&
+                  return_freed_memory() == "return-freed" && allocator_mode() == "return-freed";
+        for (int i = 0; i < 2; ++i) {
+          const long before = minor_faults();
+          torch::empty({32 << 20}, torch::kFloat).fill_(1.0f);
+          const long faults = minor_faults() - before;
+          std::fprintf(stderr, "allocation %d: %ld faults\n", i, faults);
+          ok = ok && faults > 30000;
+        }
+        std::exit(ok ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
 #endif
 
 TEST(Allocator, TdmlMallocSystemLeavesTheDefaults) {

@@ -18,7 +18,17 @@ namespace tdml::util {
 // Returns what is in force: "keep-freed" or "system (...why...)".
 std::string keep_freed_memory();
 
-// What keep_freed_memory() put in force ("system" until it is called), for run records.
+// For a long-running service (`fl server`), after keep_freed_memory(): blocks of 1 MiB and more
+// get their own mapping, returned on free; the heap is trimmed once 4 MiB lie free at its top;
+// all threads share one heap (arena). The resident size then follows what is in use. Under
+// keep-freed, a federation server with 50 reconnecting clients grew by 5 to 130 MiB a round
+// (1.0 to 1.7 GiB over 20 rounds): every thread's arena kept its own high-water mark and big
+// blocks no longer fit between the small ones (scripts/bench/federation.sh churn, docs/
+// federation.md). Leaves glibc's own settings alone where the user chose them (TDML_MALLOC=system,
+// MALLOC_* in the environment). Returns what is in force, as keep_freed_memory() does.
+std::string return_freed_memory();
+
+// What keep_freed_memory() or return_freed_memory() put in force ("system" until it is called), for run records.
 const std::string& allocator_mode();
 
 // Hands free heap memory back to the system, so that the resident size measures what is in use
