@@ -26,23 +26,6 @@ void Krum::check(int n) const {
   }
 }
 
-torch::Tensor pairwise_sq_distances(const torch::Tensor& updates) {
-  TDML_CHECK(updates.defined() && updates.dim() == 2, "pairwise distances: need float [n, d]");
-  const auto n = updates.size(0), d = updates.size(1);
-  // float64 Gram matrix, accumulated over column blocks so that at most n * block values are
-  // converted at once (1000 ResNet50 updates would be 190 GB in float64 in one piece).
-  constexpr std::int64_t kBlock = 1 << 16;
-  auto gram = torch::zeros({n, n}, updates.options().dtype(torch::kFloat64));
-  for (std::int64_t c = 0; c < d; c += kBlock) {
-    auto x = updates.slice(1, c, std::min(d, c + kBlock)).to(torch::kFloat64);
-    gram.addmm_(x, x.t());
-  }
-  auto sq = gram.diagonal();
-  auto dist = (sq.unsqueeze(0) + sq.unsqueeze(1) - 2 * gram).clamp_min(0);
-  dist.fill_diagonal_(0);
-  return dist;
-}
-
 torch::Tensor Krum::scores(const torch::Tensor& updates) const {
   TDML_CHECK(updates.defined() && updates.dim() == 2, "krum: updates must be float [n, d]");
   const int n = updates.size(0);

@@ -1,5 +1,6 @@
 // Bulyan, centered clipping, FLTrust and bucketing: hand-computed cases and the robustness
 // property each rule claims.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -39,6 +40,30 @@ TEST(FlRobustRules, PairwiseDistancesMatchDirectComputation) {
     for (int j = 0; j < 7; ++j) {
       const double direct = (x[i] - x[j]).to(torch::kFloat64).pow(2).sum().item<double>();
       EXPECT_NEAR(d[i][j].item<double>(), direct, 1e-6 * std::max(1.0, direct));
+    }
+  }
+}
+
+// Close updates far from the origin (a common offset of 5, differences of 0.01): the Gram form
+// would cancel most digits in float32; the direct sums keep 1e-6. And the same bits with 1 or 2
+// threads (the columns are chunked by n and d, not by thread).
+TEST(FlRobustRules, PairwiseDistancesOfCloseUpdatesAreExactEnoughAndThreadIndependent) {
+  torch::manual_seed(3);
+  auto x = torch::randn({9, 100003}) * 0.01 + 5.0;
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto one = pairwise_sq_distances(x);
+  at::set_num_threads(2);
+  const auto two = pairwise_sq_distances(x);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one, two));
+  const auto xd = x.to(torch::kFloat64);
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(one[i][i].item<double>(), 0.0);
+    for (int j = 0; j < 9; ++j) {
+      if (i == j) continue;
+      const double direct = (xd[i] - xd[j]).pow(2).sum().item<double>();
+      EXPECT_NEAR(one[i][j].item<double>(), direct, 1e-6 * direct) << i << "," << j;
     }
   }
 }

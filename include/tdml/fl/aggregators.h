@@ -55,9 +55,10 @@ class Aggregator {
   virtual bool needs_root() const { return false; }
 };
 
-// Squared L2 distances between the rows of updates (float [n, d]): float64 [n, n], from one
-// Gram matrix accumulated in float64 over column blocks (memory n * block, not n * d, in
-// float64), diagonal 0, clamped at 0.
+// Squared L2 distances between the rows of updates (float [n, d]): float64 [n, n], diagonal 0.
+// Each pair's squared differences summed directly (no cancellation), float32 within tiles of
+// 256 columns and float64 across them; the same bits whatever the thread count
+// (src/fl/pairwise_distances.cpp).
 torch::Tensor pairwise_sq_distances(const torch::Tensor& updates);
 
 // FedAvg: sum_i w_i u_i / sum_i w_i with w_i = client i's sample count.
