@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tdml/util/error.h"
+#include "tdml/util/parallel.h"
 
 namespace tdml::fl::detail {
 namespace {
@@ -63,7 +64,7 @@ torch::Tensor for_each_column(const torch::Tensor& x, F f) {
   const float* src = c.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   const std::int64_t tiles = (d + kTile - 1) / kTile;
-  at::parallel_for(0, tiles, 64, [&](std::int64_t t0, std::int64_t t1) {
+  util::parallel_ranges(tiles, at::get_num_threads(), 64, [&](std::int64_t t0, std::int64_t t1) {
     std::vector<float> buf(static_cast<std::size_t>(kTile * n));
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t j0 = t * kTile, w = std::min(kTile, d - j0);

@@ -3,8 +3,8 @@
 // the kernels behind the coordinate-wise median and trimmed mean. Sorting the whole [n, d]
 // matrix along dim 0 (what torch's sort/kthvalue do) costs O(n log n) per column over strided
 // memory; these copy tiles of columns into a contiguous buffer and run a branch-free quickselect
-// on each column, O(n) per column, in parallel over column tiles (at::parallel_for, the
-// intra-op threads). Results are bit-identical to the torch formulation for the median (a selected
+// on each column, O(n) per column, in parallel over column tiles (util::parallel_ranges on as many
+// threads as the intra-op setting, at::get_num_threads). Results are bit-identical to the torch formulation for the median (a selected
 // value, or (a + b) * 0.5f) and within float rounding for the trimmed mean (summed in double).
 // Precondition: no NaN (the server rejects non-finite updates before any rule runs).
 #include <torch/torch.h>

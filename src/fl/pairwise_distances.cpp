@@ -18,6 +18,7 @@
 
 #include "tdml/fl/aggregators.h"
 #include "tdml/util/error.h"
+#include "tdml/util/parallel.h"
 
 // A clone of the kernel for CPUs with AVX2 and FMA, chosen at load time (GCC and clang's
 // function multiversioning); the portable build's SSE2 clone elsewhere.
@@ -114,7 +115,7 @@ torch::Tensor pairwise_sq_distances(const torch::Tensor& updates) {
   const std::int64_t chunks = std::max<std::int64_t>(1, std::min({tiles, budget, std::int64_t{64}}));
   std::vector<std::vector<double>> partial(static_cast<std::size_t>(chunks));
   const float* data = x.data_ptr<float>();
-  at::parallel_for(0, chunks, 1, [&](std::int64_t first, std::int64_t last) {
+  util::parallel_ranges(chunks, at::get_num_threads(), 1, [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t c = first; c < last; ++c) {
       auto& acc = partial[static_cast<std::size_t>(c)];
       acc.assign(static_cast<std::size_t>(n * n), 0.0);

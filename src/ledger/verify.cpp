@@ -25,6 +25,7 @@
 #include "tdml/ledger/update_signature.h"
 #include "tdml/models/state_dict.h"
 #include "tdml/util/error.h"
+#include "tdml/util/parallel.h"
 #include "tdml/util/fs.h"
 #include "tdml/util/system.h"
 
@@ -141,23 +142,6 @@ LineCheck check_line(const std::string& line, const KeyRing* keys, const Verifie
   return c;
 }
 
-// Runs fn(0..n-1) on up to hardware_concurrency threads (inline when n or the machine is small).
-void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
-  const std::size_t threads =
-      std::min<std::size_t>({std::max(1u, std::thread::hardware_concurrency()), 16, n / 16 + 1});
-  if (threads <= 1) {
-    for (std::size_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (std::size_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      for (std::size_t i = t; i < n; i += threads) fn(i);
-    });
-  }
-  for (auto& th : pool) th.join();
-}
-
 // A string field, "" when missing or not a string (a broken block must not throw).
 std::string str_of(const nlohmann::json& j, const char* key) {
   const auto it = j.find(key);
@@ -261,11 +245,16 @@ bool check_chain(const std::vector<std::string>& lines, const KeyRing* keys, con
   for (std::size_t start = 0; start < total; start += window) {
     const std::size_t count = std::min(window, total - start);
     checks.assign(count, LineCheck{});
-    parallel_for(count, [&](std::size_t k) {
-      try {
-        checks[k] = check_line(lines[start + k], keys, server);
-      } catch (const std::exception& e) {  // e.g. OpenSSL failing: no exception leaves a thread
-        checks[k].format_error = std::string("cannot check: ") + e.what();
+    // Up to 16 threads, at least 16 blocks each (inline when the ledger or the machine is small).
+    const int threads = static_cast<int>(std::min(16u, std::max(1u, std::thread::hardware_concurrency())));
+    util::parallel_ranges(static_cast<std::int64_t>(count), threads, 16, [&](std::int64_t first,
+                                                                             std::int64_t last) {
+      for (auto k = static_cast<std::size_t>(first); k < static_cast<std::size_t>(last); ++k) {
+        try {
+          checks[k] = check_line(lines[start + k], keys, server);
+        } catch (const std::exception& e) {  // e.g. OpenSSL failing: a reason, not an exception
+          checks[k].format_error = std::string("cannot check: ") + e.what();
+        }
       }
     });
     for (std::size_t k = 0; k < count; ++k) {
