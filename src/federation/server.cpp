@@ -118,6 +118,12 @@ void refuse_client_secrets(const std::string& key_path,
   }
 }
 
+// What the ledger's genesis and metrics.json name as the transport.
+std::string transport_name(const ServerOptions& o) {
+  if (o.insecure) return "grpc-insecure";
+  return o.tls_client_ca.empty() ? "grpc-tls" : "grpc-mtls";
+}
+
 }  // namespace
 
 void set_after_round_hook(AfterRoundHook hook) { g_after_round = hook; }
@@ -214,6 +220,7 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
   genesis.run_id = run_id;
   genesis.run_kind = "fl";
   genesis.trust = o.trust;
+  genesis.transport = transport_name(o);
   genesis.config_hash = config;
   if (!o.manifest.empty() && fs::exists(o.manifest)) {
     genesis.data_hash = util::sha256_hex(util::read_file(o.manifest));
@@ -258,8 +265,7 @@ fl::RunResult run_server(const data::Dataset& test, fl::RunnerOptions recipe,
                          run_hooks.server, nullptr, 1 + recipe.clients);
   engine_ptr = &engine;
   const nlohmann::json transport = {
-      {"transport",
-       o.insecure ? "grpc-insecure" : (o.tls_client_ca.empty() ? "grpc-tls" : "grpc-mtls")},
+      {"transport", transport_name(o)},
       {"run_id", run_id},
       {"trust", o.trust},
       {"round_timeout", o.round_timeout},

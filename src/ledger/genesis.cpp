@@ -18,13 +18,15 @@ nlohmann::json Genesis::to_json() const {
     }
     ks.push_back(e);
   }
-  return {{"run_id", run_id},
-          {"run_kind", run_kind},
-          {"trust", trust},
-          {"config_hash", config_hash},
-          {"data_hash", data_hash},
-          {"tdml_version", TDML_VERSION},
-          {"keys", ks}};
+  nlohmann::json body = {{"run_id", run_id},
+                         {"run_kind", run_kind},
+                         {"trust", trust},
+                         {"config_hash", config_hash},
+                         {"data_hash", data_hash},
+                         {"tdml_version", TDML_VERSION},
+                         {"keys", ks}};
+  if (!transport.empty()) body["transport"] = transport;
+  return body;
 }
 
 Genesis Genesis::from_json(const nlohmann::json& b) {
@@ -35,6 +37,7 @@ Genesis Genesis::from_json(const nlohmann::json& b) {
     g.trust = b.at("trust").get<std::string>();
     g.config_hash = b.at("config_hash").get<std::string>();
     g.data_hash = b.at("data_hash").get<std::string>();
+    g.transport = b.value("transport", std::string());
     for (const auto& k : b.at("keys")) {
       GenesisKey gk{k.at("id").get<std::string>(), ""};
       if (k.contains("public")) {
@@ -56,6 +59,11 @@ Genesis Genesis::from_json(const nlohmann::json& b) {
   }
   if (g.trust != "federation" && g.trust != "simulation") {
     throw Error("genesis trust must be federation or simulation, not " + g.trust);
+  }
+  if (!g.transport.empty() && g.transport != "grpc-tls" && g.transport != "grpc-mtls" &&
+      g.transport != "grpc-insecure") {
+    throw Error("genesis transport must be grpc-tls, grpc-mtls or grpc-insecure, not " +
+                g.transport);
   }
   if (g.keys.empty() || g.keys[0].id != kServerKeyId) {
     throw Error("genesis keys must start with the server's");

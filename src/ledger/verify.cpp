@@ -215,7 +215,14 @@ std::string VerifyReport::summary() const {
   }
   os << ", " << rejected << " refused or rejected updates";
   if (trusted_size >= 0) os << ", extends the trusted head of " << trusted_size << " blocks";
-  if (!run_id.empty()) os << ", run " << run_id << " (trust " << trust << ")";
+  if (!run_id.empty()) {
+    os << ", run " << run_id << " (trust " << trust;
+    if (!transport.empty()) os << ", transport " << transport;
+    os << ")";
+  }
+  if (transport == "grpc-insecure") {
+    os << " [PLAINTEXT: the parties talked without TLS (--insecure, for loopback tests)]";
+  }
   if (trust == "simulation") {
     os << " [one operator held every key: client signatures prove nothing against it]";
   }
@@ -451,6 +458,7 @@ VerifyReport verify_ledger(const std::string& path, const VerifyOptions& options
       }
       run_id = r.run_id = g.run_id;
       r.trust = g.trust;
+      r.transport = g.transport;
       if (keys && keys->scheme() == Scheme::kEd25519 &&
           keys->public_key(kServerKeyId) != g.public_key(kServerKeyId)) {
         return fail(r, 0,

@@ -374,7 +374,11 @@ void Federation::server_killed_then_resumed(const std::string& fault, const std:
                           path("server-keys/server.pub.json"));
   EXPECT_EQ(v.exit_code, 0) << v.output;
   EXPECT_NE(v.output.find("9 client signatures valid"), std::string::npos) << v.output;
-  EXPECT_NE(v.output.find("(trust federation)"), std::string::npos) << v.output;
+  // These tests talk plaintext (--insecure): the genesis says so, and so does verify.
+  EXPECT_EQ(blocks[0]["transport"], "grpc-insecure");
+  EXPECT_NE(v.output.find("(trust federation, transport grpc-insecure)"), std::string::npos)
+      << v.output;
+  EXPECT_NE(v.output.find("PLAINTEXT"), std::string::npos) << v.output;
   // No receipt lost with the first server: the resumed one sends those of the rounds in the
   // ledger again (a kill between the block and its receipts loses them otherwise).
   for (int k = 0; k < 3; ++k) expect_receipts_match_the_ledger(k);
@@ -425,6 +429,12 @@ TEST_F(FederationTls, RunsOverTlsAndAClientTrustingAnotherCaCannotJoin) {
   const auto r = run_shell(federation(tls_server() + " --min-clients 2", {"0", "1"}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(read_json_file(path("server/metrics.json"))["config"]["transport"], "grpc-tls");
+  EXPECT_EQ(read_lines(path("server/ledger.jsonl"))[0]["transport"], "grpc-tls");
+  const auto v = run_tdml("ledger verify " + path("server/ledger.jsonl") + " --server-pubkey " +
+                          path("server-keys/server.pub.json"));
+  EXPECT_NE(v.output.find("transport grpc-tls"), std::string::npos) << v.output;
+  EXPECT_EQ(v.output.find("PLAINTEXT"), std::string::npos) << v.output;
+  run_shell("rm -rf " + path("server"));
   client_flags_ = "--tls-ca " + path("other.crt") + " --connect-timeout 2";
   const auto bad = run_shell(federation(tls_server() + " --min-clients 1 --join-timeout 3 "
                                                        "--max-round-retries 0",

@@ -32,6 +32,9 @@ struct Genesis {
   std::string run_id;
   std::string run_kind = "fl";
   std::string trust = "simulation";
+  // How the parties talked: "grpc-tls", "grpc-mtls" or "grpc-insecure" (plaintext, loopback
+  // tests only) for a federation; "" where no network was involved (then not written).
+  std::string transport;
   std::string config_hash;
   std::string data_hash;
   std::vector<GenesisKey> keys;  // server first

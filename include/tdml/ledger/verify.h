@@ -49,6 +49,7 @@ struct VerifyReport {
   std::string scheme;                  // block 0's signature scheme ("ed25519", "hmac")
   std::string run_id;                  // the genesis' run id ("" without a genesis)
   std::string trust;                   // the genesis' trust mode ("federation", "simulation")
+  std::string transport;               // the genesis' transport ("" when it names none)
   std::int64_t trusted_size = -1;      // the trusted head's size, when one was checked
   std::vector<std::string> warnings;   // e.g. head one block behind
   SignedHead head;                     // the head file, once checked
