@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -259,6 +262,63 @@ std::int64_t send_update(Stream& stream, Party::Answer& a, std::size_t chunk_byt
   return sent ? bytes : -1;
 }
 
+using Stream = grpc::ClientReaderWriter<wire::ClientMessage, wire::ServerMessage>;
+
+// The stream's messages, read by a thread of its own: a Read is always pending, so gRPC answers
+// the server's keepalive pings while this process trains or sleeps (a synchronous client's
+// connection is only served while one of its calls is; without this, a client busy for longer
+// than the server's ping timeout was cut off and counted dropped), and receipts come in
+// meanwhile. Whoever owns it ends the stream (the server's end, or TryCancel) before it goes.
+class Inbox {
+ public:
+  explicit Inbox(Stream& stream) : reader_([this, &stream] { read_all(stream); }) {}
+  ~Inbox() { reader_.join(); }
+  Inbox(const Inbox&) = delete;
+  Inbox& operator=(const Inbox&) = delete;
+
+  // The next message; false once the stream has ended and every message was taken.
+  bool next(wire::ServerMessage& m) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !queue_.empty() || ended_; });
+    if (queue_.empty()) return false;
+    m = std::move(queue_.front());
+    queue_.pop_front();
+    return true;
+  }
+
+  // Waits until the stream has ended (after WritesDone, the server ends it).
+  void wait_end() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return ended_; });
+  }
+
+ private:
+  void read_all(Stream& stream) {
+    wire::ServerMessage m;
+    while (stream.Read(&m)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(m));
+      cv_.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    ended_ = true;
+    cv_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<wire::ServerMessage> queue_;
+  bool ended_ = false;
+  std::thread reader_;  // last: it starts once the members it uses exist
+};
+
+// Cancels the call when a session leaves early (an error, a test hook), so that the Inbox's
+// pending Read returns; declared after the Inbox, it runs before the Inbox joins its thread.
+struct CancelOnExit {
+  grpc::ClientContext& ctx;
+  ~CancelOnExit() { ctx.TryCancel(); }
+};
+
 // One connection: Hello, then tasks and receipts until Done or the stream ends.
 Session serve(wire::Federation::Stub& stub, Party& party, const ClientOptions& o, bool& connected) {
   grpc::ClientContext ctx;
@@ -284,7 +344,9 @@ Session serve(wire::Federation::Stub& stub, Party& party, const ClientOptions& o
   wire::Task task;
   ChunkAssembler state;
   std::int64_t task_bytes = 0;
-  while (stream->Read(&msg)) {
+  Inbox inbox(*stream);
+  const CancelOnExit cancel{ctx};
+  while (inbox.next(msg)) {
     if (msg.has_task()) {
       task = msg.task();
       if (task.params_bytes() != state_bytes[0] || task.buffers_bytes() != state_bytes[1]) {
@@ -323,11 +385,13 @@ Session serve(wire::Federation::Stub& stub, Party& party, const ClientOptions& o
       spdlog::info("fl client {}: the server ended the run ({}), final model {}", o.id,
                    msg.done().reason(), msg.done().final_model_hash());
       stream->WritesDone();
+      inbox.wait_end();
       stream->Finish();
       if (msg.done().reason() != "completed") throw Error(msg.done().reason());
       return Session::kDone;
     }
   }
+  inbox.wait_end();
   const auto st = stream->Finish();
   spdlog::warn("fl client {}: connection lost ({}); reconnecting", o.id, st.error_message());
   return Session::kLost;

@@ -190,8 +190,24 @@ TEST_F(Federation, ClientPastTheDeadlineIsLateAndNotAggregated) {
       {"0", "1", "2:TDML_TEST_FL_DELAY_ROUND=1 TDML_TEST_FL_DELAY_S=" + delay}, true));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto net = read_json_file(path("server/metrics.json"));
-  EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2}));
+  EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2})) << net["rounds"][0].dump() << r.output;
   EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0, 1}));
+}
+
+TEST_F(Federation, AClientBusyPastTheKeepaliveButWithinTheDeadlineIsTaken) {
+  // An 8-second deadline: the server pings every 2 s and gives up on a peer after 2 s more.
+  // client-2 is busy for 6 s before it sends (as a slow trainer is): its connection must stay
+  // answered meanwhile (a read is always pending), so its update counts.
+  const auto deadline = std::to_string(static_cast<int>(8 * time_scale()));
+  const auto delay = std::to_string(static_cast<int>(6 * time_scale()));
+  const auto r = run_shell(federation(
+      "--insecure --min-clients 3 --min-available 3 --max-round-retries 0 --round-timeout " +
+          deadline,
+      {"0", "1", "2:TDML_TEST_FL_DELAY_ROUND=1 TDML_TEST_FL_DELAY_S=" + delay}, true));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto net = read_json_file(path("server/metrics.json"));
+  EXPECT_EQ(net["rounds"][0]["dropped"], nlohmann::json::array()) << net["rounds"][0].dump();
+  EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0, 1, 2}));
 }
 
 TEST_F(Federation, AReceiptLostInFlightIsSentAgainWhenTheClientReconnects) {
@@ -278,7 +294,7 @@ TEST_F(Federation, GarbledShortAndOversizedUpdatesAreRefusedAndTheServerServesTh
   auto net = read_json_file(path("server/metrics.json"));
   EXPECT_EQ(net["rounds"][0]["aggregated"], nlohmann::json({0}));
   EXPECT_EQ(net["rounds"][0]["refused"], nlohmann::json({1}));
-  EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2}));
+  EXPECT_EQ(net["rounds"][0]["late"], nlohmann::json({2})) << net["rounds"][0].dump() << r.output;
   EXPECT_NE(r.output.find("client-2's update refused: update of"), std::string::npos) << r.output;
   // client-2 sends 1 MiB more than the model: gRPC refuses the message, the client is dropped.
   run_shell("rm -rf " + path("server"));
