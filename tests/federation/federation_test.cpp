@@ -9,6 +9,9 @@
 #include <string>
 
 #include "support/test_support.h"
+#include "tdml/data/source.h"
+#include "tdml/fl/shards.h"
+#include "tdml/ledger/key_files.h"
 
 namespace tdml::test {
 namespace {
@@ -41,19 +44,22 @@ std::string recipe_with_rounds(int rounds) {
 
 class Federation : public ::testing::Test {
  protected:
-  // Keys for the server and `clients` clients, the enrolment, and shards of synthetic data.
+  // Keys for the server and three clients, the enrolment, and shards of synthetic data, made
+  // with the library calls behind `tdml keys gen --id`, `keys enroll` and `data split` (each
+  // `tdml` process costs about a second of start-up: Debian's LibTorch loads 335 libraries).
   void SetUp() override {
-    const auto b = tdml_binary();
-    std::ostringstream s;
-    s << "set -e; cd " << dir_.path() << "; " << b << " keys gen --id server --out server-keys"
-      << " >/dev/null; for k in 0 1 2; do " << b
-      << " keys gen --id client-$k --out keys >/dev/null; done; " << b
-      << " keys enroll --out enrolled.json keys/client-0.pub.json keys/client-1.pub.json "
-         "keys/client-2.pub.json >/dev/null; "
-      << b << " data split --data synthetic --clients 3 --per-client 48 --seed 1 --out shards"
-      << " >/dev/null";
-    const auto r = run_shell(s.str());
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ledger::write_key_pair(path("server-keys"), "server");
+    std::vector<ledger::PublicKey> clients;
+    for (int k = 0; k < 3; ++k) {
+      clients.push_back(ledger::write_key_pair(path("keys"), "client-" + std::to_string(k)));
+    }
+    ledger::write_enrollment(path("enrolled.json"), clients);
+    fl::SplitOptions split;
+    split.partition.clients = 3;
+    split.partition.per_client = 48;
+    split.partition.seed = 1;
+    const data::DataSplits d = data::load_data("synthetic");
+    fl::write_shards(d.train, d.test, d.description, path("shards"), split);
   }
 
   // A shell line that starts the server in the background ($SERVER its pid), waits for its
