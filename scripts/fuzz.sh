@@ -40,12 +40,10 @@ fi
 
 # Everything with ASan + UBSan; the libraries also with coverage counters for libFuzzer, which
 # only the fuzz executables link (-fsanitize=fuzzer, fuzz/CMakeLists.txt). -O1: quick to build.
-# -pthread everywhere: gRPC adds it to the federation library, and clang refuses a precompiled
-# header built without it.
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link"
 cmake -S "$root" -B "$build" -G Ninja -DTDML_FUZZ=ON -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" \
-  "-DCMAKE_CXX_FLAGS=$san -fno-omit-frame-pointer -pthread" \
+  "-DCMAKE_CXX_FLAGS=$san -fno-omit-frame-pointer" \
   "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
 ninja -C "$build" -j "${JOBS:-$(nproc)}" $(for t in $run; do echo "${t}_fuzz"; done)
 $build_only && exit 0
