@@ -5,7 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --python
 scripts/build.sh
+root=$(pwd)
 cd "${BUILD_DIR:-build}"
+# ctest -j starts the longest tests first when it knows their times (Testing/Temporary/
+# CTestCostData.txt, written by every run); a fresh build gets the times measured here, so a
+# minute-long test does not start last and leave one core idle at the end.
+if [[ ! -s Testing/Temporary/CTestCostData.txt ]]; then
+  mkdir -p Testing/Temporary && cp "$root/tests/ctest-costs.txt" Testing/Temporary/CTestCostData.txt
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 rc=0
