@@ -7,6 +7,13 @@ include(GoogleTest)
 # Seconds each test may run (sanitizer builds raise it: scripts/sanitize.sh).
 set(TDML_TEST_TIMEOUT 300 CACHE STRING "ctest timeout per test, in seconds")
 
+# Test code itself compiles at -O1 in optimized builds: a quarter less compile time than -O3 for the
+# suite's unity batches, and the code it tests (the libraries) keeps the build's own level. -O1
+# still defines __OPTIMIZE__, so the torch PCH built at -O3 stays valid.
+function(tdml_test_optimization target)
+  target_compile_options(${target} PRIVATE $<$<CONFIG:Release,RelWithDebInfo>:-O1>)
+endfunction()
+
 function(tdml_add_tests name)
   set(srcs "")
   foreach(dir ${ARGN})
@@ -20,6 +27,7 @@ function(tdml_add_tests name)
                                              TDML_FAULT_BIN="$<TARGET_FILE:tdml_fault_cli>")
   add_dependencies(${name} tdml_cli tdml_fault_cli)
   tdml_warnings(${name})
+  tdml_test_optimization(${name})
   if(TDML_USE_PCH)
     target_precompile_headers(${name} REUSE_FROM tdml_util)
   endif()
