@@ -153,7 +153,8 @@ int data_bench(int argc, char** argv) {
 const Registration fetch_reg("data fetch", "Download CIFAR-10 (MD5-checked) into --dir", fetch);
 const Registration synth_reg("data synth", "Write a synthetic CIFAR-10-shaped set (same seed, same bytes)",
                              synth);
-const Registration info_reg("data info", "Summarise a data set (sizes, label counts, pixel stats)", info);
+const Registration data_info_reg("data info",
+                                 "Summarise a data set (sizes, label counts, pixel stats)", info);
 const Registration data_split_reg("data split",
                                   "One folder per FL client (its partition of the train split) + server/",
                                   data_split);

@@ -1,11 +1,13 @@
 find_package(GTest REQUIRED)
-include(GoogleTest)
 
 # tdml_add_tests(NAME DIR...): one GoogleTest executable from the *_test.cpp files in DIRs.
 # Tests learn where the `tdml` binary is through TDML_BIN (CLI and multi-process tests), and
 # where the same commands built with test-only fault injection are through TDML_FAULT_BIN.
 # Seconds each test may run (sanitizer builds raise it: scripts/sanitize.sh).
 set(TDML_TEST_TIMEOUT 300 CACHE STRING "ctest timeout per test, in seconds")
+# A test that took at least this long in tests/ctest-costs.txt is its own ctest entry; the others
+# run one process per suite (cmake/gtest_suites.cmake).
+set(TDML_TEST_ALONE_SECONDS 4 CACHE STRING "tests at least this long (tests/ctest-costs.txt) get their own ctest entry")
 
 # Test code itself compiles at -O1 in optimized builds: a quarter less compile time than -O3 for the
 # suite's unity batches, and the code it tests (the libraries) keeps the build's own level. -O1
@@ -34,6 +36,21 @@ function(tdml_add_tests name)
   # ctest runs tests side by side: OpenMP threads that spin while they wait (GNU OpenMP's
   # default) then steal the cores of the test beside them (two 2-thread training tests took 3x
   # their serial time); passive waiting removes that. No test asserts a speed.
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 120
-                       PROPERTIES TIMEOUT ${TDML_TEST_TIMEOUT} ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE")
+  # The ctest entries (one per long test, one per suite for the rest: cmake/gtest_suites.cmake)
+  # are written after each link or change of tests/ctest-costs.txt; ctest reads them through
+  # the include file.
+  set(entries ${CMAKE_CURRENT_BINARY_DIR}/${name}_entries.cmake)
+  add_custom_command(OUTPUT ${entries}
+    COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:${name}> -DOUT=${entries}
+            -DCOSTS=${PROJECT_SOURCE_DIR}/tests/ctest-costs.txt -DMIN_ALONE=${TDML_TEST_ALONE_SECONDS}
+            -DTIMEOUT=${TDML_TEST_TIMEOUT} -DENV=OMP_WAIT_POLICY=PASSIVE
+            -P ${PROJECT_SOURCE_DIR}/cmake/gtest_suites.cmake
+    DEPENDS ${name} ${PROJECT_SOURCE_DIR}/cmake/gtest_suites.cmake ${PROJECT_SOURCE_DIR}/tests/ctest-costs.txt
+    VERBATIM)
+  add_custom_target(${name}_entries ALL DEPENDS ${entries})
+  set(include_file ${CMAKE_CURRENT_BINARY_DIR}/${name}_include.cmake)
+  file(WRITE ${include_file}
+       "if(EXISTS [==[${entries}]==])\n  include([==[${entries}]==])\nelse()\n"
+       "  add_test(${name}_NOT_BUILT ${name}_NOT_BUILT)\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${include_file})
 endfunction()

@@ -38,7 +38,7 @@ void check_float_repr(const std::uint8_t* data, std::size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(canonical_json) {
   check_float_repr(data, size);
   const nlohmann::json value = nlohmann::json::parse(data, data + size, nullptr, false);
   if (value.is_discarded()) return 0;

@@ -15,7 +15,7 @@
 #include "tdml/models/state_dict.h"
 #include "tensor_checks.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(checkpoint) {
   static const std::string path = tdml::fuzz::scratch_dir() + "/checkpoint.pt";
   static const auto model = [] {
     torch::manual_seed(0);

@@ -32,7 +32,7 @@ void check_decoded(const tdml::data::Dataset& d, const std::uint8_t* data, std::
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(cifar10) {
   static const std::string path = tdml::fuzz::scratch_dir() + "/data_batch_1.bin";
   const bool ok = well_formed(data, size);
 

@@ -25,6 +25,16 @@
     }                                                                                        \
   } while (0)
 
+// Defines target NAME's entry point: LLVMFuzzerTestOneInput in a libFuzzer executable, and
+// tdml_fuzz_NAME in the replay binary, which holds every target (TDML_FUZZ_REPLAY).
+#ifdef TDML_FUZZ_REPLAY
+#define TDML_FUZZ_TARGET(name) \
+  extern "C" int tdml_fuzz_##name(const std::uint8_t* data, std::size_t size)
+#else
+#define TDML_FUZZ_TARGET(name) \
+  extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+#endif
+
 namespace tdml::fuzz {
 
 // A fresh folder under $TMPDIR (else /tmp), made on first use and removed at normal exit.

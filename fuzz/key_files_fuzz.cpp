@@ -19,7 +19,7 @@ void check_key(const std::string& id, const std::string& key) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(key_files) {
   namespace fz = tdml::fuzz;
   namespace ledger = tdml::ledger;
   static const std::string dir = fz::scratch_subdir("keys");

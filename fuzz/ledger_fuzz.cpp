@@ -24,7 +24,7 @@ void check_report(const tdml::ledger::VerifyReport& r) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(ledger) {
   namespace ledger = tdml::ledger;
   static const std::string path = tdml::fuzz::scratch_subdir("ledger") + "/ledger.jsonl";
   static const std::string head = ledger::head_path(path);

@@ -13,7 +13,7 @@
 #include "tdml/ledger/verify.h"
 #include "tdml/util/fs.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(ledger_head) {
   namespace ledger = tdml::ledger;
   static const std::string path = tdml::fuzz::scratch_subdir("head") + "/ledger.jsonl";
   static const std::string head = ledger::head_path(path);

@@ -38,7 +38,7 @@ std::string checkpoint_with_pickle(const std::uint8_t* data, std::size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(pickle) {
   static const std::string path = tdml::fuzz::scratch_dir() + "/pickle.pt";
   tdml::fuzz::write_bytes(path, checkpoint_with_pickle(data, size));
   tdml::fuzz::accepts(

@@ -14,7 +14,7 @@
 #include "tdml/federation/protocol.h"
 #include "tdml/ledger/signer.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(receipt) {
   const nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, false);
   if (j.is_discarded()) return 0;
   tdml::federation::Receipt r;

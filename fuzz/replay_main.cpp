@@ -1,7 +1,7 @@
 // Replays fuzz inputs without a fuzzer (ctest Fuzz.Replay<Name>, fuzz/CMakeLists.txt):
 //   tdml_fuzz_replay NAME DIR...
 // feeds every file of each DIR (in name order; a missing DIR and hidden files such as .gitkeep
-// are skipped) to target NAME's LLVMFuzzerTestOneInput, compiled into this binary as
+// are skipped) to target NAME's entry point (TDML_FUZZ_TARGET), compiled into this binary as
 // tdml_fuzz_NAME. A crash, a failed fuzz check (abort) or an escaping exception fails the run;
 // each file is named before it runs, so the last name printed is the culprit.
 #include <algorithm>

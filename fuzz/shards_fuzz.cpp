@@ -31,7 +31,7 @@ std::string make_shard_folder() {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(shards) {
   static const std::string dir = make_shard_folder();
   tdml::fuzz::write_bytes(dir + "/manifest.json", data, size);
   tdml::fuzz::accepts([&] {

@@ -113,7 +113,7 @@ void write_seeds(const std::string& dir, const Run& run) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(train_state) {
   static Run run = [] {
     auto r = make_run("run");
     if (const char* seeds = std::getenv("TDML_FUZZ_WRITE_SEEDS")) write_seeds(seeds, r);

@@ -68,7 +68,7 @@ std::vector<std::string> split_messages(const std::uint8_t* data, std::size_t si
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+TDML_FUZZ_TARGET(wire_update) {
   tdml::federation::UpdateExpectation e;
   e.run_id = "run-fuzz";
   e.round = 1;
