@@ -1,7 +1,10 @@
 // tdml: trustworthy distributed training on LibTorch. Dispatches to apps/<command>.cpp.
 #include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -65,9 +68,31 @@ std::optional<int> group_usage(int argc, char** argv) {
   return 2;
 }
 
-}  // namespace
+// Ends the process with `rc` once stdout, stderr and the log are flushed, without static
+// destructors: LibTorch's deregister its thousands of operators one by one, 0.1 s of CPU at the
+// end of every tdml process (a tenth of `tdml --help`). Everything a command writes is closed
+// when its run returns. Sanitizer builds exit normally: LeakSanitizer checks at exit.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TDML_EXIT_NORMALLY 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define TDML_EXIT_NORMALLY 1
+#endif
+#endif
+[[noreturn]] void exit_now(int rc) {
+  std::cout.flush();
+  std::cerr.flush();
+  if (auto logger = spdlog::default_logger()) logger->flush();
+  std::fflush(nullptr);
+#ifdef TDML_EXIT_NORMALLY
+  std::exit(rc);
+#else
+  std::_Exit(rc);
+#endif
+}
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   tdml::util::keep_freed_memory();  // before the first tensor: see tdml/util/allocator.h
   tdml::util::name_process_after(argv[0]);  // ranks started from /proc/self/exe: see system.h
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
@@ -113,3 +138,7 @@ int main(int argc, char** argv) {
             << std::endl;
   return 2;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { exit_now(run(argc, argv)); }
