@@ -17,7 +17,10 @@ tdml::train::TrainOptions quick_options(const std::string& out) {
   o.model = "tinycnn";
   o.data = "synthetic";
   o.epochs = 2;
-  o.batch_size = 64;
+  // Small and quick: 12 steps of 32 images an epoch and 2 x 128 test images (the resume tests
+  // name steps and batches of these 12).
+  o.batch_size = 32;
+  o.eval_batch_size = 128;
   o.optim.name = "adamw";
   o.optim.lr = 2e-3;
   o.optim.weight_decay = 1e-4;
@@ -47,8 +50,9 @@ TEST(Trainer, ShortRunOnSyntheticDataBeatsChanceAndWritesMetrics) {
   tdml::test::TempDir dir;
   auto o = quick_options(dir.path());
   o.epochs = 3;
-  o.limit_train_batches = 25;
-  o.limit_test_batches = 0;
+  o.batch_size = 64;
+  o.limit_train_batches = 8;
+  o.limit_test_batches = 0;  // the whole test split
   auto r = tdml::train::run_training(o);
   EXPECT_GT(r.final_eval.accuracy, 0.3) << "chance is 0.1";
   auto doc = nlohmann::json::parse(tdml::util::read_file(dir / "metrics.json"));
@@ -59,7 +63,7 @@ TEST(Trainer, ShortRunOnSyntheticDataBeatsChanceAndWritesMetrics) {
                         "samples_per_s", "data_wait_s", "compute_s", "peak_memory_bytes"}) {
     EXPECT_TRUE(doc["epochs"][2].contains(k)) << k;
   }
-  EXPECT_EQ(doc["epochs"][0]["train_samples"], 25 * 64);
+  EXPECT_EQ(doc["epochs"][0]["train_samples"], 8 * 64);
   EXPECT_EQ(doc["data"]["synthetic"], true);
   EXPECT_EQ(doc["final"]["confusion_matrix"].size(), 10u);
   EXPECT_EQ(doc["samples"]["predictions"].size(), 16u);
@@ -108,10 +112,11 @@ TEST(Trainer, Bf16AutocastTrainsToo) {
   o.channels_last = true;
   o.epochs = 1;
   // bf16 convolutions run at about 10 images/s on a CPU without bf16 instructions (LibTorch
-  // 1.13): 3 steps of 32 images and 128 test images (not 2 batches of 500).
-  o.batch_size = 32;
-  o.limit_train_batches = 3;
+  // 1.13): 2 steps of 16 images and 64 test images.
+  o.batch_size = 16;
+  o.limit_train_batches = 2;
   o.eval_batch_size = 64;
+  o.limit_test_batches = 1;
   o.save = true;
   auto r = tdml::train::run_training(o);
   EXPECT_TRUE(std::isfinite(r.final_eval.loss));
@@ -174,6 +179,7 @@ TEST(Trainer, GradAccumOfTwoHalfBatchesEqualsOneWholeBatch) {
   tdml::test::TempDir whole, halves;
   auto a = quick_options(whole.path());
   a.epochs = 1;
+  a.batch_size = 64;
   a.augment = false;  // same samples, same pixels in both runs
   a.optim.name = "sgd";
   a.optim.lr = 0.05;
