@@ -22,9 +22,10 @@ function(tdml_add_tests name)
     file(GLOB found CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${dir}/*_test.cpp)
     list(APPEND srcs ${found})
   endforeach()
-  add_executable(${name} ${srcs} ${CMAKE_CURRENT_SOURCE_DIR}/support/test_support.cpp)
+  add_executable(${name} ${srcs} ${CMAKE_CURRENT_SOURCE_DIR}/support/test_support.cpp
+                         ${CMAKE_CURRENT_SOURCE_DIR}/support/test_main.cpp)
   target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-  target_link_libraries(${name} PRIVATE tdml GTest::gtest GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE tdml GTest::gtest)
   target_compile_definitions(${name} PRIVATE TDML_BIN="$<TARGET_FILE:tdml_cli>"
                                              TDML_FAULT_BIN="$<TARGET_FILE:tdml_fault_cli>")
   add_dependencies(${name} tdml_cli tdml_fault_cli)
