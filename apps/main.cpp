@@ -69,9 +69,9 @@ std::optional<int> group_usage(int argc, char** argv) {
 }
 
 // Ends the process with `rc` once stdout, stderr and the log are flushed, without static
-// destructors: LibTorch's deregister its thousands of operators one by one, 0.1 s of CPU at the
-// end of every tdml process (a tenth of `tdml --help`). Everything a command writes is closed
-// when its run returns. Sanitizer builds exit normally: LeakSanitizer checks at exit.
+// destructors: LibTorch's exit handlers deregister its thousands of operators one by one, 0.1 s
+// of CPU at the end of every tdml process (a tenth of `tdml --help`). Everything a command writes
+// is closed when its run returns. Sanitizer builds exit normally: LeakSanitizer checks at exit.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define TDML_EXIT_NORMALLY 1
 #elif defined(__has_feature)
