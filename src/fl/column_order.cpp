@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fl/avx2_clones.h"
 #include "tdml/util/error.h"
 #include "tdml/util/parallel.h"
 
@@ -131,19 +132,11 @@ std::vector<Comparator> needed_for(const std::vector<Comparator>& net, std::int6
 // Eight columns side by side: lane l of row i is column j0 + l of update i.
 using Lanes8 = float __attribute__((vector_size(32)));
 
-// AVX2 clone chosen at load time, as for the pairwise distances (see pairwise_distances.cpp).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define TDML_COLUMN_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define TDML_COLUMN_CLONES
-#endif
-
 // Sorts each lane of rows[0, n) with the network: (a < b ? a : b) is exactly MINPS, and the
 // values are only moved, never computed, so the order statistics are the inputs' bits.
 // (Loads and stores through memcpy: without AVX a 32-byte vector type is only 16-byte aligned,
 // so the buffer may be too.)
-TDML_COLUMN_CLONES
+TDML_AVX2_CLONES
 void sort_lanes(Lanes8* rows, const Comparator* net, std::size_t m) {
   for (std::size_t c = 0; c < m; ++c) {
     Lanes8 a, b;

@@ -16,21 +16,11 @@
 #include <cstring>
 #include <vector>
 
+#include "fl/avx2_clones.h"
 #include "tdml/fl/aggregators.h"
 #include "tdml/util/error.h"
 #include "tdml/util/parallel.h"
 
-// A clone of the kernel for CPUs with AVX2, chosen at load time (GCC and clang's function
-// multiversioning); the portable build's SSE2 clone elsewhere. The clone is picked by the CPU's
-// features ("avx2"), not its model: an "arch=haswell" clone was never picked on AMD CPUs. Both
-// clones do the same float operations in the same order (ISO C++ mode: no FMA contraction).
-// (Not under the sanitizers, whose runtimes and ifunc resolvers do not mix everywhere.)
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define TDML_DISTANCE_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define TDML_DISTANCE_CLONES
-#endif
 
 namespace tdml::fl {
 namespace {
@@ -49,7 +39,7 @@ inline double lanes_sum(const v8f& v) {
 
 // Adds, for columns [c0, c0 + w) of the rows of x (row stride `stride`), every pair's sum of
 // squared differences to acc (float64 [n, n], upper triangle).
-TDML_DISTANCE_CLONES
+TDML_AVX2_CLONES
 void add_tile(const float* x, std::int64_t stride, std::int64_t n, std::int64_t c0,
               std::int64_t w, double* acc) {
   const std::int64_t w8 = w / 8 * 8;
@@ -141,4 +131,3 @@ torch::Tensor pairwise_sq_distances(const torch::Tensor& updates) {
 
 }  // namespace tdml::fl
 
-#undef TDML_DISTANCE_CLONES
