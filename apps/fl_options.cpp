@@ -115,6 +115,7 @@ void add_fl_server_options(cxxopts::Options& opts) {
   opts.add_options("Output")
       ("limit-test-batches", "evaluate on N test batches (0 = all)", fl_v(o.limit_test_batches))
       ("eval-batch-size", "images per evaluation batch", fl_v(o.eval_batch_size))
+      ("eval-every", "evaluate after every N-th round and the last (metrics: null accuracy between)", fl_v(o.eval_every))
       ("eval-trigger", "measure the backdoor trigger's success rate even with no backdoor client (baseline)");
   // clang-format on
 }
@@ -200,6 +201,7 @@ void fl_server_from(const cxxopts::ParseResult& r, fl::RunnerOptions& o) {
   dp.count_noise = r["dp-count-noise"].as<double>();
   o.limit_test_batches = r["limit-test-batches"].as<std::int64_t>();
   o.eval_batch_size = r["eval-batch-size"].as<std::int64_t>();
+  o.eval_every = r["eval-every"].as<int>();
   o.eval_trigger = r.count("eval-trigger") > 0;
 }
 

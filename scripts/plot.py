@@ -569,7 +569,8 @@ def plot_fl(doc, run_dir, out):
     figs = []
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(x, [100 * r["test_accuracy"] for r in rounds], "o-", label=f"clean accuracy ({rule})")
+    ax.plot(x, [100 * _nan(r["test_accuracy"]) for r in rounds], "o-",  # null: --eval-every
+            label=f"clean accuracy ({rule})")
     if any(r.get("backdoor") for r in rounds):
         ax.plot(x, [100 * _nan((r.get("backdoor") or {}).get("asr_non_target")) for r in rounds],
                 "s--", color="tab:red", label="backdoor success (non-target images)")
@@ -744,7 +745,7 @@ def run_summary(doc, path):
         rule = doc.get("config", {}).get("aggregator", "?")
         return (f"{name}\n(fl, {rule})", np.mean([r["seconds"] for r in rs]),
                 np.mean([r["samples_per_s"] for r in rs]), "round",
-                [(r["round"], r["test_accuracy"]) for r in rs])
+                [(r["round"], r["test_accuracy"]) for r in rs if r["test_accuracy"] is not None])
     return None
 
 

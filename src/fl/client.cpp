@@ -63,8 +63,9 @@ void RunnerOptions::validate() const {
   if (rounds < 1 || clients < 1 || batch_size < 1 || local_epochs < 1) {
     throw UsageError("fl: rounds, clients, batch size and local epochs must be >= 1");
   }
-  if (limit_test_batches < 0 || eval_batch_size < 1) {
-    throw UsageError("fl: --limit-test-batches must be >= 0 and --eval-batch-size >= 1");
+  if (limit_test_batches < 0 || eval_batch_size < 1 || eval_every < 1) {
+    throw UsageError(
+        "fl: --limit-test-batches must be >= 0, --eval-batch-size and --eval-every >= 1");
   }
   if (prox_mu < 0) throw UsageError("fl: --prox-mu must be >= 0");
   if (prox_mu > 0 && !local()) {

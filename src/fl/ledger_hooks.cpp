@@ -155,13 +155,15 @@ void FlLedger::on_round(const RoundContext& ctx, const RoundRecord& rec,
       b.clients.push_back(std::move(e));
     }
   }
-  b.metrics = {{"test_accuracy", rec.test_accuracy},
-               {"test_loss", rec.test_loss},
-               {"round_s", rec.seconds},
+  b.metrics = {{"round_s", rec.seconds},
                {"samples", rec.samples},
                {"clip_ratio", agg.clip_ratio},
                {"aggregate_norm", rec.aggregate_norm}};
-  if (rec.backdoor) b.metrics["asr_non_target"] = rec.asr_non_target;
+  if (rec.evaluated) {  // --eval-every: a round without evaluation claims no accuracy
+    b.metrics["test_accuracy"] = rec.test_accuracy;
+    b.metrics["test_loss"] = rec.test_loss;
+    if (rec.backdoor) b.metrics["asr_non_target"] = rec.asr_non_target;
+  }
   if (rec.privacy.on) {
     // The privacy spent after this round, as the accountant computed it (dp.h).
     b.metrics["dp_epsilon"] = rec.privacy.epsilon;

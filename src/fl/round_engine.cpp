@@ -151,6 +151,7 @@ nlohmann::json config_json(const RunnerOptions& o, const AttackPlan* plan,
           {"exclude_flagged", o.server.detection.exclude_flagged},
           {"limit_test_batches", o.limit_test_batches},
           {"eval_batch_size", o.eval_batch_size},
+          {"eval_every", o.eval_every},
           {"processes", world},
           {"threads", at::get_num_threads()}};
 }
@@ -208,8 +209,9 @@ nlohmann::json RoundRecord::to_json() const {
                       {"eval_seconds", eval_seconds},
                       {"samples", samples},
                       {"samples_per_s", samples_per_s},
-                      {"test_accuracy", test_accuracy},
-                      {"test_loss", test_loss},
+                      {"evaluated", evaluated},
+                      {"test_accuracy", evaluated ? nlohmann::json(test_accuracy) : nullptr},
+                      {"test_loss", evaluated ? nlohmann::json(test_loss) : nullptr},
                       {"clip_ratio", a.clip_ratio},
                       {"refused", refused},
                       {"rejected", a.rejected},
@@ -239,7 +241,7 @@ nlohmann::json RoundRecord::to_json() const {
                         {"false_positives", detection.false_positives},
                         {"false_negatives", detection.false_negatives}}},
                       {"clients", cl}};
-  j["backdoor"] = backdoor
+  j["backdoor"] = backdoor && evaluated
                       ? nlohmann::json{{"asr_non_target", asr_non_target}, {"asr_all", asr_all}}
                       : nlohmann::json(nullptr);
   j["privacy"] = privacy.on ? nlohmann::json{{"mode", privacy.mode},
@@ -376,7 +378,7 @@ RoundRecord RoundEngine::run_round(int round) {
   auto c = collect(ctx, rec);
   // 5. Robust aggregation, the server step, the buffers' median, evaluation.
   aggregate(ctx, c, rec);
-  evaluate_round(rec);
+  if (round % o_.eval_every == 0 || round == o_.rounds) evaluate_round(rec);
   rec.seconds = round_watch.seconds();
   rec.samples_per_s = rec.client_seconds > 0 ? rec.samples / rec.client_seconds : 0;
   log_round(rec);
@@ -529,6 +531,7 @@ void RoundEngine::evaluate_round(RoundRecord& rec) {
   const bool trigger = (plan_ && plan_->any_backdoor()) || o_.eval_trigger;
   auto ev = evaluate(global_.model, test_, o_, trigger, plan_ ? plan_->options() : o_.attack);
   rec.eval_seconds = eval_watch.seconds();
+  rec.evaluated = true;
   rec.test_accuracy = ev.accuracy;
   rec.test_loss = ev.loss;
   rec.backdoor = trigger;
@@ -539,10 +542,11 @@ void RoundEngine::evaluate_round(RoundRecord& rec) {
 void RoundEngine::log_round(const RoundRecord& rec) const {
   const auto& agg = rec.aggregation;
   spdlog::info(
-      "fl round {}/{}: acc {:.4f}{} | clip {:.2f} flagged [{}] rejected [{}]{} | "
+      "fl round {}/{}: acc {}{} | clip {:.2f} flagged [{}] rejected [{}]{} | "
       "{:.1f} s ({:.0f} samples/s)",
-      rec.round, o_.rounds, rec.test_accuracy,
-      rec.backdoor ? fmt::format(" asr {:.3f}", rec.asr_non_target) : "", agg.clip_ratio,
+      rec.round, o_.rounds,
+      rec.evaluated ? fmt::format("{:.4f}", rec.test_accuracy) : std::string("- (not evaluated)"),
+      rec.backdoor && rec.evaluated ? fmt::format(" asr {:.3f}", rec.asr_non_target) : "", agg.clip_ratio,
       fmt::join(agg.flagged, ","), fmt::join(agg.rejected, ","),
       rec.detection.precision || rec.detection.recall
           ? fmt::format(" P {:.2f} R {:.2f}", rec.detection.precision.value_or(0),

@@ -13,6 +13,7 @@
 #include "tdml/data/synthetic.h"
 #include "tdml/ledger/hash.h"
 #include "tdml/models/state_dict.h"
+#include "tdml/util/error.h"
 #include "tdml/util/fs.h"
 
 namespace tdml::fl {
@@ -168,6 +169,37 @@ TEST(FlRunner, EvalTriggerReportsTheBaselineWithoutABackdoorClient) {
   // Measuring the trigger changes nothing else.
   EXPECT_EQ(r.model_hash, plain.model_hash);
   EXPECT_DOUBLE_EQ(r.test_accuracy, plain.test_accuracy);
+}
+
+TEST(FlRunner, EvalEveryEvaluatesEveryNthAndTheLastRoundOnly) {
+  SmallData d;
+  auto o = small_options();
+  o.rounds = 3;
+  const auto every = run_federated(d.train, d.test, o);
+  o.eval_every = 2;
+  const auto sparse = run_federated(d.train, d.test, o);
+  ASSERT_EQ(sparse.rounds.size(), 3u);
+  const bool expected[] = {false, true, true};  // round 2 (every 2nd) and round 3 (the last)
+  for (int r = 0; r < 3; ++r) {
+    const auto& rec = sparse.rounds[r];
+    EXPECT_EQ(rec.evaluated, expected[r]) << "round " << r + 1;
+    EXPECT_TRUE(every.rounds[r].evaluated);
+    // Evaluation changes no model, and an evaluated round reports what --eval-every 1 does.
+    EXPECT_EQ(rec.model_hash, every.rounds[r].model_hash);
+    const auto j = rec.to_json();
+    if (expected[r]) {
+      EXPECT_DOUBLE_EQ(rec.test_accuracy, every.rounds[r].test_accuracy);
+      EXPECT_DOUBLE_EQ(j.at("test_accuracy").get<double>(), rec.test_accuracy);
+      EXPECT_TRUE(j.at("backdoor").is_object());
+    } else {
+      EXPECT_TRUE(j.at("test_accuracy").is_null());
+      EXPECT_TRUE(j.at("test_loss").is_null());
+      EXPECT_TRUE(j.at("backdoor").is_null());
+      EXPECT_EQ(rec.eval_seconds, 0.0);
+    }
+  }
+  o.eval_every = 0;
+  EXPECT_THROW(o.validate(), UsageError);
 }
 
 TEST(FlCli, WritesMetricsAndALocalFederationMatchesInProcess) {

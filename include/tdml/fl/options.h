@@ -44,6 +44,7 @@ struct RunnerOptions {
   ServerOptions server;                // rule, clipping, detection
   std::int64_t limit_test_batches = 0;  // test batches evaluated each round (0 = all)
   std::int64_t eval_batch_size = 500;   // images per evaluation batch
+  int eval_every = 1;                   // evaluate after every N-th round and the last one
   bool eval_trigger = false;           // measure the trigger's success rate without a backdoor
                                        // client too (the baseline an attack is compared with)
   std::string out_dir;                 // DIR for metrics.json + fl.log ("" = write nothing)

@@ -53,6 +53,7 @@ struct RoundRecord {
   double eval_seconds = 0;
   std::int64_t samples = 0;  // training samples processed by all clients
   double samples_per_s = 0;  // samples / client_seconds
+  bool evaluated = false;  // the test set was run after this round (--eval-every)
   double test_accuracy = 0;
   double test_loss = 0;
   bool backdoor = false;      // whether the asr fields are meaningful
