@@ -129,29 +129,53 @@ std::vector<Comparator> needed_for(const std::vector<Comparator>& net, std::int6
   return kept;
 }
 
-// Eight columns side by side: lane l of row i is column j0 + l of update i.
+// Columns per group: sixteen, one 64-byte cache line of each row. Lane l of wire i is column
+// j0 + l of update i, held as two 8-lane vectors (two AVX2 registers): each comparator then
+// moves twice the columns for the same index loads and loop control as 8 lanes did.
+constexpr std::int64_t kGroup = 16;
 using Lanes8 = float __attribute__((vector_size(32)));
+struct Wire {
+  Lanes8 a, b;  // columns j0 .. j0 + 7 and j0 + 8 .. j0 + 15
+};
+static_assert(sizeof(Wire) == kGroup * sizeof(float), "a wire is 16 floats");
 
-// Sorts each lane of rows[0, n) with the network: (a < b ? a : b) is exactly MINPS, and the
-// values are only moved, never computed, so the order statistics are the inputs' bits.
-// (Loads and stores through memcpy: without AVX a 32-byte vector type is only 16-byte aligned,
-// so the buffer may be too.)
+// Rows are loaded this many groups ahead of the one being sorted: a group reads one line from each
+// of n rows (n streams, more than the hardware prefetchers follow).
+constexpr std::int64_t kPrefetchGroups = 4;
+
+// Sorts each lane of wires[0, n) with the network. (a < b ? a : b, a < b ? b : a) keeps both
+// values of a tie, so values are only moved, never computed or duplicated: the order statistics
+// are the inputs' bits. (Loads and stores through memcpy: without AVX a 32-byte vector type is
+// only 16-byte aligned, so the buffer may be too.)
 TDML_AVX2_CLONES
-void sort_lanes(Lanes8* rows, const Comparator* net, std::size_t m) {
+void sort_wires(Wire* wires, const Comparator* net, std::size_t m) {
+  float* base = reinterpret_cast<float*>(wires);
   for (std::size_t c = 0; c < m; ++c) {
-    Lanes8 a, b;
-    std::memcpy(&a, &rows[net[c].lo], sizeof a);
-    std::memcpy(&b, &rows[net[c].hi], sizeof b);
-    const Lanes8 lo = a < b ? a : b, hi = a < b ? b : a;
-    std::memcpy(&rows[net[c].lo], &lo, sizeof lo);
-    std::memcpy(&rows[net[c].hi], &hi, sizeof hi);
+    float* p = base + net[c].lo * kGroup;
+    float* q = base + net[c].hi * kGroup;
+    Lanes8 xa, xb, ya, yb;  // one 8-lane vector at a time: GCC splits a whole Wire badly
+    std::memcpy(&xa, p, sizeof xa);
+    std::memcpy(&xb, p + 8, sizeof xb);
+    std::memcpy(&ya, q, sizeof ya);
+    std::memcpy(&yb, q + 8, sizeof yb);
+    const auto lt_a = xa < ya;
+    const auto lt_b = xb < yb;
+    const Lanes8 lo_a = lt_a ? xa : ya, hi_a = lt_a ? ya : xa;
+    const Lanes8 lo_b = lt_b ? xb : yb, hi_b = lt_b ? yb : xb;
+    std::memcpy(p, &lo_a, sizeof lo_a);
+    std::memcpy(p + 8, &lo_b, sizeof lo_b);
+    std::memcpy(q, &hi_a, sizeof hi_a);
+    std::memcpy(q + 8, &hi_b, sizeof hi_b);
   }
 }
 
-// Calls f(rows (n), out (8 floats)) for every group of 8 columns, rows [first, last) of each
+// Lane l of a wire.
+inline float lane(const Wire& w, int l) { return l < 8 ? w.a[l] : w.b[l - 8]; }
+
+// Calls f(wires (n), out (16 floats)) for every group of 16 columns, wires [first, last) of each
 // lane holding that column's order statistics of those ranks (the network's other wires are not
-// sorted). The columns of a group load straight from the rows (no transposition); a last group of
-// fewer columns is padded.
+// sorted). The columns of a group load straight from the rows (no transposition), with each row's
+// line for a later group prefetched; a last group of fewer columns is padded.
 template <class F>
 torch::Tensor for_each_sorted_group(const torch::Tensor& x, std::int64_t first, std::int64_t last,
                                     F f) {
@@ -161,19 +185,27 @@ torch::Tensor for_each_sorted_group(const torch::Tensor& x, std::int64_t first, 
   const float* src = c.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   const auto net = needed_for(odd_even_merge_network(n), n, first, last);
-  const std::int64_t groups = (d + 7) / 8;
-  util::parallel_ranges(groups, at::get_num_threads(), 256, [&](std::int64_t g0, std::int64_t g1) {
-    std::vector<Lanes8> rows(static_cast<std::size_t>(n));
-    float res[8];
+  const std::int64_t groups = (d + kGroup - 1) / kGroup;
+  util::parallel_ranges(groups, at::get_num_threads(), 128, [&](std::int64_t g0, std::int64_t g1) {
+    std::vector<Wire> wires(static_cast<std::size_t>(n));
+    float res[kGroup];
     for (std::int64_t g = g0; g < g1; ++g) {
-      const std::int64_t j0 = g * 8, w = std::min<std::int64_t>(8, d - j0);
-      for (std::int64_t i = 0; i < n; ++i) {
-        Lanes8 v{};
-        std::memcpy(&v, src + i * d + j0, static_cast<std::size_t>(w) * sizeof(float));
-        rows[static_cast<std::size_t>(i)] = v;
+      const std::int64_t j0 = g * kGroup, w = std::min(kGroup, d - j0);
+      if (w == kGroup) {
+        for (std::int64_t i = 0; i < n; ++i) {
+          const float* row = src + i * d + j0;
+          __builtin_prefetch(row + kPrefetchGroups * kGroup);  // never faults, even past the end
+          std::memcpy(&wires[static_cast<std::size_t>(i)], row, sizeof(Wire));
+        }
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) {
+          float v[kGroup] = {};
+          std::memcpy(v, src + i * d + j0, static_cast<std::size_t>(w) * sizeof(float));
+          std::memcpy(&wires[static_cast<std::size_t>(i)], v, sizeof(Wire));
+        }
       }
-      sort_lanes(rows.data(), net.data(), net.size());
-      f(rows.data(), n, res);
+      sort_wires(wires.data(), net.data(), net.size());
+      f(wires.data(), n, res);
       std::memcpy(dst + j0, res, static_cast<std::size_t>(w) * sizeof(float));
     }
   });
@@ -193,10 +225,11 @@ torch::Tensor column_median(const torch::Tensor& x, bool average_middle) {
   if (x.size(0) <= kNetworkMaxRows) {
     const std::int64_t n = x.size(0);
     return for_each_sorted_group(x, both ? n / 2 - 1 : (n - 1) / 2, n / 2 + 1,
-                                 [both](const Lanes8* rows, std::int64_t n, float* out) {
-                                   for (int l = 0; l < 8; ++l) {
-                                     out[l] = both ? (rows[n / 2 - 1][l] + rows[n / 2][l]) * 0.5f
-                                                   : rows[(n - 1) / 2][l];
+                                 [both](const Wire* wires, std::int64_t n, float* out) {
+                                   for (int l = 0; l < kGroup; ++l) {
+                                     out[l] = both ? (lane(wires[n / 2 - 1], l) +
+                                                      lane(wires[n / 2], l)) * 0.5f
+                                                   : lane(wires[(n - 1) / 2], l);
                                    }
                                  });
   }
@@ -215,12 +248,14 @@ torch::Tensor column_trimmed_mean(const torch::Tensor& x, int k) {
   TDML_CHECK(k >= 0 && x.size(0) - 2 * k >= 1, "column trimmed mean: bad trim " << k);
   if (x.size(0) <= kNetworkMaxRows) {
     return for_each_sorted_group(
-        x, k, x.size(0) - k, [k](const Lanes8* rows, std::int64_t n, float* out) {
-          double sum[8] = {};
+        x, k, x.size(0) - k, [k](const Wire* wires, std::int64_t n, float* out) {
+          double sum[kGroup] = {};
           for (std::int64_t i = k; i < n - k; ++i) {
-            for (int l = 0; l < 8; ++l) sum[l] += rows[i][l];
+            float v[kGroup];
+            std::memcpy(v, &wires[i], sizeof v);
+            for (int l = 0; l < kGroup; ++l) sum[l] += v[l];
           }
-          for (int l = 0; l < 8; ++l)
+          for (int l = 0; l < kGroup; ++l)
             out[l] = static_cast<float>(sum[l] / static_cast<double>(n - 2 * k));
         });
   }
