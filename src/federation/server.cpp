@@ -85,11 +85,7 @@ std::string run_config_hash(const fl::RunnerOptions& o, const std::vector<std::s
                               {"rounds", o.rounds},
                               {"clients_per_round", o.clients_per_round},
                               {"min_clients", o.min_clients},
-                              {"aggregator", o.server.aggregator.rule},
-                              {"trim", o.server.aggregator.trim},
-                              {"f", o.server.aggregator.f},
-                              {"max_norm", o.server.clip_norm},
-                              {"server_lr", o.effective_server_lr()},
+                              {"server_step", fl::server_step_config(o)},
                               {"enrolled", ids}});
 }
 

@@ -92,8 +92,9 @@ std::optional<ServerState> load_server_state(const std::string& out_dir,
   s.rounds = j.value("rounds", nlohmann::json::array());
   if (s.config_hash != config_hash) {
     throw UsageError(out_dir + " holds run " + s.run_id +
-                     " with another configuration (model, "
-                     "recipe, rule or enrolled clients): use another --out to start a new run");
+                     " with another configuration (model, recipe, "
+                     "rule, clipping, DP, server optimiser or enrolled clients): use another "
+                     "--out to start a new run");
   }
   const auto step = j.value("step", nlohmann::json::object());
   const bool previous = step.value("previous", false);

@@ -193,7 +193,8 @@ std::unique_ptr<FlLedgerRun> open_fl_ledger(const std::string& path, const std::
     lo.config_hash = ledger::config_hash(
         {{"model", run.model}, {"clients", run.clients}, {"rounds", run.rounds},
          {"seed", run.seed}, {"mode", run.mode}, {"aggregator", run.server.aggregator.rule},
-         {"attacks", run.attacks}, {"malicious", run.malicious}, {"partition", run.partition}});
+         {"attacks", run.attacks}, {"malicious", run.malicious}, {"partition", run.partition},
+         {"server_step", server_step_config(run)}});
     r->run = ledger::open_run_ledger(lo);
     // Every client claim names the run (its genesis run id).
     if (options.run_id.empty()) options.run_id = r->run.ledger->run_id();

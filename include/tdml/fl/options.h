@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "tdml/fl/attacks.h"
@@ -60,5 +61,12 @@ struct RunnerOptions {
   // Throws UsageError for an inconsistent configuration.
   void validate() const;
 };
+
+// Every setting the server's step depends on: the rule and its parameters, clipping, bucketing,
+// FLTrust's root set, detection, differential privacy (central or local) and the server
+// optimiser and rate. A resumed `fl server` must run with the same (its saved state's config
+// hash covers it), and the genesis block's config hash covers it. Evaluation settings are not in
+// it: they change no round.
+nlohmann::json server_step_config(const RunnerOptions& o);
 
 }  // namespace tdml::fl
