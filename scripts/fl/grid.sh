@@ -13,7 +13,7 @@
 # end; 2 cells at a time with 1 thread each. On the 2-core AVX2 machine of 2026-12-07 (no
 # AVX-512: fp32, about 180 training images/s per core) a cell took 80-115 s, so the issue's
 # targets alone (ALPHAS=0.5 ATTACKS=none,backdoor+model-replacement:1,alie:2: 72 + 6 cells)
-# took 62 min, and the whole grid (192 + 6 cells) would take about 2 h 40 min.
+# took 62 min, and the whole grid (192 + 6 cells) about 2 h 26 min (62 + 84 min, docs/fl.md).
 # The cells train on a subset of CLIENTS x PER_CLIENT training images (OUT/cifar-subset: the
 # first images of each training batch, the full test batch), so that the Dirichlet cells,
 # which share out the whole training set, cost what the IID cells cost.
