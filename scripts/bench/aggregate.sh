@@ -6,16 +6,18 @@
 # Prints one side-by-side table (median ms of REPEATS timed calls after one warm-up) and writes
 # OUT/summary.json and OUT/summary.md; the two runs are OUT/tdml and OUT/numpy.
 # Usage: scripts/bench/aggregate.sh [--clients 10,100,1000] [--models smallcifarcnn,resnet50]
-#          [--repeats 3] [--threads 2] [--max-gib 8] [--max-seconds 300] [--out DIR]
+#          [--rules all|mean,median,...] [--repeats 3] [--threads 2] [--max-gib 8]
+#          [--max-seconds 300] [--out DIR]
 # Env: TDML (default build/tdml).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-clients=10,100,1000 models=smallcifarcnn,resnet50 repeats=3 threads=2 max_gib=8 max_s=300
+clients=10,100,1000 models=smallcifarcnn,resnet50 rules=all repeats=3 threads=2 max_gib=8 max_s=300
 out=runs/bench-aggregate
 while (($#)); do
   case $1 in
     --clients) clients=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
+    --rules) rules=$2; shift 2 ;;
     --repeats) repeats=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --max-gib) max_gib=$2; shift 2 ;;
@@ -30,12 +32,12 @@ done
 }
 mkdir -p "$out"
 echo "== tdml bench aggregate (--threads $threads)" >&2
-"$tdml" bench aggregate --clients "$clients" --model "$models" --rules all --repeats "$repeats" \
+"$tdml" bench aggregate --clients "$clients" --model "$models" --rules "$rules" --repeats "$repeats" \
   --threads "$threads" --max-gib "$max_gib" --out "$out/tdml"
 echo "== NumPy, Flower's algorithms (OMP/OPENBLAS/MKL_NUM_THREADS=$threads)" >&2
 OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads \
   "$py" "$here/aggregate_ref.py" --shapes "$out/tdml/metrics.json" --clients "$clients" \
-  --models "$models" --repeats "$repeats" --max-gib "$max_gib" --max-seconds "$max_s" \
+  --models "$models" --rules "$rules" --repeats "$repeats" --max-gib "$max_gib" --max-seconds "$max_s" \
   --out "$out/numpy"
 "$py" - "$out" "$threads" <<'PY'
 import json, sys
