@@ -32,21 +32,6 @@ TEST(FlServerStepConfig, EverySettingOfTheServerStepChangesItAndEvaluationSettin
       {"exclude flagged", [](RunnerOptions& o) { o.server.detection.exclude_flagged = true; }},
       {"detection k", [](RunnerOptions& o) { o.server.detection.k = 2; }},
       {"dp clip", [](RunnerOptions& o) { o.server.dp.clip = 1; }},
-      {"dp noise",
-       [](RunnerOptions& o) {
-         o.server.dp.clip = 1;
-         o.server.dp.noise = 0.5;
-       }},
-      {"dp local",
-       [](RunnerOptions& o) {
-         o.server.dp.clip = 1;
-         o.server.dp.local = true;
-       }},
-      {"dp adaptive",
-       [](RunnerOptions& o) {
-         o.server.dp.clip = 1;
-         o.server.dp.adaptive = true;
-       }},
       {"server opt", [](RunnerOptions& o) { o.server_opt.name = "avgm"; }},
       {"server momentum", [](RunnerOptions& o) { o.server_opt.momentum = 0.5; }},
       {"adam beta2", [](RunnerOptions& o) { o.server_opt.beta2 = 0.999; }},
@@ -57,11 +42,21 @@ TEST(FlServerStepConfig, EverySettingOfTheServerStepChangesItAndEvaluationSettin
     change(o);
     EXPECT_NE(server_step_config(o).dump(), before) << name;
   }
-  // DP noise and clip differ from each other too (not only from no DP).
-  RunnerOptions a = base, b = base;
-  a.server.dp.clip = b.server.dp.clip = 1;
-  b.server.dp.noise = 0.25;
-  EXPECT_NE(server_step_config(a).dump(), server_step_config(b).dump());
+  // Each DP setting, against DP with only a clip (not only DP against no DP).
+  RunnerOptions dp_base = base;
+  dp_base.server.dp.clip = 1;
+  const auto with_dp = server_step_config(dp_base).dump();
+  const std::vector<Change> dp = {
+      {"dp noise", [](RunnerOptions& o) { o.server.dp.noise = 0.5; }},
+      {"dp local", [](RunnerOptions& o) { o.server.dp.local = true; }},
+      {"dp delta", [](RunnerOptions& o) { o.server.dp.delta = 1e-6; }},
+      {"dp adaptive", [](RunnerOptions& o) { o.server.dp.adaptive = true; }},
+  };
+  for (const auto& [name, change] : dp) {
+    RunnerOptions o = dp_base;
+    change(o);
+    EXPECT_NE(server_step_config(o).dump(), with_dp) << name;
+  }
 
   const std::vector<Change> evaluation = {
       {"eval every", [](RunnerOptions& o) { o.eval_every = 5; }},
